@@ -1,0 +1,1 @@
+"""orchestrator: a large model plans, small models work."""
