@@ -141,8 +141,8 @@ class FunctionTool:
         self.arg_model: type[BaseModel] = create_model(f"{name}_args", __config__=config, **fields)
         self._param_names = tuple(fields)
         return_annotation = hints.get("return", Any)
-        self._output_adapter: TypeAdapter[Any] | None = None if _is_any(return_annotation) else TypeAdapter(
-            return_annotation
+        self._output_adapter: TypeAdapter[Any] | None = (
+            None if _is_any(return_annotation) else TypeAdapter(return_annotation)
         )
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
         output_schema = self._output_adapter.json_schema(mode="serialization") if self._output_adapter else {}
@@ -168,7 +168,7 @@ class FunctionTool:
             return None
         adapter = self._field_adapters.get(arg)
         if adapter is None:
-            adapter = self._field_adapters[arg] = TypeAdapter(field.annotation)
+            adapter = self._field_adapters[arg] = TypeAdapter(field.annotation if field.annotation is not None else Any)
         try:
             adapter.validate_python(value)
         except ValidationError as exc:

@@ -29,7 +29,9 @@ class Settings(BaseModel):
 
     # small models (design: USE_SMALL_MODEL, SMALL_MODEL_BACKEND, WORKER_MODEL, OLLAMA_API_URL)
     use_small_model: bool = False
-    small_model_backend: str | None = Field(default=None, description="ollama, transformers, azure, openai_compatible, embedded")
+    small_model_backend: str | None = Field(
+        default=None, description="ollama, transformers, azure, openai_compatible, embedded"
+    )
     worker_model: str = "phi3"
     ollama_api_url: str = "http://localhost:11434"
     small_model_base_url: str | None = Field(default=None, description="OpenAI-compatible server for small models")

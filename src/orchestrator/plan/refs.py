@@ -17,9 +17,11 @@ PathPart = str | int
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
 _PATH = rf"(?:\.{_NAME}|\[-?\d+\])*"
-_REF_BODY = rf"(?:(?P<kind>step|input):(?P<name>{_NAME})(?P<path>{_PATH})|item(?::(?P<ipath>{_NAME}{_PATH}|\[-?\d+\]{_PATH}))?)"
+_REF_BODY = (
+    rf"(?:(?P<kind>step|input):(?P<name>{_NAME})(?P<path>{_PATH})|item(?::(?P<ipath>{_NAME}{_PATH}|\[-?\d+\]{_PATH}))?)"
+)
 _WHOLE = re.compile(rf"^{_REF_BODY}$")
-_TEMPLATE = re.compile(rf"\{{\{{\s*(?P<body>[^{{}}]*?)\s*\}}\}}")
+_TEMPLATE = re.compile(r"\{\{\s*(?P<body>[^{}]*?)\s*\}\}")
 _SEGMENT = re.compile(rf"\.(?P<field>{_NAME})|\[(?P<index>-?\d+)\]")
 _LOOKS_LIKE_REF = re.compile(r"^(step|input|item)(:|$)")
 
@@ -48,10 +50,9 @@ def format_path(path: tuple[PathPart, ...], *, leading_dot: bool = True) -> str:
 
 
 def _parse_path(text: str) -> tuple[PathPart, ...]:
-    parts: list[PathPart] = []
-    for m in _SEGMENT.finditer(text):
-        parts.append(m.group("field") if m.group("field") is not None else int(m.group("index")))
-    return tuple(parts)
+    return tuple(
+        m.group("field") if m.group("field") is not None else int(m.group("index")) for m in _SEGMENT.finditer(text)
+    )
 
 
 def parse_ref(text: str) -> Ref | None:
@@ -175,7 +176,9 @@ def follow(value: Any, path: tuple[PathPart, ...], *, origin: str) -> Any:
     for i, part in enumerate(path):
         if isinstance(part, int):
             if not isinstance(value, list | tuple):
-                raise ResolveError(f"{origin}{format_path(path[:i])} is {_kind(value)}, not a list; cannot take [{part}]")
+                raise ResolveError(
+                    f"{origin}{format_path(path[:i])} is {_kind(value)}, not a list; cannot take [{part}]"
+                )
             try:
                 value = value[part]
             except IndexError:
@@ -195,7 +198,9 @@ def follow(value: Any, path: tuple[PathPart, ...], *, origin: str) -> Any:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(type(value), type(value).__name__)
+    return {str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 Env = tuple[Mapping[str, Any], Mapping[str, Any], Any]

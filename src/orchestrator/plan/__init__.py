@@ -1,0 +1,20 @@
+"""The plan: format (model), references (refs), graph, validation, and loading with source positions."""
+
+from orchestrator.plan.issues import PlanIssue
+from orchestrator.plan.model import InputSpec, Plan, Step, plan_json_schema
+from orchestrator.plan.source import Limits
+from orchestrator.plan.validate import CompiledPlan, CompiledStep, check_plan, load_plan, validate_plan
+
+__all__ = [
+    "CompiledPlan",
+    "CompiledStep",
+    "InputSpec",
+    "Limits",
+    "Plan",
+    "PlanIssue",
+    "Step",
+    "check_plan",
+    "load_plan",
+    "plan_json_schema",
+    "validate_plan",
+]
