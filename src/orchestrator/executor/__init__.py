@@ -1,0 +1,92 @@
+"""Run plans: validate, bind inputs, schedule steps as a DAG, stream events, return a RunResult."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from orchestrator.executor.engine import run_compiled
+from orchestrator.executor.events import (
+    Event,
+    EventHandler,
+    RunFinished,
+    RunNote,
+    RunResult,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepResult,
+    StepRetried,
+    StepSkipped,
+    StepStarted,
+)
+from orchestrator.executor.inputs import parse_input_pairs, prepare_inputs
+from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
+from orchestrator.plan.model import Plan
+from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
+from orchestrator.registry import ToolRegistry, default_registry
+
+
+async def execute_plan(
+    plan: Plan | Mapping[str, Any] | CompiledPlan | str | Path,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    registry: ToolRegistry | None = None,
+    on_event: EventHandler | Iterable[EventHandler] | None = None,
+    limits: ConcurrencyLimits | None = None,
+    retry: RetryPolicy | None = None,
+    run_id: str | None = None,
+    completed: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Validate a plan and run it.
+
+    Args:
+        plan: a Plan, its JSON data, a compiled plan, or the path of a plan file.
+        inputs: values for the plan's declared inputs.
+        registry: the tools to run with (default: built-ins plus installed plugins).
+        on_event: called with every event (started, finished, failed, skipped, retried, ...).
+        limits: concurrency limits per worker kind and per tool.
+        retry: backoff policy for retryable errors (each step's `retries` bounds the attempts).
+        run_id: an id for the run (default: a new time-sortable id).
+        completed: outputs of steps already done (they are reused, not run again).
+
+    Returns:
+        The run result: each step's status, output, error and timing, and the plan output.
+
+    Raises:
+        PlanValidationError: the plan is invalid; nothing was run.
+        InputError: an input is missing, undeclared or of the wrong type; nothing was run.
+    """
+    registry = registry if registry is not None else default_registry()
+    if isinstance(plan, str | Path):
+        compiled = load_plan(plan, registry)
+    else:
+        compiled = validate_plan(plan, registry)
+    values = prepare_inputs(compiled.plan.inputs, inputs)
+    result, _ = await run_compiled(
+        compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
+    )
+    return result
+
+
+__all__ = [
+    "ConcurrencyLimits",
+    "Event",
+    "EventHandler",
+    "RetryPolicy",
+    "RunFinished",
+    "RunNote",
+    "RunResult",
+    "RunStarted",
+    "StepFailed",
+    "StepFinished",
+    "StepResult",
+    "StepRetried",
+    "StepSkipped",
+    "StepStarted",
+    "execute_plan",
+    "parse_input_pairs",
+    "prepare_inputs",
+    "run_compiled",
+]

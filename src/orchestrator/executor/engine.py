@@ -1,0 +1,425 @@
+"""The scheduler: run a compiled plan as a DAG, each step starting the moment its dependencies finish.
+
+There is no level-by-level barrier: when a step finishes it decrements its dependents' counters and
+launches those that reach zero, from its own task. The hot path is kept lean (no Pydantic, no locks;
+semaphores only for tools or kinds that have a limit), because `orchestrator bench` holds it to a
+plain asyncio ready-queue scheduler.
+
+Failure semantics:
+- a failed step (after its retries) skips every step that depends on it, with the reason;
+  independent branches run on (`on_error: continue`, the default);
+- `on_error: fail` stops the run: running steps are cancelled and awaited, nothing is left running;
+- cancelling the caller (Ctrl-C) cancels every running step and awaits them before re-raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.context import StepContext, Usage, _current
+from orchestrator.errors import ToolError, ToolTimeout, is_retryable
+from orchestrator.executor.events import (
+    Event,
+    EventHandler,
+    RunFinished,
+    RunResult,
+    RunStarted,
+    RunStatus,
+    StepFailed,
+    StepFinished,
+    StepResult,
+    StepRetried,
+    StepSkipped,
+    StepStarted,
+    StepStatus,
+)
+from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
+from orchestrator.ids import new_run_id
+from orchestrator.plan.refs import Env, ResolveError, resolve
+from orchestrator.plan.validate import CompiledPlan, CompiledStep
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Record:
+    status: StepStatus = "pending"
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    error_type: str | None = None
+    modes: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def absorb(self, ctx: StepContext) -> None:
+        for mode in ctx.modes:
+            if mode not in self.modes:
+                self.modes.append(mode)
+        if ctx.usage is not None:
+            self.usage = ctx.usage if self.usage is None else self.usage + ctx.usage
+        for key, n in ctx.notes.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+
+
+class _Run:
+    """The state of one execution."""
+
+    def __init__(
+        self,
+        compiled: CompiledPlan,
+        inputs: Mapping[str, Any],
+        *,
+        handlers: tuple[EventHandler, ...],
+        limits: ConcurrencyLimits,
+        retry: RetryPolicy,
+        run_id: str,
+        completed: Mapping[str, Any],
+    ):
+        self.compiled = compiled
+        self.inputs = inputs
+        self.handlers = handlers
+        self.retry = retry
+        self.run_id = run_id
+        self.limiters = Limiters(limits)
+        self.outputs: dict[str, Any] = dict(completed)
+        self.records = {sid: _Record() for sid in compiled.steps}
+        self.remaining = {sid: len(cs.deps) for sid, cs in compiled.steps.items()}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.unsettled = len(compiled.steps)
+        self.events: list[Event] = []
+        self.stop_reason: str | None = None
+        self.t0 = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reused = set(completed)
+
+    # --- events -----------------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+        for handler in self.handlers:
+            try:
+                handler(event)
+            except Exception:  # an observer must never break the run
+                logger.exception("event handler failed on %s", event.type)
+
+    # --- scheduling -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.emit(RunStarted(self.run_id, 0.0, self.compiled.plan.goal, len(self.compiled.steps)))
+        for sid in self.reused:
+            rec = self.records[sid]
+            rec.status = "succeeded"
+            rec.modes.append("reused")
+        for sid, count in self.remaining.items():
+            if count == 0 and sid not in self.reused:
+                self.launch(sid)
+        for sid in self.reused:
+            self.settle(sid)
+        if self.unsettled == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def launch(self, sid: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.run_step(self.compiled.steps[sid]), name=f"step:{sid}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def settle(self, sid: str) -> None:
+        """Mark a step as over and release (or skip) its dependents."""
+        work = [sid]
+        while work:
+            current = work.pop()
+            self.unsettled -= 1
+            ok = self.records[current].status == "succeeded"
+            for child in self.compiled.dependents[current]:
+                self.remaining[child] -= 1
+                if self.remaining[child] != 0 or self.stop_reason is not None or child in self.reused:
+                    continue
+                if ok and all(self.records[d].status == "succeeded" for d in self.compiled.steps[child].deps):
+                    self.launch(child)
+                else:
+                    blocked = [d for d in self.compiled.steps[child].deps if self.records[d].status != "succeeded"]
+                    self.skip(child, f"dependency {blocked[0]!r} {self.records[blocked[0]].status}")
+                    work.append(child)
+        if self.unsettled == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def skip(self, sid: str, reason: str) -> None:
+        rec = self.records[sid]
+        rec.status = "skipped"
+        rec.error = reason
+        self.emit(StepSkipped(self.run_id, self.now(), sid, reason))
+
+    def stop(self, reason: str) -> None:
+        """Stop the run (on_error: fail): cancel every running step; pending ones are skipped at the end."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        current = asyncio.current_task()
+        for task in list(self.tasks):
+            if task is not current:
+                task.cancel()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # --- one step ---------------------------------------------------------------------------------------
+
+    def env(self, item: Any = None) -> Env:
+        return (self.outputs, self.inputs, item)
+
+    async def run_step(self, cs: CompiledStep) -> None:
+        sid = cs.id
+        rec = self.records[sid]
+        rec.started = self.now()
+        spec = cs.tool.spec
+        self.emit(StepStarted(self.run_id, rec.started, sid, spec.name, spec.kind.value))
+        items: int | None = None
+        try:
+            if cs.for_each is None:
+                output = await self.attempts(cs, rec, None, None)
+            else:
+                elements = resolve(cs.for_each, self.env())
+                if not isinstance(elements, list):
+                    raise ToolError(f"for_each gave {type(elements).__name__}, not a list")
+                items = len(elements)
+                output = await self.map(cs, rec, elements)
+        except asyncio.CancelledError:
+            rec.status = "cancelled"
+            rec.finished = self.now()
+            rec.error = self.stop_reason or "cancelled"
+            raise
+        except Exception as exc:
+            self.fail(cs, rec, exc)
+            return
+        self.outputs[sid] = output
+        rec.status = "succeeded"
+        rec.finished = self.now()
+        self.emit(
+            StepFinished(
+                self.run_id,
+                rec.finished,
+                sid,
+                rec.attempts,
+                rec.finished - rec.started,
+                tuple(rec.modes),
+                rec.usage,
+                items,
+            )
+        )
+        self.settle(sid)
+
+    def fail(self, cs: CompiledStep, rec: _Record, exc: Exception) -> None:
+        rec.status = "failed"
+        rec.finished = self.now()
+        rec.error = _describe(exc)
+        rec.error_type = type(exc).__name__
+        started = rec.started or rec.finished
+        self.emit(
+            StepFailed(
+                self.run_id,
+                rec.finished,
+                cs.id,
+                rec.attempts,
+                rec.finished - started,
+                rec.error,
+                rec.error_type,
+                is_retryable(exc),
+            )
+        )
+        if cs.step.on_error == "fail":
+            self.stop(f"step {cs.id!r} failed: {rec.error}")
+        self.settle(cs.id)
+
+    async def map(self, cs: CompiledStep, rec: _Record, elements: list[Any]) -> list[Any]:
+        results: list[Any] = [None] * len(elements)
+
+        async def one(index: int, element: Any) -> None:
+            try:
+                results[index] = await self.attempts(cs, rec, element, index)
+            except Exception as exc:
+                raise _ItemFailed(index, exc) from exc
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, element in enumerate(elements):
+                    group.create_task(one(index, element))
+        except* _ItemFailed as failures:
+            first = min(failures.exceptions, key=lambda e: e.index if isinstance(e, _ItemFailed) else 0)
+            assert isinstance(first, _ItemFailed)
+            raise first.error from None
+        return results
+
+    async def attempts(self, cs: CompiledStep, rec: _Record, item: Any, index: int | None) -> Any:
+        step = cs.step
+        attempt = 0
+        while True:
+            attempt += 1
+            rec.attempts = max(rec.attempts, attempt)
+            ctx = StepContext(self.run_id, cs.id, attempt)
+            token = _current.set(ctx)
+            try:
+                result = await self.call(cs, item, step.timeout_s)
+            except Exception as exc:
+                if attempt > step.retries or not is_retryable(exc) or self.stop_reason is not None:
+                    if index is not None:
+                        exc.add_note(f"item {index}")
+                    raise
+                delay = self.retry.delay(attempt)
+                self.emit(StepRetried(self.run_id, self.now(), cs.id, attempt, _describe(exc), delay, index))
+            else:
+                rec.absorb(ctx)
+                return result
+            finally:
+                _current.reset(token)
+            await asyncio.sleep(delay)
+
+    async def call(self, cs: CompiledStep, item: Any, timeout_s: float | None) -> Any:
+        try:
+            args = resolve(cs.args, (self.outputs, self.inputs, item))
+        except (ResolveError, KeyError) as exc:
+            raise ToolError(f"cannot resolve arguments: {exc}") from exc
+        sems = self.limiters.for_tool(cs.tool.spec)
+        for sem in sems:
+            await sem.acquire()
+        try:
+            if timeout_s is None:
+                return await cs.tool.invoke(args)
+            try:
+                async with asyncio.timeout(timeout_s) as scope:
+                    return await cs.tool.invoke(args)
+            except TimeoutError:
+                if scope.expired():
+                    raise ToolTimeout(f"timed out after {timeout_s:g}s") from None
+                raise
+        finally:
+            for sem in reversed(sems):
+                sem.release()
+
+    # --- the end ----------------------------------------------------------------------------------------
+
+    def result(self, status: RunStatus | None = None) -> RunResult:
+        now = self.now()
+        steps: dict[str, StepResult] = {}
+        total = Usage()
+        for sid, cs in self.compiled.steps.items():
+            rec = self.records[sid]
+            if rec.status == "pending":
+                rec.status = "skipped"
+                rec.error = self.stop_reason or "not run"
+            if rec.usage is not None:
+                total = total + rec.usage
+            steps[sid] = StepResult(
+                id=sid,
+                tool=cs.tool.spec.name,
+                kind=cs.tool.spec.kind.value,
+                status=rec.status,
+                output=self.outputs.get(sid),
+                error=rec.error,
+                error_type=rec.error_type,
+                started_s=rec.started,
+                finished_s=rec.finished,
+                duration_s=(rec.finished - rec.started)
+                if rec.started is not None and rec.finished is not None
+                else None,
+                attempts=rec.attempts,
+                modes=rec.modes,
+                usage=rec.usage,
+                counts=rec.counts,
+            )
+        if status is None:
+            if self.stop_reason is not None:
+                status = "failed"
+            elif all(s.status == "succeeded" for s in steps.values()):
+                status = "succeeded"
+            else:
+                status = "partial"
+        output = None
+        try:
+            output = resolve(self.compiled.output, self.env())
+        except (ResolveError, KeyError):
+            pass
+        self.emit(RunFinished(self.run_id, now, status, now, total if not total.is_zero else None))
+        return RunResult(
+            run_id=self.run_id,
+            goal=self.compiled.plan.goal,
+            status=status,
+            output=output,
+            started_at=self.started_at,
+            duration_s=now,
+            steps=steps,
+            usage=total,
+            error=self.stop_reason,
+        )
+
+
+class _ItemFailed(Exception):
+    def __init__(self, index: int, error: Exception):
+        super().__init__(f"item {index}: {error}")
+        self.index = index
+        self.error = error
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        text = f"{', '.join(notes)}: {text}"
+    return text
+
+
+async def run_compiled(
+    compiled: CompiledPlan,
+    inputs: Mapping[str, Any],
+    *,
+    on_event: EventHandler | Iterable[EventHandler] | None = None,
+    limits: ConcurrencyLimits | None = None,
+    retry: RetryPolicy | None = None,
+    run_id: str | None = None,
+    completed: Mapping[str, Any] | None = None,
+) -> tuple[RunResult, list[Event]]:
+    """Run a validated plan; returns the result and every event emitted.
+
+    `completed` maps step ids to outputs already known (a resumed or replanned run): those steps are not
+    run again, and their dependents start at once.
+    """
+    handlers: tuple[EventHandler, ...]
+    if on_event is None:
+        handlers = ()
+    elif callable(on_event):
+        handlers = (on_event,)
+    else:
+        handlers = tuple(on_event)
+    run = _Run(
+        compiled,
+        inputs,
+        handlers=handlers,
+        limits=limits or ConcurrencyLimits(),
+        retry=retry or RetryPolicy(),
+        run_id=run_id or new_run_id(),
+        completed={k: v for k, v in (completed or {}).items() if k in compiled.steps},
+    )
+    run.start()
+    try:
+        await run.done
+    except asyncio.CancelledError:
+        run.stop_reason = "cancelled"
+        for task in list(run.tasks):
+            task.cancel()
+        await asyncio.gather(*run.tasks, return_exceptions=True)
+        run.result("cancelled")
+        raise
+    if run.tasks:
+        # Stopped early: wait for the cancelled steps to unwind so nothing is left running.
+        await asyncio.gather(*run.tasks, return_exceptions=True)
+    return run.result(), run.events

@@ -1,0 +1,146 @@
+"""The typed event stream of a run, and the run result built from it.
+
+Events are small frozen dataclasses (cheap on the scheduler's hot path); the run result is a Pydantic
+model (it is what `orchestrator run --json` prints and what the run store keeps). `t` is seconds since
+the run started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from orchestrator.context import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: ClassVar[str] = "event"
+    run_id: str
+    t: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["type"] = self.type
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    type: ClassVar[str] = "run_started"
+    goal: str
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted(Event):
+    type: ClassVar[str] = "step_started"
+    step_id: str
+    tool: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepRetried(Event):
+    type: ClassVar[str] = "step_retried"
+    step_id: str
+    attempt: int
+    error: str
+    delay_s: float
+    item_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished(Event):
+    type: ClassVar[str] = "step_finished"
+    step_id: str
+    attempts: int
+    duration_s: float
+    modes: tuple[str, ...] = ()
+    usage: Usage | None = None
+    items: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailed(Event):
+    type: ClassVar[str] = "step_failed"
+    step_id: str
+    attempts: int
+    duration_s: float
+    error: str
+    error_type: str
+    retryable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepSkipped(Event):
+    type: ClassVar[str] = "step_skipped"
+    step_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    type: ClassVar[str] = "run_finished"
+    status: str
+    duration_s: float
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunNote(Event):
+    """Something worth telling the user that is not about one step (e.g. which planner was chosen)."""
+
+    type: ClassVar[str] = "note"
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EventHandler = Callable[[Event], None]
+
+StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "pending"]
+RunStatus = Literal["succeeded", "partial", "failed", "cancelled"]
+
+
+class StepResult(BaseModel):
+    """How one step went."""
+
+    id: str
+    tool: str
+    kind: str
+    status: StepStatus
+    output: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    started_s: float | None = Field(default=None, description="seconds after the run started")
+    finished_s: float | None = None
+    duration_s: float | None = None
+    attempts: int = 0
+    modes: list[str] = Field(default_factory=list, description="which worker modes answered")
+    usage: Usage | None = None
+    counts: dict[str, int] = Field(default_factory=dict, description="what the tool counted, e.g. items per tier")
+
+
+class RunResult(BaseModel):
+    """Everything about a run: each step's status, output, error and timing, and the plan output."""
+
+    run_id: str
+    goal: str = ""
+    status: RunStatus
+    output: Any = None
+    started_at: datetime
+    duration_s: float
+    steps: dict[str, StepResult]
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = Field(default=None, description="why the run stopped, when it did")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def failed_steps(self) -> list[StepResult]:
+        return [s for s in self.steps.values() if s.status == "failed"]
