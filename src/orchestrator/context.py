@@ -8,7 +8,6 @@ the step's events and result. Outside a run both calls do nothing.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,16 +35,18 @@ class Usage(BaseModel):
         return self.calls == 0 and self.input_tokens == 0 and self.output_tokens == 0 and self.cost_usd == 0.0
 
 
-@dataclass
 class StepContext:
-    """Per-attempt scratchpad the executor reads after a tool returns."""
+    """Per-attempt scratchpad the executor reads after a tool returns (a plain class: one per step attempt)."""
 
-    run_id: str
-    step_id: str
-    attempt: int = 1
-    modes: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    notes: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("attempt", "modes", "notes", "run_id", "step_id", "usage")
+
+    def __init__(self, run_id: str, step_id: str, attempt: int = 1):
+        self.run_id = run_id
+        self.step_id = step_id
+        self.attempt = attempt
+        self.modes: list[str] | None = None
+        self.usage: Usage | None = None
+        self.notes: dict[str, int] | None = None
 
     def add_usage(self, usage: Usage) -> None:
         self.usage = usage if self.usage is None else self.usage + usage
@@ -62,7 +63,11 @@ def current_step() -> StepContext | None:
 def report_mode(mode: str) -> None:
     """Record which worker mode produced (part of) this step's result, e.g. ``keyword`` or ``ollama:phi3``."""
     ctx = _current.get()
-    if ctx is not None and mode not in ctx.modes:
+    if ctx is None:
+        return
+    if ctx.modes is None:
+        ctx.modes = [mode]
+    elif mode not in ctx.modes:
         ctx.modes.append(mode)
 
 
@@ -77,4 +82,6 @@ def report_count(name: str, n: int = 1) -> None:
     """Count something about this step, e.g. how many items each cascade tier answered."""
     ctx = _current.get()
     if ctx is not None:
+        if ctx.notes is None:
+            ctx.notes = {}
         ctx.notes[name] = ctx.notes.get(name, 0) + n

@@ -176,6 +176,9 @@ class FunctionTool:
         return None
 
     async def invoke(self, args: Mapping[str, Any]) -> Any:
+        if not args and not self._param_names and self._context_param is None and self.is_async:
+            # Fast path for argument-less async tools: nothing to validate.
+            return to_jsonable(await self.fn(), self._output_adapter)
         try:
             validated = self.arg_model.model_validate(args)
         except ValidationError as exc:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from time import perf_counter
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,26 +46,34 @@ from orchestrator.plan.validate import CompiledPlan, CompiledStep
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
 class _Record:
-    status: StepStatus = "pending"
-    started: float | None = None
-    finished: float | None = None
-    attempts: int = 0
-    error: str | None = None
-    error_type: str | None = None
-    modes: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+    """What happened to one step (a plain slotted class: one per step, built on the hot path)."""
+
+    __slots__ = ("attempts", "counts", "error", "error_type", "finished", "modes", "started", "status", "usage")
+
+    def __init__(self) -> None:
+        self.status: StepStatus = "pending"
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.attempts = 0
+        self.error: str | None = None
+        self.error_type: str | None = None
+        self.modes: list[str] | None = None
+        self.usage: Usage | None = None
+        self.counts: dict[str, int] | None = None
 
     def absorb(self, ctx: StepContext) -> None:
-        for mode in ctx.modes:
-            if mode not in self.modes:
-                self.modes.append(mode)
+        if ctx.modes:
+            if self.modes is None:
+                self.modes = []
+            self.modes.extend(m for m in ctx.modes if m not in self.modes)
         if ctx.usage is not None:
             self.usage = ctx.usage if self.usage is None else self.usage + ctx.usage
-        for key, n in ctx.notes.items():
-            self.counts[key] = self.counts.get(key, 0) + n
+        if ctx.notes:
+            if self.counts is None:
+                self.counts = {}
+            for key, n in ctx.notes.items():
+                self.counts[key] = self.counts.get(key, 0) + n
 
 
 class _Run:
@@ -92,19 +99,21 @@ class _Run:
         self.outputs: dict[str, Any] = dict(completed)
         self.records = {sid: _Record() for sid in compiled.steps}
         self.remaining = {sid: len(cs.deps) for sid, cs in compiled.steps.items()}
+        self.blocked: dict[str, str] = {}  # step -> the first dependency that did not succeed
         self.tasks: set[asyncio.Task[None]] = set()
         self.unsettled = len(compiled.steps)
         self.events: list[Event] = []
         self.stop_reason: str | None = None
-        self.t0 = time.perf_counter()
+        self.t0 = perf_counter()
         self.started_at = datetime.now(UTC)
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
         self.reused = set(completed)
 
     # --- events -----------------------------------------------------------------------------------------
 
     def now(self) -> float:
-        return time.perf_counter() - self.t0
+        return perf_counter() - self.t0
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -121,7 +130,7 @@ class _Run:
         for sid in self.reused:
             rec = self.records[sid]
             rec.status = "succeeded"
-            rec.modes.append("reused")
+            rec.modes = ["reused"]
         for sid, count in self.remaining.items():
             if count == 0 and sid not in self.reused:
                 self.launch(sid)
@@ -131,27 +140,30 @@ class _Run:
             self.done.set_result(None)
 
     def launch(self, sid: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.run_step(self.compiled.steps[sid]), name=f"step:{sid}")
+        task = self.loop.create_task(self.run_step(self.compiled.steps[sid]))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     def settle(self, sid: str) -> None:
         """Mark a step as over and release (or skip) its dependents."""
         work = [sid]
+        records, remaining, blocked, dependents = self.records, self.remaining, self.blocked, self.compiled.dependents
         while work:
             current = work.pop()
             self.unsettled -= 1
-            ok = self.records[current].status == "succeeded"
-            for child in self.compiled.dependents[current]:
-                self.remaining[child] -= 1
-                if self.remaining[child] != 0 or self.stop_reason is not None or child in self.reused:
+            failed = records[current].status != "succeeded"
+            for child in dependents[current]:
+                if failed and child not in blocked:
+                    blocked[child] = current
+                remaining[child] -= 1
+                if remaining[child] != 0 or self.stop_reason is not None or child in self.reused:
                     continue
-                if ok and all(self.records[d].status == "succeeded" for d in self.compiled.steps[child].deps):
-                    self.launch(child)
-                else:
-                    blocked = [d for d in self.compiled.steps[child].deps if self.records[d].status != "succeeded"]
-                    self.skip(child, f"dependency {blocked[0]!r} {self.records[blocked[0]].status}")
+                if child in blocked:
+                    cause = blocked[child]
+                    self.skip(child, f"dependency {cause!r} {records[cause].status}")
                     work.append(child)
+                else:
+                    self.launch(child)
         if self.unsettled == 0 and not self.done.done():
             self.done.set_result(None)
 
@@ -181,22 +193,21 @@ class _Run:
     async def run_step(self, cs: CompiledStep) -> None:
         sid = cs.id
         rec = self.records[sid]
-        rec.started = self.now()
-        spec = cs.tool.spec
-        self.emit(StepStarted(self.run_id, rec.started, sid, spec.name, spec.kind.value))
+        rec.started = started = perf_counter() - self.t0
+        self.emit(StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind))
         items: int | None = None
         try:
             if cs.for_each is None:
                 output = await self.attempts(cs, rec, None, None)
             else:
-                elements = resolve(cs.for_each, self.env())
+                elements = resolve(cs.for_each, (self.outputs, self.inputs, None))
                 if not isinstance(elements, list):
                     raise ToolError(f"for_each gave {type(elements).__name__}, not a list")
                 items = len(elements)
                 output = await self.map(cs, rec, elements)
         except asyncio.CancelledError:
             rec.status = "cancelled"
-            rec.finished = self.now()
+            rec.finished = perf_counter() - self.t0
             rec.error = self.stop_reason or "cancelled"
             raise
         except Exception as exc:
@@ -204,19 +215,9 @@ class _Run:
             return
         self.outputs[sid] = output
         rec.status = "succeeded"
-        rec.finished = self.now()
-        self.emit(
-            StepFinished(
-                self.run_id,
-                rec.finished,
-                sid,
-                rec.attempts,
-                rec.finished - rec.started,
-                tuple(rec.modes),
-                rec.usage,
-                items,
-            )
-        )
+        rec.finished = finished = perf_counter() - self.t0
+        modes = tuple(rec.modes) if rec.modes else ()
+        self.emit(StepFinished(self.run_id, finished, sid, rec.attempts, finished - started, modes, rec.usage, items))
         self.settle(sid)
 
     def fail(self, cs: CompiledStep, rec: _Record, exc: Exception) -> None:
@@ -261,15 +262,34 @@ class _Run:
         return results
 
     async def attempts(self, cs: CompiledStep, rec: _Record, item: Any, index: int | None) -> Any:
+        """Run one call of the step's tool (one for_each element), retrying what is retryable."""
         step = cs.step
+        tool = cs.tool
+        sems = self.limiters.for_tool(tool.spec)
+        timeout_s = step.timeout_s
         attempt = 0
         while True:
             attempt += 1
-            rec.attempts = max(rec.attempts, attempt)
+            if attempt > rec.attempts:
+                rec.attempts = attempt
             ctx = StepContext(self.run_id, cs.id, attempt)
             token = _current.set(ctx)
             try:
-                result = await self.call(cs, item, step.timeout_s)
+                try:
+                    args = resolve(cs.args, (self.outputs, self.inputs, item))
+                except (ResolveError, KeyError) as exc:
+                    raise ToolError(f"cannot resolve arguments: {exc}") from exc
+                if not sems and timeout_s is None:
+                    result = await tool.invoke(args)
+                else:
+                    for sem in sems:
+                        await sem.acquire()
+                    try:
+                        call = tool.invoke(args)
+                        result = await (call if timeout_s is None else _with_timeout(call, timeout_s))
+                    finally:
+                        for sem in sems[::-1]:
+                            sem.release()
             except Exception as exc:
                 if attempt > step.retries or not is_retryable(exc) or self.stop_reason is not None:
                     if index is not None:
@@ -278,33 +298,12 @@ class _Run:
                 delay = self.retry.delay(attempt)
                 self.emit(StepRetried(self.run_id, self.now(), cs.id, attempt, _describe(exc), delay, index))
             else:
-                rec.absorb(ctx)
+                if ctx.modes is not None or ctx.usage is not None or ctx.notes is not None:
+                    rec.absorb(ctx)
                 return result
             finally:
                 _current.reset(token)
             await asyncio.sleep(delay)
-
-    async def call(self, cs: CompiledStep, item: Any, timeout_s: float | None) -> Any:
-        try:
-            args = resolve(cs.args, (self.outputs, self.inputs, item))
-        except (ResolveError, KeyError) as exc:
-            raise ToolError(f"cannot resolve arguments: {exc}") from exc
-        sems = self.limiters.for_tool(cs.tool.spec)
-        for sem in sems:
-            await sem.acquire()
-        try:
-            if timeout_s is None:
-                return await cs.tool.invoke(args)
-            try:
-                async with asyncio.timeout(timeout_s) as scope:
-                    return await cs.tool.invoke(args)
-            except TimeoutError:
-                if scope.expired():
-                    raise ToolTimeout(f"timed out after {timeout_s:g}s") from None
-                raise
-        finally:
-            for sem in reversed(sems):
-                sem.release()
 
     # --- the end ----------------------------------------------------------------------------------------
 
@@ -333,9 +332,9 @@ class _Run:
                 if rec.started is not None and rec.finished is not None
                 else None,
                 attempts=rec.attempts,
-                modes=rec.modes,
+                modes=rec.modes or [],
                 usage=rec.usage,
-                counts=rec.counts,
+                counts=rec.counts or {},
             )
         if status is None:
             if self.stop_reason is not None:
@@ -350,7 +349,8 @@ class _Run:
         except (ResolveError, KeyError):
             pass
         self.emit(RunFinished(self.run_id, now, status, now, total if not total.is_zero else None))
-        return RunResult(
+        # model_construct: every field is built here from checked values; validating 1000 steps again is waste.
+        return RunResult.model_construct(
             run_id=self.run_id,
             goal=self.compiled.plan.goal,
             status=status,
@@ -361,6 +361,16 @@ class _Run:
             usage=total,
             error=self.stop_reason,
         )
+
+
+async def _with_timeout(call: Coroutine[Any, Any, Any], timeout_s: float) -> Any:
+    try:
+        async with asyncio.timeout(timeout_s) as scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise ToolTimeout(f"timed out after {timeout_s:g}s") from None
+        raise
 
 
 class _ItemFailed(Exception):

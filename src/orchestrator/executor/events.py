@@ -1,6 +1,7 @@
 """The typed event stream of a run, and the run result built from it.
 
-Events are small frozen dataclasses (cheap on the scheduler's hot path); the run result is a Pydantic
+Events are small slotted dataclasses, treated as immutable (not `frozen=True`: a frozen dataclass's
+`__init__` costs several times more, and two are built per step on the scheduler's hot path); the run result is a Pydantic
 model (it is what `orchestrator run --json` prints and what the run store keeps). `t` is seconds since
 the run started.
 """
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 from orchestrator.context import Usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     type: ClassVar[str] = "event"
     run_id: str
@@ -29,14 +30,14 @@ class Event:
         return data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunStarted(Event):
     type: ClassVar[str] = "run_started"
     goal: str
     steps: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepStarted(Event):
     type: ClassVar[str] = "step_started"
     step_id: str
@@ -44,7 +45,7 @@ class StepStarted(Event):
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepRetried(Event):
     type: ClassVar[str] = "step_retried"
     step_id: str
@@ -54,7 +55,7 @@ class StepRetried(Event):
     item_index: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepFinished(Event):
     type: ClassVar[str] = "step_finished"
     step_id: str
@@ -65,7 +66,7 @@ class StepFinished(Event):
     items: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepFailed(Event):
     type: ClassVar[str] = "step_failed"
     step_id: str
@@ -76,14 +77,14 @@ class StepFailed(Event):
     retryable: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepSkipped(Event):
     type: ClassVar[str] = "step_skipped"
     step_id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     status: str
@@ -91,7 +92,7 @@ class RunFinished(Event):
     usage: Usage | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunNote(Event):
     """Something worth telling the user that is not about one step (e.g. which planner was chosen)."""
 
@@ -106,8 +107,10 @@ StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "pending"]
 RunStatus = Literal["succeeded", "partial", "failed", "cancelled"]
 
 
-class StepResult(BaseModel):
-    """How one step went."""
+@dataclass(slots=True)
+class StepResult:
+    """How one step went. A slotted dataclass (built once per step); Pydantic validates and dumps it
+    as part of :class:`RunResult`. Times are seconds after the run started."""
 
     id: str
     tool: str
@@ -116,13 +119,13 @@ class StepResult(BaseModel):
     output: Any = None
     error: str | None = None
     error_type: str | None = None
-    started_s: float | None = Field(default=None, description="seconds after the run started")
+    started_s: float | None = None
     finished_s: float | None = None
     duration_s: float | None = None
     attempts: int = 0
-    modes: list[str] = Field(default_factory=list, description="which worker modes answered")
+    modes: list[str] = field(default_factory=list)  # which worker modes answered
     usage: Usage | None = None
-    counts: dict[str, int] = Field(default_factory=dict, description="what the tool counted, e.g. items per tier")
+    counts: dict[str, int] = field(default_factory=dict)  # what the tool counted, e.g. items per tier
 
 
 class RunResult(BaseModel):

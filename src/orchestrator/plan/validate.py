@@ -50,15 +50,14 @@ _INPUT_TYPES: dict[str, frozenset[str] | None] = {
 class CompiledStep:
     """A validated step bound to its tool, with references compiled."""
 
+    id: str
     step: Step
     tool: Tool
     args: Node
     for_each: Node | None
     deps: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        return self.step.id
+    tool_name: str = ""
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -280,9 +279,11 @@ def _check_steps(
         if tool is not None:
             ctx.check_args(tool, args)
             args_node = compile_value(step.args)
-            compiled[step.id] = CompiledStep(step, tool, args_node, for_each, tuple(deps))
+            compiled[step.id] = CompiledStep(
+                step.id, step, tool, args_node, for_each, tuple(deps), tool.spec.name, tool.spec.kind.value
+            )
         else:
-            compiled[step.id] = CompiledStep(step, _MISSING_TOOL, Literal_({}), for_each, tuple(deps))
+            compiled[step.id] = CompiledStep(step.id, step, _MISSING_TOOL, Literal_({}), for_each, tuple(deps))
 
     cycle = find_cycle({sid: cs.deps for sid, cs in compiled.items()})
     if cycle:

@@ -1,0 +1,189 @@
+"""The `orchestrator` command: a thin layer over the async API.
+
+Exit codes: 0 success; 1 the run did not fully succeed; 2 a user error (bad plan, input, setting);
+130 interrupted. A user error is one message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
+from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
+from orchestrator.observability import StepTable, configure_logging, render_output
+from orchestrator.plan.model import plan_json_schema
+from orchestrator.plan.validate import load_plan
+from orchestrator.registry import ToolRegistry, default_registry
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="orchestrator",
+    help="A large model plans, small models work: validate and run JSON execution plans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+eval_app = typer.Typer(help="Measure accuracy on labelled data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
+app.add_typer(bench_app, name="bench")
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout and nothing else")]
+InputsOpt = Annotated[
+    list[str] | None, typer.Option("--input", "-i", help="a plan input as NAME=VALUE (repeatable)", show_default=False)
+]
+
+
+def registry() -> ToolRegistry:
+    return default_registry()
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+def run(
+    plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
+    inputs: InputsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a plan with live per-step progress, then print its output."""
+    tools = registry()
+    compiled = load_plan(plan, tools)
+    values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
+    if as_json:
+        result, _ = run_async(run_compiled(compiled, values))
+        print_json(result.model_dump(mode="json"))
+    else:
+        with StepTable(compiled, stderr) as table:
+            result, _ = run_async(run_compiled(compiled, values, on_event=table))
+        render_output(result, stdout)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to check")]) -> None:
+    """Check plans against the format and the tool registry, listing every problem; runs nothing."""
+    tools = registry()
+    failed = 0
+    for path in plans:
+        try:
+            compiled = load_plan(path, tools)
+        except UserError as exc:
+            failed += 1
+            stderr.print(str(exc), markup=False, highlight=False)
+            continue
+        stdout.print(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary(), markup=False)
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command()
+def tools(as_json: JsonFlag = False) -> None:
+    """List the registered tools (with --json: the catalog with schemas that the planner is given)."""
+    catalog = registry().catalog()
+    if as_json:
+        print_json([spec.model_dump(mode="json") for spec in catalog])
+        return
+    table = Table(show_edge=False)
+    table.add_column("tool", style="bold")
+    table.add_column("kind")
+    table.add_column("arguments")
+    table.add_column("description", overflow="fold")
+    for spec in catalog:
+        props = spec.input_schema.get("properties", {})
+        required = set(spec.input_schema.get("required", []))
+        args = ", ".join(f"{n}{'' if n in required else '?'}" for n in props)
+        table.add_row(spec.name, spec.kind.value, args, spec.description.splitlines()[0] if spec.description else "")
+    stdout.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the plan format."""
+    print_json(plan_json_schema())
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="best of this many runs per figure")] = 3,
+) -> None:
+    """Scheduler overhead: chain, fan-out and layered DAGs, no-op and 10 ms steps, against the floor."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchestrator.bench.scheduler import run_all, within_target
+
+    rows = run_async(run_all(repeats=repeats))
+    if as_json:
+        print_json([row.model_dump() for row in rows])
+        return
+    table = Table(title="scheduler overhead (best of runs; floor = plain asyncio ready queue)", show_edge=False)
+    for col in ("dag", "step", "steps", "makespan", "ideal", "floor", "µs/step", "floor µs/step", "ratio", "target"):
+        table.add_column(col, justify="left" if col in ("dag", "step") else "right")
+    for row in rows:
+        ratio = f"{row.overhead_ratio:.2f}x ovh" if row.step == "noop" else f"{row.makespan_ratio:.3f}x span"
+        table.add_row(
+            row.dag,
+            row.step,
+            str(row.steps),
+            f"{row.makespan_s * 1000:.1f} ms",
+            f"{row.ideal_s * 1000:.0f} ms",
+            f"{row.floor_makespan_s * 1000:.1f} ms",
+            f"{row.overhead_us_per_step:.1f}",
+            f"{row.floor_overhead_us_per_step:.1f}",
+            ratio,
+            "[green]ok[/]" if within_target(row) else "[red]over[/]",
+        )
+    stdout.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app, turning errors into messages and exit codes."""
+    configure_logging()
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="orchestrator")
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        stderr.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        stderr.print("interrupted: running steps were cancelled")
+        return 130
+    except PlanValidationError as exc:
+        stderr.print(str(exc), markup=False, highlight=False)
+        return 2
+    except UserError as exc:
+        stderr.print(f"error: {exc}", markup=False, highlight=False)
+        return 2
+    except OrchestratorError as exc:
+        stderr.print(f"failed: {exc}", markup=False, highlight=False)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
