@@ -40,7 +40,7 @@ bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead agai
 app.add_typer(bench_app, name="bench")
 
 stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout and nothing else")]
 InputsOpt = Annotated[

@@ -1,0 +1,175 @@
+"""Text tasks for plans: the `small_model` tool (classify, extract, sentiment, summarize) and `synthesize`.
+
+Keyword matching is the mode that always works; it is what answers here unless a small model is
+configured (see `orchestrator.small_model_worker`). `synthesize` is the one large-model step in the
+design's feedback pipeline: with no large model configured it degrades to a stated, deterministic
+fallback instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from orchestrator.context import report_mode
+from orchestrator.errors import ToolError
+from orchestrator.registry import ToolKind, tool
+
+_WORD = re.compile(r"[a-z][a-z'-]+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@cache
+def _lexicon() -> dict[str, Any]:
+    data = resources.files("orchestrator.workers").joinpath("data/language.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(data)
+    return loaded
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ational", "ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+class TextResult(BaseModel):
+    """What a text task returns; which fields are set depends on the task."""
+
+    task: str
+    label: str | None = None
+    confidence: float = Field(default=0.0, ge=0, le=1)
+    scores: dict[str, float] = Field(default_factory=dict)
+    entities: list[str] = Field(default_factory=list)
+    summary: str | None = None
+    mode: str = "keyword"
+
+
+def sentiment(text: str) -> TextResult:
+    """Lexicon sentiment with negation: positive, negative or neutral."""
+    lex = _lexicon()
+    positive, negative, negators = set(lex["positive"]), set(lex["negative"]), set(lex["negators"])
+    score = 0.0
+    words = _words(text)
+    for i, word in enumerate(words):
+        polarity = 1.0 if word in positive else -1.0 if word in negative else 0.0
+        if polarity and any(w in negators for w in words[max(0, i - 3) : i]):
+            polarity = -polarity
+        score += polarity
+    hits = sum(1 for w in words if w in positive or w in negative)
+    label = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    confidence = min(1.0, 0.5 + abs(score) / (2 * max(hits, 1))) if hits else 0.4
+    return TextResult(task="sentiment", label=label, confidence=round(confidence, 3), scores={"polarity": score})
+
+
+def classify(text: str, labels: list[str]) -> TextResult:
+    """Score each label by how many of its words (stemmed) and known synonyms appear in the text."""
+    if not labels:
+        raise ToolError("classify needs a non-empty list of labels")
+    synonyms: dict[str, list[str]] = _lexicon()["label_synonyms"]
+    stems = [_stem(w) for w in _words(text)]
+    joined = " ".join(stems)
+    scores: dict[str, float] = {}
+    for label in labels:
+        terms = [" ".join(_stem(w) for w in _words(label))]
+        terms += [" ".join(_stem(w) for w in _words(s)) for s in synonyms.get(label.lower(), [])]
+        scores[label] = float(sum(joined.count(term) * len(term.split()) for term in terms if term))
+    best = max(labels, key=lambda lab: scores[lab])
+    total = sum(scores.values())
+    if total == 0:
+        return TextResult(task="classify", label=labels[-1] if "other" in labels[-1].lower() else None, scores=scores)
+    return TextResult(task="classify", label=best, confidence=round(scores[best] / total, 3), scores=scores)
+
+
+def extract(text: str, fields: list[str] | None = None) -> TextResult:
+    """Key issues (known aspects mentioned in the text), plus amounts, dates and e-mail addresses."""
+    aspects: dict[str, list[str]] = _lexicon()["aspects"]
+    stems = {_stem(w) for w in _words(text)}
+    found = [name for name, words in aspects.items() if any(_stem(w) in stems for w in words)]
+    wanted = set(fields or ["issues", "amounts", "emails"])
+    entities = list(found) if "issues" in wanted else []
+    if "amounts" in wanted:
+        entities += re.findall(r"[$€£]\s?\d+(?:[.,]\d{2})?", text)
+    if "emails" in wanted:
+        entities += re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
+    return TextResult(task="extract", entities=entities, confidence=0.6 if entities else 0.3)
+
+
+def summarize(text: str, sentences: int = 2) -> TextResult:
+    """Extractive summary: the first sentences."""
+    parts = [p.strip() for p in _SENTENCE.split(text.strip()) if p.strip()]
+    return TextResult(task="summarize", summary=" ".join(parts[:sentences]), confidence=0.5)
+
+
+@tool(name="small_model", kind=ToolKind.SMALL_MODEL)
+def small_model_task(
+    task: Literal["classify", "extract", "sentiment", "summarize"],
+    text: str,
+    labels: list[str] | None = None,
+    fields: list[str] | None = None,
+) -> TextResult:
+    """A small-model text task: classify (among labels), extract (key issues, amounts), sentiment, summarize.
+
+    Args:
+        task: classify, extract, sentiment or summarize.
+        text: the text.
+        labels: the labels to choose from (classify).
+        fields: what to extract (extract): issues, amounts, emails.
+    """
+    report_mode("keyword")
+    if task == "sentiment":
+        return sentiment(text)
+    if task == "classify":
+        return classify(text, labels or [])
+    if task == "extract":
+        return extract(text, fields)
+    return summarize(text)
+
+
+class Synthesis(BaseModel):
+    text: str
+    mode: str = Field(description="which model wrote it, or 'fallback'")
+    note: str | None = None
+
+
+@tool(kind=ToolKind.LARGE_MODEL)
+async def synthesize(instruction: str, data: Any = None) -> Synthesis:
+    """Large-model synthesis (e.g. action items from ranked issues); a stated fallback when none is configured.
+
+    Args:
+        instruction: what to write.
+        data: the material (e.g. ranked issues with counts).
+    """
+    from orchestrator.workers._synthesis import synthesize_with_model
+
+    result = await synthesize_with_model(instruction, data)
+    if result is not None:
+        return result
+    report_mode("fallback")
+    return Synthesis(
+        text=_fallback_text(instruction, data),
+        mode="fallback",
+        note="no large model configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or PLANNER_PROVIDER=ollama); "
+        "wrote a template from the data instead",
+    )
+
+
+def _fallback_text(instruction: str, data: Any) -> str:
+    lines = [f"{instruction.strip()} (template, no large model):"]
+    rows = data if isinstance(data, list) else [data] if data is not None else []
+    for i, row in enumerate(rows[:10], 1):
+        if isinstance(row, dict) and "value" in row:
+            count = f" ({row['count']} mentions)" if "count" in row else ""
+            lines.append(f"{i}. Address '{row['value']}'{count}.")
+        else:
+            lines.append(f"{i}. Review: {json.dumps(row, ensure_ascii=False)[:120]}")
+    return "\n".join(lines)
