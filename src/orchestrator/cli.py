@@ -13,7 +13,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -162,14 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         code = app(args=argv, standalone_mode=False, prog_name="orchestrator")
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         stderr.print("aborted")
         return 130
+    except typer.TyperException as exc:  # usage errors: typer vendors click, so catch its public base
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            stderr.print(f"error: {exc}", markup=False)
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         stderr.print("interrupted: running steps were cancelled")
         return 130

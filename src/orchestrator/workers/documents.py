@@ -107,9 +107,9 @@ def load_records(path: str, text_field: str = "text", id_field: str = "id") -> l
     if not file.is_file():
         raise ToolError(f"{path}: no such file")
     raw = file.read_text(encoding="utf-8")
-    rows: list[dict[str, Any]]
+    rows: list[tuple[int, dict[str, Any]]]  # (line number, record), so errors and ids point into the file
     if file.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(raw)))
+        rows = [(n, row) for n, row in enumerate(csv.DictReader(io.StringIO(raw)), 2)]
     else:
         rows = []
         for n, line in enumerate(raw.splitlines(), 1):
@@ -121,13 +121,12 @@ def load_records(path: str, text_field: str = "text", id_field: str = "id") -> l
                 raise ToolError(f"{path}:{n}:{exc.colno}: invalid JSON: {exc.msg}") from None
             if not isinstance(row, dict):
                 raise ToolError(f"{path}:{n}: expected a JSON object per line")
-            rows.append(row)
+            rows.append((n, row))
     records = []
-    for n, row in enumerate(rows, 1):
+    for n, row in rows:
         if text_field not in row:
-            raise ToolError(f"{path}: record {n} has no field {text_field!r} (fields: {', '.join(row)})")
-        rid = str(row.get(id_field, n))
-        records.append(Record(id=rid, text=str(row[text_field]), fields=dict(row)))
+            raise ToolError(f"{path}:{n}: record has no field {text_field!r} (fields: {', '.join(row)})")
+        records.append(Record(id=str(row.get(id_field, n)), text=str(row[text_field]), fields=dict(row)))
     return records
 
 
