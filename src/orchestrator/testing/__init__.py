@@ -1,0 +1,1 @@
+"""Fakes that are real implementations, shipped for users' tests."""
