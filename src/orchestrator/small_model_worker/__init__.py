@@ -1,0 +1,1 @@
+"""Small worker models: back-ends (embedded MiniLM, transformers) and the confidence cascade."""
