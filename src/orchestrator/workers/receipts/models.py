@@ -35,6 +35,7 @@ class ParsedReceipt(BaseModel):
     """What the line-item parser extracts from a receipt's text."""
 
     merchant: str | None = None
+    address: str | None = Field(default=None, description="seller address, its lines joined with spaces")
     date: str | None = Field(default=None, description="ISO 8601 (YYYY-MM-DD)")
     currency: str | None = Field(default=None, description="ISO 4217 code when it can be told, e.g. USD, MYR")
     subtotal: float | None = None

@@ -1,0 +1,98 @@
+"""The keyword/regex receipt parser: receipt text in, :class:`ParsedReceipt` out, no model involved.
+
+    >>> receipt = parse_receipt_text('''CORNER CAFE
+    ... 12 Main Street, Springfield
+    ... 12 Jan 2018
+    ... 2 x Coffee 3.50 7.00
+    ... Muffin 2.75
+    ... Subtotal 9.75
+    ... Tax 0.78
+    ... TOTAL $10.53
+    ... CASH 20.00
+    ... CHANGE 9.47''')
+    >>> receipt.merchant, receipt.date, receipt.currency, receipt.total, len(receipt.items), receipt.confidence
+    ('CORNER CAFE', '2018-01-12', 'USD', 10.53, 2, 1.0)
+
+It works line by line and copes with OCR text that puts every box on its own line (an item's name,
+quantity, unit price and amount on consecutive lines). The pieces live in private modules, one job each:
+``_amounts`` (money), ``_dates``, ``_labels`` (the keyword vocabulary), ``_summary`` (total, subtotal,
+tax, paid), ``_items``, ``_header`` (merchant and address), ``_currency`` and ``_consistency``.
+"""
+
+from __future__ import annotations
+
+from orchestrator.context import report_mode
+from orchestrator.errors import ToolError
+from orchestrator.registry import tool
+from orchestrator.workers.receipts._amounts import minor_unit
+from orchestrator.workers.receipts._consistency import Adjustments, check
+from orchestrator.workers.receipts._currency import detect_currency, prefers_month_first
+from orchestrator.workers.receipts._dates import choose_date, resolve_dayfirst
+from orchestrator.workers.receipts._header import read_header
+from orchestrator.workers.receipts._items import find_items
+from orchestrator.workers.receipts._labels import classify_lines
+from orchestrator.workers.receipts._summary import summarize
+from orchestrator.workers.receipts.models import ParsedReceipt
+
+__all__ = ["line_item_parser", "parse_receipt_text"]
+
+
+def parse_receipt_text(text: str) -> ParsedReceipt:
+    """Extract merchant, address, date, currency, subtotal, tax, total and line items from receipt text.
+
+    Empty text gives an empty receipt with confidence 0 and an issue saying so; a receipt whose numbers
+    disagree keeps what was read and lists each mismatch in ``issues``, with a lower ``confidence``.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
+    labels = classify_lines(lines)
+    currency = detect_currency(lines)
+    dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
+    purchase_date = choose_date(lines, dayfirst=dayfirst)
+    header = read_header(lines)
+    minor = minor_unit(lines, currency)
+    summary = summarize(lines, labels, minor)
+    start = header.last + 1 if header.last is not None else 0
+    items, _ = find_items(lines, labels, start, minor, stop=summary.total_index)
+    items_sum = round(sum(item.amount for item in items), 2) if items else None
+    adjustments = Adjustments(
+        tax=summary.tax, service=summary.service, discount=summary.discount, rounding=summary.rounding
+    )
+    outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
+    if summary.total_from_subtotal:
+        outcome.issues.append("no total printed; the subtotal is taken as the total")
+    return ParsedReceipt(
+        merchant=header.merchant,
+        address=header.address,
+        date=purchase_date.isoformat() if purchase_date else None,
+        currency=currency,
+        subtotal=summary.subtotal,
+        tax=summary.tax,
+        total=summary.total,
+        items=items,
+        confidence=outcome.confidence,
+        issues=outcome.issues,
+        mode="keyword",
+    )
+
+
+@tool(kind="function")
+def line_item_parser(text: str) -> ParsedReceipt:
+    """Parse receipt text (from OCR) into merchant, date, currency, subtotal, tax, total and line items.
+
+    Keyword and layout rules, no model: fast and free. `confidence` says how well items, subtotal, tax
+    and total agree, and `issues` lists each mismatch, so a low score can be sent to a small model.
+
+    Args:
+        text: The receipt's text, one line per printed line or per OCR box.
+
+    Raises:
+        ToolError: `text` is not a string, or is empty.
+    """
+    if not isinstance(text, str):
+        raise ToolError(f"line_item_parser: text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise ToolError("line_item_parser: text is empty; pass the receipt's OCR text (e.g. from receipt_ocr)")
+    report_mode("keyword")
+    return parse_receipt_text(text)

@@ -1,0 +1,1 @@
+"""Benchmarks: measure throughput of the executor and the workers."""

@@ -1,0 +1,213 @@
+"""The seller block at the top of a receipt: merchant name and address.
+
+Layout rules, not vendor lists: the address starts at the first line that looks like one (a street word,
+a house or lot number, a postcode) and runs until a phone, fax, tax-registration or document-title line;
+after the postcode only a line or two of town, state or country may follow. The merchant is the registered
+company name when the header prints one (``... SDN BHD``, ``... PTE LTD``: what an expense record
+wants), otherwise the name printed just above the address, otherwise the first line that is not a
+document title, a registration number, a date or a greeting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from orchestrator.workers.receipts._amounts import find_amounts
+from orchestrator.workers.receipts._dates import find_dates
+from orchestrator.workers.receipts._labels import classify
+
+HEADER_LINES = 14
+"""How many lines from the top may hold the merchant and its address."""
+
+# Street words that mark an address on their own, and short ones that do only in a line with a number.
+_STREET_WORDS = (
+    "JALAN JLN LORONG TAMAN PERSIARAN LEBUH LEBUHRAYA SEKSYEN KAWASAN PERINDUSTRIAN MENARA WISMA KOMPLEKS "
+    "BANGUNAN PLAZA FLOOR LEVEL BLOCK STREET ROAD AVENUE BOULEVARD BLVD DRIVE LANE HIGHWAY SUITE PARKWAY "
+    "STRASSE RUE VIA VIALE PIAZZA CALLE AVENIDA"
+).split()
+_WEAK_STREET_WORDS = (
+    "NO LOT UNIT FLR LVL BLK LRG TMN KG BATU BANDAR PUSAT ST RD AVE DR LN HWY STE PL SQ CT WAY PKWY STR SEK"
+).split()
+_STREET_RE = re.compile(rf"\b(?:{'|'.join(_STREET_WORDS)})\b")
+_WEAK_STREET_RE = re.compile(rf"\b(?:{'|'.join(_WEAK_STREET_WORDS)})\b")
+# In OCR output with the spaces squeezed out, only long street words are safe to find inside a token.
+_SQUASHED_STREET_RE = re.compile(r"(?:STREET|ROAD|AVENUE|BLVD|BOULEVARD|HIGHWAY|HWY|JALAN|DRIVE|SUITE|PLAZA)$")
+_HOUSE_NUMBER_RE = re.compile(r"^(?:NO\.?\s*)?[A-Z0-9-]*\d[A-Z0-9/-]*\s?,")
+_SQUASHED_HOUSE_RE = re.compile(r"^\d{3,5}(?:-\d{1,5})?[A-Z]{2}")
+_POSTCODE_RE = re.compile(
+    # A 5-digit postcode (not a lot or unit number), a UK postcode, a Canadian one.
+    r"(?<![\d-])(?<!LOT )(?<!LOT)(?<!NO )(?<!NO\. )(?<!NO\.)(?<!UNIT )(?<!#)\d{5}(?![\d-])"
+    r"|\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b"
+)
+_STOP_RE = re.compile(
+    r"\b(?:TEL|TELEPHONE|PHONE|PH|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|GST|SST|VAT|REG|ROC|INVOICE|RECEIPT|"
+    r"CASHIER|DATE|TIME|TABLE|SERVER|ORDER|BILL|WWW|HTTP|OPEN|HOURS|WELCOME|THANK)\b|\S@\S|WWW\.|\.COM",
+)
+_REG_NUMBER_RE = re.compile(
+    r"^\(?\s*(?:CO(?:MPANY)?\.?\s*(?:REG\.?)?\s*(?:NO)?\.?|ROC|REG\.?\s*NO\.?|CO-REG|BUSINESS\s*REG)?\s*[:.(]?\s*"
+    r"[A-Z]{0,3}\d{4,}[\s-]*[A-Z]?\s*\)?$"
+)
+_TITLE_RE = re.compile(
+    r"\b(?:RECEIPT|INVOICE|CASH\s*SALES?|CASH\s*BILL|COPY|DUPLICATE|APPROVED|ORIGINAL|REPRINT|WELCOME|THANK|"
+    r"OFFICIAL|CUSTOMER|GUEST\s*CHECK|ORDER|DINE\s*IN|TAKE\s*(?:AWAY|OUT))|STORE\s*(?:NUMBER|NO\.?|#)?\s*\d",
+)
+_LABEL_VALUE_RE = re.compile(r"^[A-Z .#]{2,20}:\s*\S")
+_LEGAL_SUFFIX_RE = re.compile(
+    r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD|ENTERPRISE|TRADING)\b\.?|SDN\.?BHD|\bSB$",
+)
+# Words that are a business's kind, not its name: "RESTAURANT SDN BHD" continues the line above.
+_GENERIC_WORDS = frozenset(
+    "RESTAURANT STATIONERY STATIONERS TRADING ENTERPRISE ENTERPRISES HARDWARE MARKETING HOLDINGS INDUSTRIES "
+    "RETAIL SERVICE SERVICES SUPPLY SUPPLIES MOTOR MOTORS TRADERS AGENCY MART STORE STORES (M) M".split()
+)
+_TRAILING_REG_RE = re.compile(r"\s*[\(\[][^()\[\]]*\d{4,}[^()\[\]]*[\)\]]?[\s,.]*$")
+
+
+def _upper(line: str) -> str:
+    return line.upper()
+
+
+def is_address_start(line: str) -> bool:
+    """Whether a line can open an address: a street word, a house or lot number, or a postcode."""
+    upper = _upper(line)
+    if line.lstrip().startswith("(") or _is_stop(line) or _LEGAL_SUFFIX_RE.search(upper) or _has_money(line):
+        return False
+    has_digit = any(ch.isdigit() for ch in upper)
+    if _STREET_RE.search(upper) or _POSTCODE_RE.search(upper) or _HOUSE_NUMBER_RE.match(upper):
+        return True
+    if has_digit and _WEAK_STREET_RE.search(upper):
+        return True
+    if " " in line.strip():
+        return False
+    # Text with the spaces squeezed out: "3440WASHINGTONST", "65-67HarborneRoad".
+    return bool(_SQUASHED_HOUSE_RE.match(upper)) or (
+        has_digit and bool(_SQUASHED_STREET_RE.search(re.sub(r"[^A-Z]", "", upper)))
+    )
+
+
+def _has_money(line: str) -> bool:
+    return any(amount.is_money for amount in find_amounts(line))
+
+
+def _digits(line: str) -> int:
+    return sum(ch.isdigit() for ch in line)
+
+
+def _is_phone_only(upper: str) -> bool:
+    return bool(re.fullmatch(r"[\s()+\d-]{9,}", upper))
+
+
+def _is_stop(line: str) -> bool:
+    upper = _upper(line)
+    return bool(
+        _STOP_RE.search(upper)
+        or _TITLE_RE.search(upper)
+        or _REG_NUMBER_RE.match(upper)
+        or _is_phone_only(upper)
+        or classify(line) is not None
+    )
+
+
+def _is_name_candidate(line: str) -> bool:
+    upper = _upper(line)
+    letters = re.sub(r"[^A-Z]", "", upper)
+    if len(letters) < 2 or len(re.sub(r"[^A-Z0-9]", "", upper)) < 3:
+        return False
+    if find_dates(line) or re.search(r"\d{1,2}:\d{2}", line):
+        return False
+    if _TITLE_RE.search(upper) or _REG_NUMBER_RE.match(upper) or _STOP_RE.search(upper):
+        return False
+    if line.rstrip().endswith(":") or line.lstrip().startswith("(") or _LABEL_VALUE_RE.match(upper):
+        return False
+    if classify(line) is not None:
+        return False
+    digits = sum(ch.isdigit() for ch in line)
+    return digits <= len(letters)
+
+
+def find_address(lines: list[str], start: int) -> tuple[int | None, int | None]:
+    """(first, last) line index of the address block after `start`, or (None, None)."""
+    first = None
+    for index in range(start, min(len(lines), start + 6)):
+        if is_address_start(lines[index]):
+            first = index
+            break
+    if first is None:
+        return None, None
+    last = first
+    after_postcode = 1 if _POSTCODE_RE.search(_upper(lines[first])) else 0
+    for index in range(first + 1, min(len(lines), first + 7)):
+        line = lines[index]
+        upper = _upper(line)
+        if lines[index - 1].rstrip().endswith(".") and not after_postcode and not _POSTCODE_RE.search(upper):
+            break  # "NO7, JLN UERO, SHAH ALAM." ends the address even without a postcode
+        bare_postcode = bool(re.fullmatch(r"\d{5}", line.strip()))
+        if not bare_postcode and (_is_stop(line) or find_dates(line) or _has_money(line)):
+            break
+        if line.lstrip().startswith("(") and (after_postcode or _digits(line) > 3):
+            break
+        if after_postcode:
+            if after_postcode > 2 or re.search(r"\d", upper):
+                break
+            after_postcode += 1
+        elif _POSTCODE_RE.search(upper):
+            after_postcode = 1
+        last = index
+    return first, last
+
+
+def _clean_name(name: str) -> str:
+    name = _TRAILING_REG_RE.sub("", name).strip(" *#-=,:")
+    return re.sub(r"^\d{4,}\s+(?=\D)", "", name)  # a till or branch number printed before the name
+
+
+def _legal_name(lines: list[str], end: int) -> str | None:
+    for index in range(min(end, len(lines))):
+        line = lines[index]
+        match = _LEGAL_SUFFIX_RE.search(_upper(line))
+        if not match or _TITLE_RE.search(_upper(line)) or re.search(r"\bBY\b", _upper(line)):
+            continue
+        name = line
+        head = line[: match.start()].strip()
+        generic = all(word in _GENERIC_WORDS for word in _upper(head).split())
+        joins_above = generic or head.startswith("(") or line.count("(") > line.count(")")
+        if joins_above and index > 0 and _is_name_candidate(lines[index - 1]):
+            name = lines[index - 1] + " " + line
+        if index > 0 and lines[index - 1].count("(") > lines[index - 1].count(")"):
+            name = lines[index - 1] + " " + name
+            if index > 1 and _is_name_candidate(lines[index - 2]):
+                name = lines[index - 2] + " " + name
+        elif name.count("(") > name.count(")") and index + 1 < len(lines) and ")" in lines[index + 1]:
+            name = name + " " + lines[index + 1]
+        return _clean_name(name)
+    return None
+
+
+@dataclass(frozen=True)
+class Header:
+    """The seller block: merchant, address, and the index of the header's last line (None if not found)."""
+
+    merchant: str | None
+    address: str | None
+    last: int | None
+
+
+def read_header(lines: list[str]) -> Header:
+    """The merchant name and the seller address (lines joined with spaces) from the top of a receipt."""
+    top = lines[:HEADER_LINES]
+    candidates = [i for i, line in enumerate(top) if _is_name_candidate(line) and not is_address_start(line)]
+    first_name = candidates[0] if candidates else None
+    search_from = first_name + 1 if first_name is not None else 0
+    addr_first, addr_last = find_address(lines, search_from)
+    merchant: str | None = None
+    merchant_index = first_name
+    if addr_first is not None:
+        merchant = _legal_name(lines, addr_first)
+    if merchant is None and merchant_index is not None:
+        merchant = _clean_name(lines[merchant_index])
+    address = None
+    if addr_first is not None and addr_last is not None:
+        address = " ".join(line.strip() for line in lines[addr_first : addr_last + 1])
+    last = addr_last if addr_last is not None else merchant_index
+    return Header(merchant=merchant or None, address=address, last=last)

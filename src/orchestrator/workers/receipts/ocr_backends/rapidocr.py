@@ -1,0 +1,99 @@
+"""The `rapidocr` back-end (default): PP-OCRv4 ONNX models shipped with rapidocr-onnxruntime, offline, CPU.
+
+The engine loads once, lazily, in a worker thread; each read decodes the image and runs inference in a
+worker thread too, so the event loop never blocks. Boxes come back in reading order (visual rows, left
+to right), and by default each row is merged into one line, so ``Latte  2 x 3.50  7.00`` stays together.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from orchestrator.errors import ConfigurationError, ToolError
+from orchestrator.workers.receipts.models import OcrLine, OcrResult
+from orchestrator.workers.receipts.ocr_backends._image import open_image
+from orchestrator.workers.receipts.ocr_backends._layout import box_from_points, reading_order
+from orchestrator.workers.receipts.ocr_backends.base import OCR_EXTRA_HINT
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+
+class RapidOcrBackend:
+    """RapidOCR with its default models.
+
+    Args:
+        merge_rows: join the boxes of one visual row into a single line (default True).
+        restore_spaces: put back spaces between words that the recogniser dropped, judged from the gaps
+            in the ink (default True; see ``_spaces.py``).
+        min_score: drop boxes the recogniser scores below this (RapidOCR's own default is 0.5).
+        engine_options: keyword arguments for ``rapidocr_onnxruntime.RapidOCR(...)``.
+    """
+
+    name = "rapidocr"
+
+    def __init__(
+        self,
+        *,
+        merge_rows: bool = True,
+        restore_spaces: bool = True,
+        min_score: float = 0.5,
+        engine_options: dict[str, Any] | None = None,
+    ):
+        self.merge_rows = merge_rows
+        self.restore_spaces = restore_spaces
+        self.min_score = min_score
+        self._engine_options = dict(engine_options or {})
+        self._engine: Any = None
+        # A thread lock, taken only inside worker threads: two first reads must not build two engines.
+        self._engine_lock = threading.Lock()
+
+    def _load_engine(self, path: Path) -> Any:
+        with self._engine_lock:
+            if self._engine is None:
+                try:
+                    from rapidocr_onnxruntime import RapidOCR
+                except ImportError as exc:
+                    raise ConfigurationError(
+                        f"cannot read {path}: the rapidocr back-end needs rapidocr-onnxruntime; {OCR_EXTRA_HINT}"
+                    ) from exc
+                self._engine = RapidOCR(**self._engine_options)
+            return self._engine
+
+    def _read_sync(self, path: Path) -> OcrResult:
+        image = open_image(path)
+        engine = self._load_engine(path)
+        try:
+            found, _elapsed = engine(image, text_score=self.min_score, return_word_box=self.restore_spaces)
+        except Exception as exc:  # the engine's own failures: map them at this border
+            raise ToolError(f"{path}: rapidocr failed ({type(exc).__name__}: {exc})", retryable=False) from exc
+        fix_spaces = _space_fixer(image) if self.restore_spaces else None
+        lines: list[OcrLine] = []
+        for row in found or ():
+            points, text, score = row[0], str(row[1]), float(row[2])
+            if fix_spaces is not None and len(row) >= 5:
+                text = fix_spaces(points, text, row[3], row[4])
+            if text.strip():
+                lines.append(
+                    OcrLine(text=text.strip(), box=box_from_points(points), confidence=min(max(score, 0.0), 1.0))
+                )
+        lines = reading_order(lines, merge_rows=self.merge_rows)
+        return OcrResult(text="\n".join(line.text for line in lines), lines=lines, backend=self.name, source=str(path))
+
+    async def read(self, path: Path) -> OcrResult:
+        return await anyio.to_thread.run_sync(self._read_sync, path)
+
+
+def _space_fixer(image: Image) -> Callable[..., str]:
+    """`restore_spaces` bound to this page; numpy (a rapidocr dependency) is imported only once rapidocr is."""
+    import numpy as np
+
+    from orchestrator.workers.receipts.ocr_backends._spaces import restore_spaces
+
+    return functools.partial(restore_spaces, np.asarray(image.convert("L")))
