@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from time import perf_counter
 from collections.abc import Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any
 
 from orchestrator.context import StepContext, Usage, _current

@@ -1,9 +1,8 @@
 """The typed event stream of a run, and the run result built from it.
 
 Events are small slotted dataclasses, treated as immutable (not `frozen=True`: a frozen dataclass's
-`__init__` costs several times more, and two are built per step on the scheduler's hot path); the run result is a Pydantic
-model (it is what `orchestrator run --json` prints and what the run store keeps). `t` is seconds since
-the run started.
+`__init__` costs several times more, and two are built per step on the hot path); the run result is a
+Pydantic model (what `orchestrator run --json` prints). `t` is seconds since the run started.
 """
 
 from __future__ import annotations

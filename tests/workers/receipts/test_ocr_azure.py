@@ -321,3 +321,33 @@ async def test_an_http_date_retry_after_is_understood(sleeps: list[float]):
         result = await backend.read(CAFE)
     assert result.lines == []
     assert sleeps[0] == 0.0
+
+
+async def test_the_key_is_never_sent_to_another_host():
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(202, headers={"Operation-Location": "https://attacker.example/op"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        backend = AzureReadBackend("https://vision.example", "k", client=client, poll_interval=0)
+        with pytest.raises(ToolError, match="not following it") as info:
+            await backend.read(CAFE)
+    assert info.value.retryable is False
+    assert seen == ["https://vision.example/vision/v3.2/read/analyze"]
+
+
+async def test_a_relative_operation_location_is_resolved_against_the_endpoint():
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.method == "POST":
+            return httpx.Response(202, headers={"Operation-Location": "/vision/v3.2/read/analyzeResults/op-2"})
+        return httpx.Response(200, json={"status": "succeeded", "analyzeResult": {"readResults": []}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        backend = AzureReadBackend("https://vision.example", "k", client=client, poll_interval=0)
+        await backend.read(CAFE)
+    assert seen[1] == "https://vision.example/vision/v3.2/read/analyzeResults/op-2"

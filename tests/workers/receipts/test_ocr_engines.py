@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from importlib.util import find_spec
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import anyio

@@ -37,16 +37,26 @@ for _number, _names in enumerate(
 
 _MONTH_ALT = "|".join(sorted((re.escape(n) for n in _MONTHS), key=len, reverse=True))
 _SEP = r"[-/.]"
-# A 4-digit year may run straight into a time in squashed text ("4/4/20127:33AM").
-_YEAR_END = r"(?:(?!\d)|(?=\d{1,2}:\d{2}))"
+# A year may run straight into a time in squashed OCR text ("4/4/20127:33AM", "06/01/1812.17: 26 PM").
+_TIME_AFTER = r"(?=[.,]?\s?\d{1,2}\s?[:.]\s?\d{2})"
+_YEAR_END = rf"(?:(?!\d)|{_TIME_AFTER})"
 
-_Y = rf"(?:(?:19|20)\d{{2}}{_YEAR_END}|\d{{2}}(?!\d|[.,]\d))"
+_Y = rf"(?:(?:19|20)\d{{2}}{_YEAR_END}|\d{{2}}(?:(?!\d|[.,]\d)|{_TIME_AFTER}))"
 
 # After a month name: a 4-digit year after any separator, a 2-digit one only after a space, comma or quote.
-_TEXT_YEAR = rf"(?:[\s\-/.,']*(?P<y>(?:19|20)\d{{2}}{_YEAR_END})|[\s\-/,']*(?P<y2>\d{{2}})(?!\d|[.,]\d))"
+_TEXT_YEAR = (
+    rf"(?:[\s\-/.,']*(?P<y>(?:19|20)\d{{2}}{_YEAR_END})"
+    rf"|[\s\-/,']*(?P<y2>\d{{2}})(?:(?!\d|[.,]\d)|{_TIME_AFTER}))"
+)
 
 _ISO_RE = re.compile(rf"(?<!\d)(?P<y>(?:19|20)\d{{2}})(?P<s>{_SEP})(?P<m>\d{{1,2}})(?P=s)(?P<d>\d{{1,2}})(?!\d)")
-_NUMERIC_RE = re.compile(rf"(?<![\d/.])(?P<a>\d{{1,2}})(?P<s>{_SEP}|\s?-\s?)(?P<b>\d{{1,2}})(?P=s)(?P<y>{_Y})")
+# "/" may carry a space either side in OCR text ("27/ 03/2018"); "-" and "." must repeat.
+_NUMERIC_RE = re.compile(
+    rf"(?<![\d/.])(?P<a>\d{{1,2}})(?:(?P<s>[-.]|\s-\s)(?P<b>\d{{1,2}})(?P=s)|\s?/\s?(?P<b2>\d{{1,2}})\s?/\s?)"
+    rf"(?P<y>{_Y})"
+)
+# The same with a 4-digit year, even glued to digits before it ("100021911/03/2018"): tried last.
+_GLUED_NUMERIC_RE = re.compile(rf"(?P<a>\d{{1,2}})(?P<s>[-/.])(?P<b>\d{{1,2}})(?P=s)(?P<y>(?:19|20)\d{{2}}{_YEAR_END})")
 _DAY_MONTH_RE = re.compile(
     rf"(?<!\d)(?P<d>\d{{1,2}})(?:st|nd|rd|th)?[\s\-/.,]*(?P<mon>{_MONTH_ALT})[a-z]*\.?{_TEXT_YEAR}",
     re.IGNORECASE,
@@ -81,7 +91,7 @@ class DateMatch:
 def _year(text: str) -> int:
     year = int(text[:4]) if len(text) >= 4 else int(text)
     if year < 100:
-        year += 2000 if year < 50 else 1900
+        year += 2000 if year < 40 else 1900
     return year
 
 
@@ -135,6 +145,8 @@ def find_dates(text: str, *, dayfirst: bool = True) -> list[DateMatch]:
     for m in _ISO_RE.finditer(text):
         d = _make(int(m["y"]), int(m["m"]), int(m["d"]))
         add((d,) if d else (), m, numeric=True)
+    for m in _NUMERIC_RE.finditer(text):
+        add(_numeric_readings(int(m["a"]), int(m["b"] or m["b2"]), _year(m["y"]), dayfirst=dayfirst), m, numeric=True)
     for m in _DAY_MONTH_RE.finditer(text):
         month = _month(m["mon"])
         d = _make(_year(m["y"] or m["y2"]), month, int(m["d"])) if month else None
@@ -143,8 +155,9 @@ def find_dates(text: str, *, dayfirst: bool = True) -> list[DateMatch]:
         month = _month(m["mon"])
         d = _make(_year(m["y"] or m["y2"]), month, int(m["d"])) if month else None
         add((d,) if d else (), m, numeric=False)
-    for m in _NUMERIC_RE.finditer(text):
-        add(_numeric_readings(int(m["a"]), int(m["b"]), _year(m["y"]), dayfirst=dayfirst), m, numeric=True)
+    if not found:
+        for m in _GLUED_NUMERIC_RE.finditer(text):
+            add(_numeric_readings(int(m["a"]), int(m["b"]), _year(m["y"]), dayfirst=dayfirst), m, numeric=True)
     found.sort(key=lambda match: match.start)
     return found
 

@@ -73,17 +73,16 @@ def is_address_start(line: str) -> bool:
     upper = _upper(line)
     if line.lstrip().startswith("(") or _is_stop(line) or _LEGAL_SUFFIX_RE.search(upper) or _has_money(line):
         return False
-    has_digit = any(ch.isdigit() for ch in upper)
-    if _STREET_RE.search(upper) or _POSTCODE_RE.search(upper) or _HOUSE_NUMBER_RE.match(upper):
+    if not any(ch.isdigit() for ch in upper):
+        return False  # an address opens with a number (house, lot, unit) or carries a postcode
+    if _STREET_RE.search(upper) or _WEAK_STREET_RE.search(upper):
         return True
-    if has_digit and _WEAK_STREET_RE.search(upper):
+    if _POSTCODE_RE.search(upper) or _HOUSE_NUMBER_RE.match(upper):
         return True
     if " " in line.strip():
         return False
     # Text with the spaces squeezed out: "3440WASHINGTONST", "65-67HarborneRoad".
-    return bool(_SQUASHED_HOUSE_RE.match(upper)) or (
-        has_digit and bool(_SQUASHED_STREET_RE.search(re.sub(r"[^A-Z]", "", upper)))
-    )
+    return bool(_SQUASHED_HOUSE_RE.match(upper) or _SQUASHED_STREET_RE.search(re.sub(r"[^A-Z]", "", upper)))
 
 
 def _has_money(line: str) -> bool:
@@ -120,6 +119,8 @@ def _is_name_candidate(line: str) -> bool:
         return False
     if line.rstrip().endswith(":") or line.lstrip().startswith("(") or _LABEL_VALUE_RE.match(upper):
         return False
+    if _has_money(line):
+        return False
     if classify(line) is not None:
         return False
     digits = sum(ch.isdigit() for ch in line)
@@ -140,7 +141,8 @@ def find_address(lines: list[str], start: int) -> tuple[int | None, int | None]:
     for index in range(first + 1, min(len(lines), first + 7)):
         line = lines[index]
         upper = _upper(line)
-        if lines[index - 1].rstrip().endswith(".") and not after_postcode and not _POSTCODE_RE.search(upper):
+        signals = _POSTCODE_RE.search(upper) or _STREET_RE.search(upper) or _WEAK_STREET_RE.search(upper)
+        if lines[index - 1].rstrip().endswith(".") and not after_postcode and not signals:
             break  # "NO7, JLN UERO, SHAH ALAM." ends the address even without a postcode
         bare_postcode = bool(re.fullmatch(r"\d{5}", line.strip()))
         if not bare_postcode and (_is_stop(line) or find_dates(line) or _has_money(line)):

@@ -35,7 +35,8 @@ _QTY_AT_RE = re.compile(
     re.IGNORECASE,
 )
 _CODE_RE = re.compile(r"^(?:\d{4,}|[A-Z]{1,3}-[A-Z]?\d{2,}[A-Z]?|[A-Z]{1,2}\d{4,}|\d{4,}-\d+)$")
-_LEADING_QTY_RE = re.compile(r"^(?P<q>\d{1,3})\s*(?:[xX]\s+|\s+)(?=\D)")
+# "2 x Coffee", "2x Coffee", "1 21.Dry-Fried Eggplant" (a menu number after the count), "1HAM&EGG" (glued).
+_LEADING_QTY_RE = re.compile(r"^(?P<q>\d{1,3})\s*[xX×]\s*(?=\S)|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})")
 _INLINE_QTY_AT_RE = re.compile(
     r"\s(?P<q>\d{1,4}(?:[.,]\d{1,3})?)\s*(?:[xX×@]|\bAT\b)\s*(?:RM|\$|€|£)?\s*(?P<p>\d+[.,]\d{2,4})\s*$"
 )
@@ -96,8 +97,8 @@ def _inline(line: str, minor: int) -> Token | None:
         qty, unit = _number(at["q"]), _number(at["p"])
         name = line[: at.start()].strip()
     lead = _LEADING_QTY_RE.match(name)
-    if lead and qty is None:
-        qty = float(lead["q"])
+    if lead and qty is None and len(name) > lead.end():
+        qty = float(lead["q"] or lead["n"] or lead["g"])
         name = name[lead.end() :].strip()
     return Token(Kind.INLINE, name, values=values, qty=qty, unit=unit)
 

@@ -54,7 +54,10 @@ SUMMARY_LABELS = MONEY_LABELS - {Label.DISCOUNT} | {Label.COUNT, Label.TAX_SUMMA
 
 TOTAL_TIER = {Label.TOTAL_FINAL: 3, Label.TOTAL: 2, Label.AMOUNT: 1}
 
-_T = r"(?:T[O0Q]T[A4]?[LI1]|TT[A4]?L)"  # TOTAL and its OCR and abbreviated forms: T0TAL, TOTAI, TOTL, TTL
+# TOTAL and its OCR and abbreviated forms: T0TAL, TOTAI, TOTL, TTL, and LOTAL / IOTAL for a misread T.
+_T = r"(?:T[O0Q]T[A4]?[LI1]|TT[A4]?L|[IL1]OTAL)"
+# The end of a label in a squashed line: the line ends, or its amount (or currency code) follows.
+_END = r"(?:RM|MYR|USD|EUR|GBP|SGD)?(?:\d|$)"
 _TAX_WORD = r"(?:TAX(?:ES)?|GST|VAT|HST|PST|QST|TVA|TVQ|TPS|IVA|MWST|SST|[SCIU]GST|UTGST|LIQTAX|BTW|USTR)"
 _NOT_TAX_AMOUNT = (
     r"(?:INVOICE|ID|REG|NO(?![A-Z])|NUM|NR|SUMMARY|CODE|RATE|INFO|DETAIL|ANALY|TYPE|EXEMPT|RELIEF|ACT|"
@@ -97,7 +100,7 @@ _RULES: tuple[tuple[Label, re.Pattern[str]], ...] = tuple(
         (Label.TOTAL_FINAL, rf"^(?:GRAND|NETT?|FINAL|INVOICE|BILL)(?:{_T})"),
         (Label.TOTAL_FINAL, rf"^(?:{_T}|TOT)(?:AMT|AMOUNT|SALES)?(?:DUE|PAYABLE|TOPAY|TOBEPAID)"),
         (Label.TOTAL_FINAL, r"^(?:AMOUNT|AMT|BALANCE|BAL|PAYMENT|AMOUNTTOTAL)(?:DUE|PAYABLE|TOPAY|TOBEPAID)"),
-        (Label.TOTAL_FINAL, r"^(?:BALANCE|BAL|NETT|NETTAMOUNT|NETPAYABLE|PAYABLE|AMOUNTPAYABLE|DUE)$"),
+        (Label.TOTAL_FINAL, rf"^(?:BALANCE|BAL|NETT|NETTAMOUNT|NETPAYABLE|PAYABLE|AMOUNTPAYABLE|DUE){_END}"),
         (Label.TOTAL_FINAL, rf"^(?:{_T}TTC|MONTANTTTC|TOTALE|SUMME|ZUZAHLEN|GESAMT|JUMLAH|IMPORTE{_T})"),
         (Label.TENDERED, rf"^(?:{_T}|TOT)(?:PAID|TENDER|TENDERED|PAYMENT)|^(?:ACCEPTED|TENDERED|RECEIVED){_T}"),
         (Label.TAX, rf"^\d*(?:{_T}|ADD|PLUS|ADDED)?{_TAX_WORD}(?!{_NOT_TAX_AMOUNT})"),
@@ -112,7 +115,7 @@ _RULES: tuple[tuple[Label, re.Pattern[str]], ...] = tuple(
         (Label.TOTAL, rf"^{_T}|^[A-Z]{{1,8}}?T[O0Q]T[A4][LI1]"),
         (Label.TOTAL, r"^(?:SUMA|MONTANT|BETRAG|IMPORTE|JUMLAHBESAR|TOTAAL)"),
         (Label.TOTAL, r"^(?:AMOUNT|AMT)(?:INCL|INCLUSIVE|INC)"),
-        (Label.AMOUNT, r"^(?:AMOUNT|AMT|AMOUNTRM|AMTRM|NETAMOUNT|NETAMT)$|^(?:FUEL|GAS|PUMP)?(?:SALE|PURCHASE)$"),
+        (Label.AMOUNT, rf"^(?:AMOUNT|AMT|NETAMOUNT|NETAMT|(?:FUEL|GAS|PUMP)?(?:SALE|PURCHASE)){_END}"),
         (
             Label.TENDERED,
             r"^(?:CASH(?!IER|SALE|BILL|REG)|TENDER(?:ED)?|PAID|PAYMENT|RECEIVED|AMOUNTRECEIVED|AMOUNTTENDERED|VISA|"
@@ -162,7 +165,7 @@ def classify(line: str) -> Label | None:
         if pattern.search(squashed):
             return label
     # "RM CASH": a currency code printed in front of the label; "16 BALANCE DUE": OCR debris.
-    unprefixed = re.sub(r"^(?:(?:RM|MYR|USD|US|EUR|GBP|SGD)(?=[A-Z]{4})|\d{1,3}(?=[A-Z]{4}))", "", squashed)
+    unprefixed = re.sub(r"^(?:(?:RM|MYR|USD|US|EUR|GBP|SGD)(?=[A-Z]{4})|\d{1,4}(?=[A-Z]{4}))", "", squashed)
     if unprefixed != squashed:
         return next((label for label, pattern in _RULES if pattern.search(unprefixed)), None)
     return None

@@ -8,8 +8,10 @@ value of a unit or more.
 
 The total is then chosen among the labelled totals by the label's strength (grand total and amount due
 over TOTAL over a bare AMOUNT), agreement with what was paid (cash tendered minus change) and with
-subtotal + tax; a total inside a GST/VAT breakdown table does not count. A cash-rounded amount paid
-(60.31 -> 60.30) wins over the unrounded total.
+subtotal + tax; a total inside a GST/VAT breakdown table does not count. When the receipt prints a rounding
+adjustment after the total and shows the rounded figure (as the amount paid or on a line of its own), the
+rounded figure is the total (60.31 - 0.01 -> 60.30). Printed without cents ("Total: 104"), a total is
+taken only when subtotal + tax agree with it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from orchestrator.workers.receipts._amounts import ISO_CODES, Amount, find_amounts
-from orchestrator.workers.receipts._labels import MONEY_LABELS, SUMMARY_LABELS, TOTAL_TIER, Label
+from orchestrator.workers.receipts._labels import MONEY_LABELS, TOTAL_TIER, Label
 
 _CURRENCY_WORDS = ISO_CODES | {"RM", "EURO", "US", "U", "RS", "RP"}
 ROUNDING_LIMIT = 1.0
@@ -51,7 +53,6 @@ class Summary:
     discount: float = 0.0
     rounding: float = 0.0
     paid: float | None = None
-    tax_included: bool = False
     total_from_subtotal: bool = False
 
     def values(self, *labels: Label) -> list[Hit]:
@@ -282,13 +283,4 @@ def summarize(lines: list[str], labels: list[Label | None], minor: int = 2) -> S
     _set_total(summary, body, pairing, tendered, subtotals)
     summary.subtotal = _pick_subtotal(summary, subtotals)
     summary.tax = _pick_tax(summary, taxes) if taxes else _pick_tax(summary, summary.values(Label.TAX_INCLUDED))
-    summary.tax_included = not taxes and summary.tax is not None
     return summary
-
-
-def first_summary_line(labels: list[Label | None], start: int) -> int | None:
-    """Index of the first line at or after `start` that belongs to the summary (subtotal, total, ...)."""
-    for index in range(start, len(labels)):
-        if labels[index] in SUMMARY_LABELS:
-            return index
-    return None

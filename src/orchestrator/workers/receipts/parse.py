@@ -21,6 +21,8 @@ tax, paid), ``_items``, ``_header`` (merchant and address), ``_currency`` and ``
 
 from __future__ import annotations
 
+import unicodedata
+
 from orchestrator.context import report_mode
 from orchestrator.errors import ToolError
 from orchestrator.registry import tool
@@ -43,7 +45,8 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
     Empty text gives an empty receipt with confidence 0 and an issue saying so; a receipt whose numbers
     disagree keeps what was read and lists each mismatch in ``issues``, with a lower ``confidence``.
     """
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
+    lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
     labels = classify_lines(lines)

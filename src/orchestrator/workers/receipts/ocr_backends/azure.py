@@ -139,7 +139,13 @@ class AzureReadBackend:
                 retryable=False,
                 details={"status_code": response.status_code, "body": response.text[:500]},
             )
-        operation = response.headers["Operation-Location"]
+        operation = str(httpx.URL(endpoint).join(response.headers["Operation-Location"]))
+        if httpx.URL(operation).host != httpx.URL(endpoint).host:
+            # The key goes with every poll: never send it to a host other than the configured endpoint.
+            raise ToolError(
+                f"{path}: azure read pointed to {operation}, which is not on {endpoint}; not following it",
+                retryable=False,
+            )
         for _ in range(self.max_polls):
             await anyio.sleep(self.poll_interval)
             response = await self._send(client, "GET", operation, path, headers={KEY_HEADER: key})
