@@ -23,8 +23,9 @@ GOOD = {
 
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def write(tmp_path: Path, name: str, data: object) -> Path:
@@ -83,15 +84,21 @@ def test_a_missing_input_is_a_user_error_not_a_traceback(tmp_path: Path) -> None
 
 
 def test_a_failing_step_exits_1_and_says_which_and_why(tmp_path: Path) -> None:
-    plan = {"steps": [{"id": "t", "tool": "calculate_tax", "args": {"amount": 5, "rate": 3}},
-                      {"id": "after", "tool": "format_report", "args": {"text": "{{step:t.gross}}"}}]}
+    plan = {
+        "steps": [
+            {"id": "t", "tool": "calculate_tax", "args": {"amount": 5, "rate": 3}},
+            {"id": "after", "tool": "format_report", "args": {"text": "{{step:t.gross}}"}},
+        ]
+    }
     proc = cli("run", str(write(tmp_path, "p.json", plan)), "--json")
     assert proc.returncode == 1
     result = json.loads(proc.stdout)
     assert result["status"] == "partial"
     assert "rate must be a fraction" in result["steps"]["t"]["error"]
-    assert result["steps"]["after"] == result["steps"]["after"] | {"status": "skipped",
-                                                                   "error": "dependency 't' failed"}
+    assert result["steps"]["after"] == result["steps"]["after"] | {
+        "status": "skipped",
+        "error": "dependency 't' failed",
+    }
 
 
 def test_tools_json_is_the_catalog_with_schemas() -> None:

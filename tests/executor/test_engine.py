@@ -54,8 +54,10 @@ async def test_independent_steps_run_at_the_same_time() -> None:
 
     with anyio.fail_after(5):  # run one after the other, and this would never finish
         result = await execute_plan(
-            plan({"id": "a", "tool": "meet", "args": {"me": "a", "other": "b"}},
-                 {"id": "b", "tool": "meet", "args": {"me": "b", "other": "a"}}),
+            plan(
+                {"id": "a", "tool": "meet", "args": {"me": "a", "other": "b"}},
+                {"id": "b", "tool": "meet", "args": {"me": "b", "other": "a"}},
+            ),
             registry=reg,
         )
     assert result.status == "succeeded"
@@ -85,9 +87,12 @@ async def test_a_step_starts_as_soon_as_its_own_dependencies_finish_with_no_leve
 
     with anyio.fail_after(5):
         result = await execute_plan(
-            plan({"id": "a", "tool": "slow"}, {"id": "b", "tool": "fast"},
-                 {"id": "a2", "tool": "child", "args": {"value": "step:a"}},
-                 {"id": "b2", "tool": "child", "args": {"value": "step:b"}}),
+            plan(
+                {"id": "a", "tool": "slow"},
+                {"id": "b", "tool": "fast"},
+                {"id": "a2", "tool": "child", "args": {"value": "step:a"}},
+                {"id": "b2", "tool": "child", "args": {"value": "step:b"}},
+            ),
             registry=reg,
         )
     assert result.status == "succeeded"
@@ -107,8 +112,9 @@ async def test_retryable_errors_are_retried_with_backoff_then_succeed() -> None:
         return len(calls)
 
     rec = Recorder()
-    result = await execute_plan(plan({"id": "f", "tool": "flaky", "retries": 2}), registry=reg, on_event=rec,
-                                retry=FAST_RETRY)
+    result = await execute_plan(
+        plan({"id": "f", "tool": "flaky", "retries": 2}), registry=reg, on_event=rec, retry=FAST_RETRY
+    )
     assert result.steps["f"].status == "succeeded"
     assert result.steps["f"].attempts == 3 and result.steps["f"].output == 3
     assert [e.attempt for e in rec.of(StepRetried)] == [1, 2]
@@ -125,9 +131,12 @@ async def test_retries_are_bounded_and_non_retryable_errors_fail_at_once() -> No
         raise ToolError(kind, retryable=kind == "busy")
 
     result = await execute_plan(
-        plan({"id": "busy", "tool": "always", "args": {"kind": "busy"}, "retries": 3},
-             {"id": "bad", "tool": "always", "args": {"kind": "bad"}, "retries": 3}),
-        registry=reg, retry=FAST_RETRY,
+        plan(
+            {"id": "busy", "tool": "always", "args": {"kind": "busy"}, "retries": 3},
+            {"id": "bad", "tool": "always", "args": {"kind": "bad"}, "retries": 3},
+        ),
+        registry=reg,
+        retry=FAST_RETRY,
     )
     assert counts == {"busy": 4, "bad": 1}
     assert result.steps["busy"].status == result.steps["bad"].status == "failed"
@@ -146,8 +155,12 @@ async def test_a_step_that_runs_past_its_timeout_fails_and_is_retried() -> None:
 
     rec = Recorder()
     with anyio.fail_after(5):
-        result = await execute_plan(plan({"id": "h", "tool": "hang", "timeout_s": 0.05, "retries": 1}),
-                                    registry=reg, on_event=rec, retry=FAST_RETRY)
+        result = await execute_plan(
+            plan({"id": "h", "tool": "hang", "timeout_s": 0.05, "retries": 1}),
+            registry=reg,
+            on_event=rec,
+            retry=FAST_RETRY,
+        )
     step = result.steps["h"]
     assert step.status == "failed" and step.error_type == "ToolTimeout"
     assert "timed out after 0.05s" in (step.error or "")
@@ -169,13 +182,16 @@ async def test_a_failed_step_skips_its_dependents_while_independent_branches_fin
 
     rec = Recorder()
     result = await execute_plan(
-        plan({"id": "bad", "tool": "boom"},
-             {"id": "child", "tool": "ok", "args": {"x": "step:bad"}},
-             {"id": "grandchild", "tool": "ok", "args": {"x": "step:child"}},
-             {"id": "other", "tool": "ok"},
-             {"id": "other2", "tool": "ok", "args": {"x": "step:other"}},
-             output={"o": "step:other2"}),
-        registry=reg, on_event=rec,
+        plan(
+            {"id": "bad", "tool": "boom"},
+            {"id": "child", "tool": "ok", "args": {"x": "step:bad"}},
+            {"id": "grandchild", "tool": "ok", "args": {"x": "step:child"}},
+            {"id": "other", "tool": "ok"},
+            {"id": "other2", "tool": "ok", "args": {"x": "step:other"}},
+            output={"o": "step:other2"},
+        ),
+        registry=reg,
+        on_event=rec,
     )
     assert result.status == "partial"
     assert result.steps["bad"].status == "failed" and result.steps["bad"].error == "exploded"
@@ -214,8 +230,11 @@ async def test_on_error_fail_stops_the_run_and_cancels_running_steps() -> None:
     before = asyncio.all_tasks()
     with anyio.fail_after(5):
         result = await execute_plan(
-            plan({"id": "long", "tool": "long"}, {"id": "f", "tool": "fail_later", "on_error": "fail"},
-                 {"id": "next", "tool": "after", "depends_on": ["long"]}),
+            plan(
+                {"id": "long", "tool": "long"},
+                {"id": "f", "tool": "fail_later", "on_error": "fail"},
+                {"id": "next", "tool": "after", "depends_on": ["long"]},
+            ),
             registry=reg,
         )
     assert cancelled.is_set()
@@ -240,10 +259,12 @@ async def test_cancelling_the_run_cancels_every_running_step_and_leaves_nothing_
             unwound.append(i)
 
     before = asyncio.all_tasks()
-    task = asyncio.create_task(execute_plan(
-        plan({"id": "a", "tool": "block", "args": {"i": 0}}, {"id": "b", "tool": "block", "args": {"i": 1}}),
-        registry=reg,
-    ))
+    task = asyncio.create_task(
+        execute_plan(
+            plan({"id": "a", "tool": "block", "args": {"i": 0}}, {"id": "b", "tool": "block", "args": {"i": 1}}),
+            registry=reg,
+        )
+    )
     with anyio.fail_after(5):
         for e in both_running:
             await e.wait()
@@ -275,10 +296,14 @@ async def test_for_each_maps_in_parallel_and_keeps_input_order() -> None:
 
     with anyio.fail_after(5):
         result = await execute_plan(
-            plan({"id": "s", "tool": "split", "args": {"text": "input:text"}},
-                 {"id": "up", "tool": "shout", "for_each": "step:s", "args": {"word": "item:word"}},
-                 inputs={"text": {"type": "string"}}, output="step:up"),
-            {"text": "a bb ccc"}, registry=reg,
+            plan(
+                {"id": "s", "tool": "split", "args": {"text": "input:text"}},
+                {"id": "up", "tool": "shout", "for_each": "step:s", "args": {"word": "item:word"}},
+                inputs={"text": {"type": "string"}},
+                output="step:up",
+            ),
+            {"text": "a bb ccc"},
+            registry=reg,
         )
     assert result.output == ["A", "BB", "CCC"]
 
@@ -293,8 +318,9 @@ async def test_for_each_element_failure_fails_the_step_naming_the_element() -> N
             raise ToolError("division by zero")
         return 1 / x
 
-    result = await execute_plan(plan({"id": "i", "tool": "inv", "for_each": [1, 0, 2], "args": {"x": "item"}}),
-                                registry=reg)
+    result = await execute_plan(
+        plan({"id": "i", "tool": "inv", "for_each": [1, 0, 2], "args": {"x": "item"}}), registry=reg
+    )
     assert result.steps["i"].status == "failed"
     assert result.steps["i"].error == "item 1: division by zero"
 
@@ -352,8 +378,11 @@ async def test_worker_mode_usage_and_counts_reach_events_and_results() -> None:
         return "ok"
 
     rec = Recorder()
-    result = await execute_plan(plan({"id": "c", "tool": "classify", "for_each": ["a", "b"], "args": {"text": "item"}}),
-                                registry=reg, on_event=rec)
+    result = await execute_plan(
+        plan({"id": "c", "tool": "classify", "for_each": ["a", "b"], "args": {"text": "item"}}),
+        registry=reg,
+        on_event=rec,
+    )
     step = result.steps["c"]
     assert step.modes == ["ollama:phi3"] and step.counts == {"tier:llm": 2}
     assert step.usage == Usage(calls=2, input_tokens=20, output_tokens=4, cost_usd=0.002)
@@ -389,9 +418,13 @@ async def test_completed_steps_are_reused_and_not_run_again() -> None:
 
     rec = Recorder()
     result = await execute_plan(
-        plan({"id": "a", "tool": "mark", "args": {"name": "a"}},
-             {"id": "b", "tool": "mark", "args": {"name": "b", "before": "step:a"}}),
-        registry=reg, completed={"a": 41}, on_event=rec,
+        plan(
+            {"id": "a", "tool": "mark", "args": {"name": "a"}},
+            {"id": "b", "tool": "mark", "args": {"name": "b", "before": "step:a"}},
+        ),
+        registry=reg,
+        completed={"a": 41},
+        on_event=rec,
     )
     assert ran == ["b"] and result.steps["b"].output == 42
     assert result.steps["a"].modes == ["reused"]

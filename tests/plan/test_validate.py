@@ -20,8 +20,12 @@ GOOD: dict[str, Any] = {
         {"id": "parse", "tool": "parse", "args": {"text": "step:ocr.text"}},
         {"id": "label", "tool": "label", "for_each": "step:parse.items", "args": {"text": "item:name"}},
         {"id": "sum", "tool": "add", "args": {"a": "step:parse.total", "b": "step:parse.items[0].price"}},
-        {"id": "report", "tool": "label", "args": {"text": "Spent {{step:sum}} at {{step:parse.merchant}}"},
-         "depends_on": ["label"]},
+        {
+            "id": "report",
+            "tool": "label",
+            "args": {"text": "Spent {{step:sum}} at {{step:parse.merchant}}"},
+            "depends_on": ["label"],
+        },
     ],
     "output": "step:report",
 }
@@ -53,8 +57,9 @@ def test_unknown_tool_is_reported_with_the_nearest_names(registry: ToolRegistry)
 
 
 def test_duplicate_ids_are_reported(registry: ToolRegistry) -> None:
-    issues = issues_of(with_steps({"id": "a", "tool": "add", "args": {"a": 1}}, {"id": "a", "tool": "add",
-                                                                               "args": {"a": 2}}), registry)
+    issues = issues_of(
+        with_steps({"id": "a", "tool": "add", "args": {"a": 1}}, {"id": "a", "tool": "add", "args": {"a": 2}}), registry
+    )
     assert [i.code for i in issues] == ["duplicate_id"]
 
 
@@ -69,25 +74,31 @@ def test_unknown_and_missing_fields_name_the_step(registry: ToolRegistry) -> Non
 
 def test_references_to_unknown_steps_and_undeclared_inputs_are_reported(registry: ToolRegistry) -> None:
     issues = issues_of(
-        with_steps({"id": "a", "tool": "label", "args": {"text": "step:ocrr.text", "labels": ["input:nope"]}},
-                   {"id": "b", "tool": "ocr", "args": {"image_path": "input:path"}}),
+        with_steps(
+            {"id": "a", "tool": "label", "args": {"text": "step:ocrr.text", "labels": ["input:nope"]}},
+            {"id": "b", "tool": "ocr", "args": {"image_path": "input:path"}},
+        ),
         registry,
     )
     assert {(i.code, i.step_id) for i in issues} >= {("unknown_step", "a"), ("unknown_input", "b")}
 
 
 def test_a_field_the_output_schema_lacks_is_reported(registry: ToolRegistry) -> None:
-    plan = with_steps({"id": "p", "tool": "parse", "args": {"text": "t"}},
-                      {"id": "x", "tool": "add", "args": {"a": "step:p.items[0].cost"}})
+    plan = with_steps(
+        {"id": "p", "tool": "parse", "args": {"text": "t"}},
+        {"id": "x", "tool": "add", "args": {"a": "step:p.items[0].cost"}},
+    )
     [issue] = issues_of(plan, registry)
     assert issue.code == "unknown_field" and issue.step_id == "x"
     assert "no field 'cost'" in issue.message and "name, price" in issue.message
 
 
 def test_a_cycle_is_printed_as_a_path(registry: ToolRegistry) -> None:
-    plan = with_steps({"id": "a", "tool": "add", "args": {"a": "step:c"}},
-                      {"id": "b", "tool": "add", "args": {"a": "step:a"}},
-                      {"id": "c", "tool": "add", "args": {"a": "step:b"}})
+    plan = with_steps(
+        {"id": "a", "tool": "add", "args": {"a": "step:c"}},
+        {"id": "b", "tool": "add", "args": {"a": "step:a"}},
+        {"id": "c", "tool": "add", "args": {"a": "step:b"}},
+    )
     [issue] = issues_of(plan, registry)
     assert issue.code == "cycle"
     assert issue.message.startswith("dependency cycle: ")
@@ -117,15 +128,18 @@ def test_item_outside_for_each_is_reported(registry: ToolRegistry) -> None:
 
 
 def test_item_paths_are_checked_against_the_element_schema(registry: ToolRegistry) -> None:
-    plan = with_steps({"id": "p", "tool": "parse", "args": {"text": "t"}},
-                      {"id": "l", "tool": "label", "for_each": "step:p.items", "args": {"text": "item:nam"}})
+    plan = with_steps(
+        {"id": "p", "tool": "parse", "args": {"text": "t"}},
+        {"id": "l", "tool": "label", "for_each": "step:p.items", "args": {"text": "item:nam"}},
+    )
     [issue] = issues_of(plan, registry)
     assert issue.code == "unknown_field" and "no field 'nam'" in issue.message
 
 
 def test_every_problem_is_listed_not_just_the_first(registry: ToolRegistry) -> None:
-    plan = with_steps({"id": "a", "tool": "nope"}, {"id": "a", "tool": "add"}, {"id": "c", "tool": "add",
-                                                                             "args": {"a": "step:zz"}})
+    plan = with_steps(
+        {"id": "a", "tool": "nope"}, {"id": "a", "tool": "add"}, {"id": "c", "tool": "add", "args": {"a": "step:zz"}}
+    )
     codes = [i.code for i in issues_of(plan, registry)]
     assert {"unknown_tool", "duplicate_id", "unknown_step"} <= set(codes)
 
@@ -158,8 +172,12 @@ def test_invalid_json_names_file_line_and_column(tmp_path: Path, registry: ToolR
 
 def test_issues_from_a_file_carry_line_and_column(tmp_path: Path, registry: ToolRegistry) -> None:
     path = tmp_path / "plan.json"
-    path.write_text(json.dumps(with_steps({"id": "a", "tool": "add", "args": {"a": 1}},
-                                          {"id": "b", "tool": "ad", "args": {"a": 1}}), indent=2))
+    path.write_text(
+        json.dumps(
+            with_steps({"id": "a", "tool": "add", "args": {"a": 1}}, {"id": "b", "tool": "ad", "args": {"a": 1}}),
+            indent=2,
+        )
+    )
     with pytest.raises(PlanValidationError) as info:
         load_plan(path, registry)
     [issue] = info.value.issues

@@ -19,8 +19,11 @@ from orchestrator.workers.language import classify, extract, sentiment, summariz
 
 
 def test_totals_sum_items_per_category_and_use_the_given_tax() -> None:
-    items = [{"amount": 3.5, "category": "beverage"}, {"amount": 10.0, "category": "food"},
-             {"amount": -1.0, "category": "food"}]
+    items = [
+        {"amount": 3.5, "category": "beverage"},
+        {"amount": 10.0, "category": "food"},
+        {"amount": -1.0, "category": "food"},
+    ]
     totals = calculate_totals(items, tax=0.75)
     assert (totals.item_count, totals.subtotal, totals.tax, totals.total) == (3, 12.5, 0.75, 13.25)
     assert totals.by_category == {"food": 9.0, "beverage": 3.5}
@@ -43,7 +46,12 @@ def test_duplicates_are_found_by_identity_and_by_near_identical_content() -> Non
     a = {"merchant": "ACME Corp", "date": "2024-02-07", "total": 1250.0, "items": [{"name": "Widget", "amount": 1250}]}
     b = {"merchant": "ACME CORP.", "date": "2024-02-07", "total": 1250.0, "items": [{"name": "Widget", "amount": 1250}]}
     c = {"merchant": "Other", "date": "2024-02-07", "total": 99.0, "items": []}
-    d = {"merchant": "ACME Corporation", "date": "2024-02-07", "total": 1250.0, "items": [{"name": "Widget", "amount": 1250}]}
+    d = {
+        "merchant": "ACME Corporation",
+        "date": "2024-02-07",
+        "total": 1250.0,
+        "items": [{"name": "Widget", "amount": 1250}],
+    }
     report = detect_duplicates([a, c, b, d], names=["a.png", "c.png", "b.png", "d.png"])
     assert report.duplicates == 2
     [group] = report.groups
@@ -64,7 +72,10 @@ def test_records_load_from_jsonl_with_positioned_errors(tmp_path: Path) -> None:
 
 
 def test_sections_are_cut_at_the_next_heading() -> None:
-    text = "Title\n\nAbstract\nWe study X.\n\n2. Methods\nWe ran a randomized trial.\nWith 200 people.\n\nResults\nIt worked."
+    text = (
+        "Title\n\nAbstract\nWe study X.\n\n2. Methods\nWe ran a randomized trial.\nWith 200 people."
+        "\n\nResults\nIt worked."
+    )
     assert extract_section(text, ["methods"]) == "We ran a randomized trial.\nWith 200 people."
     assert extract_section(text, ["discussion"]) == ""
 

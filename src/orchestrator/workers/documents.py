@@ -75,17 +75,31 @@ def list_files(source: str, limit: int | None = None) -> list[str]:
 
 
 @tool
-def build_table(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def build_table(columns: dict[str, list[Any]], pick: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Zip equally long lists into rows: {"paper": [...], "method": [...]} -> [{"paper":..,"method":..}, ...].
 
     Args:
         columns: column name -> values, all the same length.
+        pick: column name -> the field to take from each value (e.g. {"paper": "name", "method": "label"}).
     """
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ToolError(f"columns differ in length: {lengths}")
+    pick = pick or {}
+    unknown = sorted(set(pick) - set(columns))
+    if unknown:
+        raise ToolError(f"pick names columns that do not exist: {', '.join(unknown)}")
     n = next(iter(lengths.values()), 0)
-    return [{name: values[i] for name, values in columns.items()} for i in range(n)]
+    rows = []
+    for i in range(n):
+        row = {}
+        for name, values in columns.items():
+            value = values[i]
+            if name in pick:
+                value = value.get(pick[name]) if isinstance(value, dict) else None
+            row[name] = value
+        rows.append(row)
+    return rows
 
 
 class Record(BaseModel):

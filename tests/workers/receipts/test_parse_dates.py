@@ -28,6 +28,11 @@ from orchestrator.workers.receipts._dates import choose_date, date_readings, fin
         ("09:13 AM, 21 MARCH, 2018", date(2018, 3, 21)),
         ("4/4/20127:33AM", date(2012, 4, 4)),
         ("DATE: 10 OKT 2017", date(2017, 10, 10)),
+        ("27/ 03/2018 No.:CS-20242", date(2018, 3, 27)),
+        ("Order No. 100021911/03/201806:20 PM", date(2018, 3, 11)),
+        ("Sale#41297236993 09/13/15,11:33AM", date(2015, 9, 13)),
+        ("Date 06/01/1812.17: 26 PM", date(2018, 1, 6)),
+        ("Served by: r0jan 27/02/2018 15:32:47", date(2018, 2, 27)),
     ],
 )
 def test_a_date_is_found_in_any_common_format(text: str, expected: date):
@@ -42,7 +47,9 @@ def test_an_ambiguous_numeric_date_keeps_both_readings_in_the_preferred_order():
     assert date_readings("03/04/2018") == {date(2018, 4, 3), date(2018, 3, 4)}
 
 
-@pytest.mark.parametrize("text", ["TEL: 03-7887 2622", "2 Mar 10.00", "MAC 1 12.50", "10:47:33", "04/11"])
+@pytest.mark.parametrize(
+    "text", ["TEL: 03-7887 2622", "2 Mar 10.00", "MAC 1 12.50", "10:47:33", "04/11", "#01-13/14", "0Z02 - 12/48"]
+)
 def test_phone_numbers_prices_and_times_are_not_dates(text: str):
     assert find_dates(text) == []
 

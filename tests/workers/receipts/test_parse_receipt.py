@@ -118,6 +118,13 @@ def test_a_receipt_without_a_total_has_low_confidence_and_an_issue():
     assert receipt.confidence < 0.5
 
 
+def test_a_receipt_with_only_a_subtotal_says_the_subtotal_stands_in_for_the_total():
+    receipt = parse_receipt_text("KIOSK\nIce Tea 4.30\nSUBTOTAL 4.30\nRM CASH 10.000\nTHANK YOU")
+    assert receipt.total == 4.3
+    assert receipt.issues == ["no total printed; the subtotal is taken as the total"]
+    assert receipt.confidence < 1.0
+
+
 def test_empty_text_gives_an_empty_receipt_with_zero_confidence():
     receipt = parse_receipt_text("  \n ")
     assert receipt == ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])

@@ -63,8 +63,10 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
         tax=summary.tax, service=summary.service, discount=summary.discount, rounding=summary.rounding
     )
     outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
+    confidence = outcome.confidence
     if summary.total_from_subtotal:
         outcome.issues.append("no total printed; the subtotal is taken as the total")
+        confidence = round(max(0.0, confidence - 0.3), 2)
     return ParsedReceipt(
         merchant=header.merchant,
         address=header.address,
@@ -74,7 +76,7 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
         tax=summary.tax,
         total=summary.total,
         items=items,
-        confidence=outcome.confidence,
+        confidence=confidence,
         issues=outcome.issues,
         mode="keyword",
     )
