@@ -23,6 +23,7 @@ from orchestrator.executor.events import (
 )
 from orchestrator.executor.inputs import parse_input_pairs, prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
+from orchestrator.executor.streaming import StreamingRun
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
 from orchestrator.registry import ToolRegistry, default_registry
@@ -85,6 +86,7 @@ __all__ = [
     "StepRetried",
     "StepSkipped",
     "StepStarted",
+    "StreamingRun",
     "execute_plan",
     "parse_input_pairs",
     "prepare_inputs",

@@ -40,7 +40,7 @@ from orchestrator.executor.events import (
 )
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.ids import new_run_id
-from orchestrator.plan.refs import Env, ResolveError, resolve
+from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve
 from orchestrator.plan.validate import CompiledPlan, CompiledStep
 
 logger = logging.getLogger(__name__)
@@ -81,27 +81,31 @@ class _Run:
 
     def __init__(
         self,
-        compiled: CompiledPlan,
         inputs: Mapping[str, Any],
         *,
+        goal: str,
         handlers: tuple[EventHandler, ...],
         limits: ConcurrencyLimits,
         retry: RetryPolicy,
         run_id: str,
         completed: Mapping[str, Any],
     ):
-        self.compiled = compiled
+        self.goal = goal
         self.inputs = inputs
         self.handlers = handlers
         self.retry = retry
         self.run_id = run_id
         self.limiters = Limiters(limits)
+        self.steps: dict[str, CompiledStep] = {}
+        self.dependents: dict[str, list[str]] = {}
+        self.output: Node = Literal_(None)
         self.outputs: dict[str, Any] = dict(completed)
-        self.records = {sid: _Record() for sid in compiled.steps}
-        self.remaining = {sid: len(cs.deps) for sid, cs in compiled.steps.items()}
+        self.records: dict[str, _Record] = {}
+        self.remaining: dict[str, int] = {}
         self.blocked: dict[str, str] = {}  # step -> the first dependency that did not succeed
         self.tasks: set[asyncio.Task[None]] = set()
-        self.unsettled = len(compiled.steps)
+        self.unsettled = 0
+        self.open = False  # True while more steps may still be added (streaming)
         self.events: list[Event] = []
         self.stop_reason: str | None = None
         self.t0 = perf_counter()
@@ -109,6 +113,53 @@ class _Run:
         self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.reused = set(completed)
+
+    def load(self, compiled: CompiledPlan) -> None:
+        """Take a whole compiled plan at once (the usual, non-streaming path)."""
+        self.steps = dict(compiled.steps)
+        self.dependents = {sid: list(ds) for sid, ds in compiled.dependents.items()}
+        self.output = compiled.output
+        self.records = {sid: _Record() for sid in compiled.steps}
+        self.remaining = {sid: len(cs.deps) for sid, cs in compiled.steps.items()}
+        self.unsettled = len(compiled.steps)
+        self.reused &= set(compiled.steps)
+
+    def add(self, cs: CompiledStep) -> None:
+        """Add one step to a running plan; it starts as soon as its dependencies have succeeded."""
+        sid = cs.id
+        self.steps[sid] = cs
+        self.records[sid] = _Record()
+        self.unsettled += 1
+        self.dependents.setdefault(sid, [])
+        waiting = 0
+        for dep in cs.deps:
+            rec = self.records.get(dep)
+            if rec is not None and rec.status != "pending":  # already settled
+                if rec.status != "succeeded":
+                    self.blocked.setdefault(sid, dep)
+            else:
+                waiting += 1
+                self.dependents.setdefault(dep, []).append(sid)
+        self.remaining[sid] = waiting
+        if self.stop_reason is not None:
+            return
+        if sid in self.reused:
+            self.records[sid].status = "succeeded"
+            self.records[sid].modes = ["reused"]
+            self.settle(sid)
+        elif waiting == 0:
+            if sid in self.blocked:
+                cause = self.blocked[sid]
+                self.skip(sid, f"dependency {cause!r} {self.records[cause].status}")
+                self.settle(sid)
+            else:
+                self.launch(sid)
+
+    def close(self) -> None:
+        """No more steps will be added."""
+        self.open = False
+        if self.unsettled == 0 and not self.done.done():
+            self.done.set_result(None)
 
     # --- events -----------------------------------------------------------------------------------------
 
@@ -126,7 +177,7 @@ class _Run:
     # --- scheduling -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.emit(RunStarted(self.run_id, 0.0, self.compiled.plan.goal, len(self.compiled.steps)))
+        self.emit(RunStarted(self.run_id, 0.0, self.goal, len(self.steps)))
         for sid in self.reused:
             rec = self.records[sid]
             rec.status = "succeeded"
@@ -136,18 +187,18 @@ class _Run:
                 self.launch(sid)
         for sid in self.reused:
             self.settle(sid)
-        if self.unsettled == 0 and not self.done.done():
+        if self.unsettled == 0 and not self.open and not self.done.done():
             self.done.set_result(None)
 
     def launch(self, sid: str) -> None:
-        task = self.loop.create_task(self.run_step(self.compiled.steps[sid]))
+        task = self.loop.create_task(self.run_step(self.steps[sid]))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     def settle(self, sid: str) -> None:
         """Mark a step as over and release (or skip) its dependents."""
         work = [sid]
-        records, remaining, blocked, dependents = self.records, self.remaining, self.blocked, self.compiled.dependents
+        records, remaining, blocked, dependents = self.records, self.remaining, self.blocked, self.dependents
         while work:
             current = work.pop()
             self.unsettled -= 1
@@ -164,7 +215,7 @@ class _Run:
                     work.append(child)
                 else:
                     self.launch(child)
-        if self.unsettled == 0 and not self.done.done():
+        if self.unsettled == 0 and not self.open and not self.done.done():
             self.done.set_result(None)
 
     def skip(self, sid: str, reason: str) -> None:
@@ -311,7 +362,7 @@ class _Run:
         now = self.now()
         steps: dict[str, StepResult] = {}
         total = Usage()
-        for sid, cs in self.compiled.steps.items():
+        for sid, cs in self.steps.items():
             rec = self.records[sid]
             if rec.status == "pending":
                 rec.status = "skipped"
@@ -345,14 +396,14 @@ class _Run:
                 status = "partial"
         output = None
         try:
-            output = resolve(self.compiled.output, self.env())
+            output = resolve(self.output, self.env())
         except (ResolveError, KeyError):
             pass
         self.emit(RunFinished(self.run_id, now, status, now, total if not total.is_zero else None))
         # model_construct: every field is built here from checked values; validating 1000 steps again is waste.
         return RunResult.model_construct(
             run_id=self.run_id,
-            goal=self.compiled.plan.goal,
+            goal=self.goal,
             status=status,
             output=output,
             started_at=self.started_at,
@@ -403,27 +454,26 @@ async def run_compiled(
     `completed` maps step ids to outputs already known (a resumed or replanned run): those steps are not
     run again, and their dependents start at once.
     """
-    handlers: tuple[EventHandler, ...]
-    if on_event is None:
-        handlers = ()
-    elif callable(on_event):
-        handlers = (on_event,)
-    else:
-        handlers = tuple(on_event)
     run = _Run(
-        compiled,
         inputs,
-        handlers=handlers,
+        goal=compiled.plan.goal,
+        handlers=_handlers(on_event),
         limits=limits or ConcurrencyLimits(),
         retry=retry or RetryPolicy(),
         run_id=run_id or new_run_id(),
-        completed={k: v for k, v in (completed or {}).items() if k in compiled.steps},
+        completed=completed or {},
     )
+    run.load(compiled)
     run.start()
+    return await _wait(run), run.events
+
+
+async def _wait(run: _Run) -> RunResult:
+    """Wait for a run to settle; on cancellation, cancel every running step and await them first."""
     try:
         await run.done
     except asyncio.CancelledError:
-        run.stop_reason = "cancelled"
+        run.stop_reason = run.stop_reason or "cancelled"
         for task in list(run.tasks):
             task.cancel()
         await asyncio.gather(*run.tasks, return_exceptions=True)
@@ -432,4 +482,12 @@ async def run_compiled(
     if run.tasks:
         # Stopped early: wait for the cancelled steps to unwind so nothing is left running.
         await asyncio.gather(*run.tasks, return_exceptions=True)
-    return run.result(), run.events
+    return run.result()
+
+
+def _handlers(on_event: EventHandler | Iterable[EventHandler] | None) -> tuple[EventHandler, ...]:
+    if on_event is None:
+        return ()
+    if callable(on_event):
+        return (on_event,)
+    return tuple(on_event)
