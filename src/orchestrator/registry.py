@@ -140,6 +140,7 @@ class FunctionTool:
         config = ConfigDict(extra="allow" if self._accepts_extra else "forbid", arbitrary_types_allowed=True)
         self.arg_model: type[BaseModel] = create_model(f"{name}_args", __config__=config, **fields)
         self._param_names = tuple(fields)
+        self._no_args = not fields and self._context_param is None and self.is_async
         return_annotation = hints.get("return", Any)
         self._output_adapter: TypeAdapter[Any] | None = (
             None if _is_any(return_annotation) else TypeAdapter(return_annotation)
@@ -176,9 +177,13 @@ class FunctionTool:
         return None
 
     async def invoke(self, args: Mapping[str, Any]) -> Any:
-        if not args and not self._param_names and self._context_param is None and self.is_async:
-            # Fast path for argument-less async tools: nothing to validate.
-            return to_jsonable(await self.fn(), self._output_adapter)
+        return self.dump(await self.start(args))
+
+    def start(self, args: Mapping[str, Any]) -> Awaitable[Any]:
+        """Validate `args` and return the awaitable call (the executor awaits it, then calls `dump`)."""
+        if self._no_args and not args:
+            result: Awaitable[Any] = self.fn()
+            return result
         try:
             validated = self.arg_model.model_validate(args)
         except ValidationError as exc:
@@ -189,11 +194,14 @@ class FunctionTool:
         if self._context_param is not None:
             kwargs[self._context_param] = current_step()
         if self.is_async:
-            result = await self.fn(**kwargs)
-        else:
-            # asyncio.to_thread copies the context, so report_mode() works in sync tools too.
-            result = await asyncio.to_thread(self.fn, **kwargs)
-        return to_jsonable(result, self._output_adapter)
+            call: Awaitable[Any] = self.fn(**kwargs)
+            return call
+        # asyncio.to_thread copies the context, so report_mode() works in sync tools too.
+        return asyncio.to_thread(self.fn, **kwargs)
+
+    def dump(self, result: Any) -> Any:
+        """The tool's return value as plain JSON data."""
+        return result if result is None else to_jsonable(result, self._output_adapter)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

@@ -384,7 +384,7 @@ async def test_worker_mode_usage_and_counts_reach_events_and_results() -> None:
         on_event=rec,
     )
     step = result.steps["c"]
-    assert step.modes == ["ollama:phi3"] and step.counts == {"tier:llm": 2}
+    assert step.modes == ("ollama:phi3",) and step.counts == {"tier:llm": 2}
     assert step.usage == Usage(calls=2, input_tokens=20, output_tokens=4, cost_usd=0.002)
     assert result.usage.calls == 2
     [finished] = rec.of(StepFinished)
@@ -427,5 +427,5 @@ async def test_completed_steps_are_reused_and_not_run_again() -> None:
         on_event=rec,
     )
     assert ran == ["b"] and result.steps["b"].output == 42
-    assert result.steps["a"].modes == ["reused"]
+    assert result.steps["a"].modes == ("reused",)
     assert not rec.of(StepFailed)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -36,44 +36,27 @@ from orchestrator.executor.events import (
     StepRetried,
     StepSkipped,
     StepStarted,
-    StepStatus,
 )
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.ids import new_run_id
 from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve
 from orchestrator.plan.validate import CompiledPlan, CompiledStep
+from orchestrator.registry import FunctionTool
 
 logger = logging.getLogger(__name__)
 
 
-class _Record:
-    """What happened to one step (a plain slotted class: one per step, built on the hot path)."""
-
-    __slots__ = ("attempts", "counts", "error", "error_type", "finished", "modes", "started", "status", "usage")
-
-    def __init__(self) -> None:
-        self.status: StepStatus = "pending"
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.attempts = 0
-        self.error: str | None = None
-        self.error_type: str | None = None
-        self.modes: list[str] | None = None
-        self.usage: Usage | None = None
-        self.counts: dict[str, int] | None = None
-
-    def absorb(self, ctx: StepContext) -> None:
-        if ctx.modes:
-            if self.modes is None:
-                self.modes = []
-            self.modes.extend(m for m in ctx.modes if m not in self.modes)
-        if ctx.usage is not None:
-            self.usage = ctx.usage if self.usage is None else self.usage + ctx.usage
-        if ctx.notes:
-            if self.counts is None:
-                self.counts = {}
-            for key, n in ctx.notes.items():
-                self.counts[key] = self.counts.get(key, 0) + n
+def _absorb(rec: StepResult, ctx: StepContext) -> None:
+    """Copy what a tool reported (worker modes, usage, counts) into its step's result."""
+    if ctx.modes:
+        rec.modes = (*rec.modes, *(m for m in ctx.modes if m not in rec.modes))
+    if ctx.usage is not None:
+        rec.usage = ctx.usage if rec.usage is None else rec.usage + ctx.usage
+    if ctx.notes:
+        counts = dict(rec.counts)
+        for key, n in ctx.notes.items():
+            counts[key] = counts.get(key, 0) + n
+        rec.counts = counts
 
 
 class _Run:
@@ -96,11 +79,12 @@ class _Run:
         self.retry = retry
         self.run_id = run_id
         self.limiters = Limiters(limits)
+        self.sems: dict[str, tuple[asyncio.Semaphore, ...]] = {}
         self.steps: dict[str, CompiledStep] = {}
-        self.dependents: dict[str, list[str]] = {}
+        self.dependents: dict[str, Sequence[str]] = {}
         self.output: Node = Literal_(None)
         self.outputs: dict[str, Any] = dict(completed)
-        self.records: dict[str, _Record] = {}
+        self.records: dict[str, StepResult] = {}  # updated in place; they are the run result's steps
         self.remaining: dict[str, int] = {}
         self.blocked: dict[str, str] = {}  # step -> the first dependency that did not succeed
         self.tasks: set[asyncio.Task[None]] = set()
@@ -117,9 +101,9 @@ class _Run:
     def load(self, compiled: CompiledPlan) -> None:
         """Take a whole compiled plan at once (the usual, non-streaming path)."""
         self.steps = dict(compiled.steps)
-        self.dependents = {sid: list(ds) for sid, ds in compiled.dependents.items()}
+        self.dependents = dict(compiled.dependents)
         self.output = compiled.output
-        self.records = {sid: _Record() for sid in compiled.steps}
+        self.records = {sid: StepResult(sid, cs.tool_name, cs.kind, "pending") for sid, cs in compiled.steps.items()}
         self.remaining = {sid: len(cs.deps) for sid, cs in compiled.steps.items()}
         self.unsettled = len(compiled.steps)
         self.reused &= set(compiled.steps)
@@ -128,9 +112,9 @@ class _Run:
         """Add one step to a running plan; it starts as soon as its dependencies have succeeded."""
         sid = cs.id
         self.steps[sid] = cs
-        self.records[sid] = _Record()
+        self.records[sid] = StepResult(sid, cs.tool_name, cs.kind, "pending")
         self.unsettled += 1
-        self.dependents.setdefault(sid, [])
+        self.dependents.setdefault(sid, ())
         waiting = 0
         for dep in cs.deps:
             rec = self.records.get(dep)
@@ -139,13 +123,13 @@ class _Run:
                     self.blocked.setdefault(sid, dep)
             else:
                 waiting += 1
-                self.dependents.setdefault(dep, []).append(sid)
+                self.dependents[dep] = (*self.dependents.get(dep, ()), sid)
         self.remaining[sid] = waiting
         if self.stop_reason is not None:
             return
         if sid in self.reused:
             self.records[sid].status = "succeeded"
-            self.records[sid].modes = ["reused"]
+            self.records[sid].modes = ("reused",)
             self.settle(sid)
         elif waiting == 0:
             if sid in self.blocked:
@@ -168,6 +152,10 @@ class _Run:
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
+        if self.handlers:
+            self.notify(event)
+
+    def notify(self, event: Event) -> None:
         for handler in self.handlers:
             try:
                 handler(event)
@@ -181,7 +169,8 @@ class _Run:
         for sid in self.reused:
             rec = self.records[sid]
             rec.status = "succeeded"
-            rec.modes = ["reused"]
+            rec.modes = ("reused",)
+            rec.output = self.outputs.get(sid)
         for sid, count in self.remaining.items():
             if count == 0 and sid not in self.reused:
                 self.launch(sid)
@@ -197,10 +186,10 @@ class _Run:
 
     def settle(self, sid: str) -> None:
         """Mark a step as over and release (or skip) its dependents."""
-        work = [sid]
         records, remaining, blocked, dependents = self.records, self.remaining, self.blocked, self.dependents
-        while work:
-            current = work.pop()
+        work: list[str] | None = None  # skipped steps still to settle; allocated only when there are some
+        current = sid
+        while True:
             self.unsettled -= 1
             failed = records[current].status != "succeeded"
             for child in dependents[current]:
@@ -212,9 +201,14 @@ class _Run:
                 if child in blocked:
                     cause = blocked[child]
                     self.skip(child, f"dependency {cause!r} {records[cause].status}")
+                    if work is None:
+                        work = []
                     work.append(child)
                 else:
                     self.launch(child)
+            if not work:
+                break
+            current = work.pop()
         if self.unsettled == 0 and not self.open and not self.done.done():
             self.done.set_result(None)
 
@@ -244,11 +238,31 @@ class _Run:
     async def run_step(self, cs: CompiledStep) -> None:
         sid = cs.id
         rec = self.records[sid]
-        rec.started = started = perf_counter() - self.t0
-        self.emit(StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind))
+        rec.started_s = started = perf_counter() - self.t0
+        event: Event = StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind)
+        self.events.append(event)
+        if self.handlers:
+            self.notify(event)
         items: int | None = None
         try:
-            if cs.for_each is None:
+            sems = self.sems.get(cs.tool_name)
+            if sems is None:
+                sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
+            if cs.simple and not sems:
+                # The common case, without the retry loop's extra coroutine frame (see `orchestrator bench`).
+                rec.attempts = 1
+                ctx = StepContext(self.run_id, sid, 1)
+                # Each step runs in its own task with its own copy of the context: no reset needed.
+                _current.set(ctx)
+                tool = cs.tool
+                args = cs.args.value if type(cs.args) is Literal_ else _resolve_args(cs, self.outputs, self.inputs)
+                if type(tool) is FunctionTool:  # await the function itself: one coroutine frame less
+                    output = tool.dump(await tool.start(args))
+                else:
+                    output = await tool.invoke(args)
+                if ctx.modes is not None or ctx.usage is not None or ctx.notes is not None:
+                    _absorb(rec, ctx)
+            elif cs.for_each is None:
                 output = await self.attempts(cs, rec, None, None)
             else:
                 elements = resolve(cs.for_each, (self.outputs, self.inputs, None))
@@ -258,32 +272,37 @@ class _Run:
                 output = await self.map(cs, rec, elements)
         except asyncio.CancelledError:
             rec.status = "cancelled"
-            rec.finished = perf_counter() - self.t0
+            rec.finished_s = perf_counter() - self.t0
+            rec.duration_s = rec.finished_s - started
             rec.error = self.stop_reason or "cancelled"
             raise
         except Exception as exc:
             self.fail(cs, rec, exc)
             return
-        self.outputs[sid] = output
+        self.outputs[sid] = rec.output = output
         rec.status = "succeeded"
-        rec.finished = finished = perf_counter() - self.t0
-        modes = tuple(rec.modes) if rec.modes else ()
-        self.emit(StepFinished(self.run_id, finished, sid, rec.attempts, finished - started, modes, rec.usage, items))
+        rec.finished_s = finished = perf_counter() - self.t0
+        rec.duration_s = duration = finished - started
+        event = StepFinished(self.run_id, finished, sid, rec.attempts, duration, rec.modes, rec.usage, items)
+        self.events.append(event)
+        if self.handlers:
+            self.notify(event)
         self.settle(sid)
 
-    def fail(self, cs: CompiledStep, rec: _Record, exc: Exception) -> None:
+    def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
         rec.status = "failed"
-        rec.finished = self.now()
+        rec.finished_s = self.now()
         rec.error = _describe(exc)
         rec.error_type = type(exc).__name__
-        started = rec.started or rec.finished
+        started = rec.started_s or rec.finished_s
+        rec.duration_s = rec.finished_s - started
         self.emit(
             StepFailed(
                 self.run_id,
-                rec.finished,
+                rec.finished_s,
                 cs.id,
                 rec.attempts,
-                rec.finished - started,
+                rec.finished_s - started,
                 rec.error,
                 rec.error_type,
                 is_retryable(exc),
@@ -293,7 +312,7 @@ class _Run:
             self.stop(f"step {cs.id!r} failed: {rec.error}")
         self.settle(cs.id)
 
-    async def map(self, cs: CompiledStep, rec: _Record, elements: list[Any]) -> list[Any]:
+    async def map(self, cs: CompiledStep, rec: StepResult, elements: list[Any]) -> list[Any]:
         results: list[Any] = [None] * len(elements)
 
         async def one(index: int, element: Any) -> None:
@@ -312,7 +331,7 @@ class _Run:
             raise first.error from None
         return results
 
-    async def attempts(self, cs: CompiledStep, rec: _Record, item: Any, index: int | None) -> Any:
+    async def attempts(self, cs: CompiledStep, rec: StepResult, item: Any, index: int | None) -> Any:
         """Run one call of the step's tool (one for_each element), retrying what is retryable."""
         step = cs.step
         tool = cs.tool
@@ -326,10 +345,7 @@ class _Run:
             ctx = StepContext(self.run_id, cs.id, attempt)
             token = _current.set(ctx)
             try:
-                try:
-                    args = resolve(cs.args, (self.outputs, self.inputs, item))
-                except (ResolveError, KeyError) as exc:
-                    raise ToolError(f"cannot resolve arguments: {exc}") from exc
+                args = _resolve_args(cs, self.outputs, self.inputs, item)
                 if not sems and timeout_s is None:
                     result = await tool.invoke(args)
                 else:
@@ -350,7 +366,7 @@ class _Run:
                 self.emit(StepRetried(self.run_id, self.now(), cs.id, attempt, _describe(exc), delay, index))
             else:
                 if ctx.modes is not None or ctx.usage is not None or ctx.notes is not None:
-                    rec.absorb(ctx)
+                    _absorb(rec, ctx)
                 return result
             finally:
                 _current.reset(token)
@@ -360,47 +376,25 @@ class _Run:
 
     def result(self, status: RunStatus | None = None) -> RunResult:
         now = self.now()
-        steps: dict[str, StepResult] = {}
         total = Usage()
-        for sid, cs in self.steps.items():
-            rec = self.records[sid]
+        all_ok = True
+        for rec in self.records.values():
             if rec.status == "pending":
                 rec.status = "skipped"
                 rec.error = self.stop_reason or "not run"
+            if rec.status != "succeeded":
+                all_ok = False
             if rec.usage is not None:
                 total = total + rec.usage
-            steps[sid] = StepResult(
-                id=sid,
-                tool=cs.tool.spec.name,
-                kind=cs.tool.spec.kind.value,
-                status=rec.status,
-                output=self.outputs.get(sid),
-                error=rec.error,
-                error_type=rec.error_type,
-                started_s=rec.started,
-                finished_s=rec.finished,
-                duration_s=(rec.finished - rec.started)
-                if rec.started is not None and rec.finished is not None
-                else None,
-                attempts=rec.attempts,
-                modes=rec.modes or [],
-                usage=rec.usage,
-                counts=rec.counts or {},
-            )
         if status is None:
-            if self.stop_reason is not None:
-                status = "failed"
-            elif all(s.status == "succeeded" for s in steps.values()):
-                status = "succeeded"
-            else:
-                status = "partial"
+            status = "failed" if self.stop_reason is not None else "succeeded" if all_ok else "partial"
         output = None
         try:
             output = resolve(self.output, self.env())
         except (ResolveError, KeyError):
             pass
         self.emit(RunFinished(self.run_id, now, status, now, total if not total.is_zero else None))
-        # model_construct: every field is built here from checked values; validating 1000 steps again is waste.
+        # model_construct: the step results were built and checked as the run went; validating them again is waste.
         return RunResult.model_construct(
             run_id=self.run_id,
             goal=self.goal,
@@ -408,10 +402,19 @@ class _Run:
             output=output,
             started_at=self.started_at,
             duration_s=now,
-            steps=steps,
+            steps=self.records,
             usage=total,
             error=self.stop_reason,
         )
+
+
+def _resolve_args(cs: CompiledStep, outputs: dict[str, Any], inputs: Mapping[str, Any], item: Any = None) -> Any:
+    if type(cs.args) is Literal_:
+        return cs.args.value
+    try:
+        return resolve(cs.args, (outputs, inputs, item))
+    except (ResolveError, KeyError) as exc:
+        raise ToolError(f"cannot resolve arguments: {exc}") from exc
 
 
 async def _with_timeout(call: Coroutine[Any, Any, Any], timeout_s: float) -> Any:

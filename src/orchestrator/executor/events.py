@@ -7,7 +7,7 @@ Pydantic model (what `orchestrator run --json` prints). `t` is seconds since the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -102,6 +102,19 @@ class RunNote(Event):
 
 EventHandler = Callable[[Event], None]
 
+
+class _NoCounts(dict[str, int]):
+    """The shared, read-only empty `counts`: most steps count nothing, and a dict per step costs an
+    allocation on the scheduler's hot path. The executor replaces it (never mutates it) when a tool counts."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("StepResult.counts is read-only here; assign a new dict instead")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _refuse  # type: ignore[assignment]
+
+
+_NO_COUNTS: Mapping[str, int] = _NoCounts()
+
 StepStatus = Literal["succeeded", "failed", "skipped", "cancelled", "pending"]
 RunStatus = Literal["succeeded", "partial", "failed", "cancelled"]
 
@@ -122,9 +135,9 @@ class StepResult:
     finished_s: float | None = None
     duration_s: float | None = None
     attempts: int = 0
-    modes: list[str] = field(default_factory=list)  # which worker modes answered
+    modes: tuple[str, ...] = ()  # which worker modes answered
     usage: Usage | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # what the tool counted, e.g. items per tier
+    counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)  # e.g. items per cascade tier
 
 
 class RunResult(BaseModel):

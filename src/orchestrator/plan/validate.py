@@ -58,6 +58,7 @@ class CompiledStep:
     deps: tuple[str, ...]
     tool_name: str = ""
     kind: str = ""
+    simple: bool = False  # no for_each, no retries, no timeout: the executor's fast path
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,15 @@ def _check_steps(
             ctx.check_args(tool, args)
             args_node = compile_value(step.args)
             compiled[step.id] = CompiledStep(
-                step.id, step, tool, args_node, for_each, tuple(deps), tool.spec.name, tool.spec.kind.value
+                step.id,
+                step,
+                tool,
+                args_node,
+                for_each,
+                tuple(deps),
+                tool.spec.name,
+                tool.spec.kind.value,
+                for_each is None and step.retries == 0 and step.timeout_s is None,
             )
         else:
             compiled[step.id] = CompiledStep(step.id, step, _MISSING_TOOL, Literal_({}), for_each, tuple(deps))
