@@ -187,6 +187,7 @@ class _Run:
     def settle(self, sid: str) -> None:
         """Mark a step as over and release (or skip) its dependents."""
         records, remaining, blocked, dependents = self.records, self.remaining, self.blocked, self.dependents
+        reused, steps, tasks, create_task = self.reused, self.steps, self.tasks, self.loop.create_task
         work: list[str] | None = None  # skipped steps still to settle; allocated only when there are some
         current = sid
         while True:
@@ -196,7 +197,7 @@ class _Run:
                 if failed and child not in blocked:
                     blocked[child] = current
                 remaining[child] -= 1
-                if remaining[child] != 0 or self.stop_reason is not None or child in self.reused:
+                if remaining[child] != 0 or self.stop_reason is not None or (reused and child in reused):
                     continue
                 if child in blocked:
                     cause = blocked[child]
@@ -204,8 +205,10 @@ class _Run:
                     if work is None:
                         work = []
                     work.append(child)
-                else:
-                    self.launch(child)
+                else:  # launch(child), inlined: this loop is the scheduler's hot path
+                    task = create_task(self.run_step(steps[child]))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
             if not work:
                 break
             current = work.pop()
