@@ -68,7 +68,7 @@ class _Run:
         *,
         goal: str,
         handlers: tuple[EventHandler, ...],
-        limits: ConcurrencyLimits,
+        limits: ConcurrencyLimits | Limiters,
         retry: RetryPolicy,
         run_id: str,
         completed: Mapping[str, Any],
@@ -78,7 +78,8 @@ class _Run:
         self.handlers = handlers
         self.retry = retry
         self.run_id = run_id
-        self.limiters = Limiters(limits)
+        # Limiters may be shared by several runs (a batch), so that limits hold across documents.
+        self.limiters = limits if isinstance(limits, Limiters) else Limiters(limits)
         self.sems: dict[str, tuple[asyncio.Semaphore, ...]] = {}
         self.steps: dict[str, CompiledStep] = {}
         self.dependents: dict[str, Sequence[str]] = {}
@@ -450,7 +451,7 @@ async def run_compiled(
     inputs: Mapping[str, Any],
     *,
     on_event: EventHandler | Iterable[EventHandler] | None = None,
-    limits: ConcurrencyLimits | None = None,
+    limits: ConcurrencyLimits | Limiters | None = None,
     retry: RetryPolicy | None = None,
     run_id: str | None = None,
     completed: Mapping[str, Any] | None = None,
