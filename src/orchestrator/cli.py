@@ -246,6 +246,15 @@ def bench(
     stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
 
 
+def _register_commands() -> None:
+    from orchestrator.commands import evaluation
+
+    evaluation.register(eval_app)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning errors into messages and exit codes."""
     configure_logging()

@@ -1,0 +1,81 @@
+"""`orchestrator eval ...`: accuracy on labelled data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.errors import InputError
+
+stdout = Console(soft_wrap=True)
+
+TARGETS = {
+    "sroie": {"total": 0.90, "date": 0.95, "company": 0.80, "address": 0.70},
+    "wildreceipt": {"total": 0.85, "date": 0.90, "item_name_f1": 0.70},
+}
+
+
+def register(eval_app: typer.Typer) -> None:
+    eval_app.command("receipts")(receipts)
+
+
+def receipts(
+    folder: Annotated[Path, typer.Argument(help="a SROIE- or WildReceipt-style folder (<id>.json labels)")],
+    ocr: Annotated[
+        str | None,
+        typer.Option(help="OCR the images with this back-end (rapidocr, tesseract, azure) instead of <id>.txt"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N receipts")] = None,
+    misses: Annotated[int, typer.Option(min=0, help="how many of the worst misses to show")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout and nothing else")] = False,
+) -> None:
+    """Run the receipt pipeline over a labelled folder; print per-field accuracy and the worst misses."""
+    from orchestrator.evaluation.receipts import evaluate_receipts
+    from orchestrator.workers.receipts.ocr import get_ocr_backend, read_document
+
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    read_text = None
+    if ocr is not None:
+        get_ocr_backend(ocr)  # an unknown or missing back-end fails here, before any work
+
+        async def read_text(path: Path) -> str:
+            return (await read_document(path, backend=ocr)).text
+
+    report = asyncio.run(evaluate_receipts(folder, read_text=read_text, limit=limit, max_misses=max(misses, 1)))
+    if as_json:
+        data = report.model_dump(mode="json")
+        data["misses"] = data["misses"][:misses]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    targets = TARGETS.get(report.layout, {})
+    table = Table(
+        title=f"{folder} ({report.layout}, {report.n} receipts, {'OCR: ' + ocr if ocr else 'provided text'})",
+        show_edge=False,
+    )
+    for col in ("field", "score", "scored on", "target"):
+        table.add_column(col, justify="left" if col == "field" else "right")
+    for name, score in report.fields.items():
+        target = targets.get(name)
+        mark = "" if target is None else ("[green]ok[/]" if score >= target else "[red]below[/]")
+        table.add_row(
+            name,
+            f"{score:.3f}",
+            str(report.counts.get(name, report.n)),
+            f"{target:.2f} {mark}" if target is not None else "",
+        )
+    stdout.print(table)
+    if report.misses and misses:
+        worst = Table(title="worst misses", show_edge=False)
+        for col in ("receipt", "field", "expected", "got"):
+            worst.add_column(col, overflow="fold")
+        for miss in report.misses[:misses]:
+            worst.add_row(miss.receipt, miss.field, miss.expected, miss.got or "—")
+        stdout.print(worst)
