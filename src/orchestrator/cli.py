@@ -246,6 +246,42 @@ def bench(
     stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
 
 
+@bench_app.command("receipts")
+def bench_receipts(
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="receipts (.txt and images); default: ../shared SROIE or examples")
+    ] = None,
+    images: Annotated[int, typer.Option(min=0, help="how many images to OCR per back-end (0: skip OCR)")] = 10,
+    ocr: Annotated[str, typer.Option(help="comma-separated OCR back-ends to measure")] = "rapidocr,tesseract",
+    as_json: JsonFlag = False,
+) -> None:
+    """Receipts per second: parse + categorize from text (through the executor), and OCR per back-end."""
+    from orchestrator.bench.receipts import default_folder, measure_ocr_backends, measure_text_pipeline
+
+    folder = folder or default_folder()
+    texts = sorted(folder.glob("*.txt"))
+    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
+    if not texts:
+        raise InputError(f"{folder}: no .txt receipts to benchmark")
+    text_row = run_async(measure_text_pipeline(texts))
+    ocr_rows = run_async(measure_ocr_backends(pictures, [b for b in ocr.split(",") if b])) if pictures else []
+    if as_json:
+        print_json({"folder": str(folder), "text": text_row, "ocr": ocr_rows})
+        return
+    stdout.print(
+        f"{folder}: parse + categorize from text: {text_row['docs_per_s']:.1f} receipts/s "
+        f"({text_row['n']} receipts, best of 3, {text_row['concurrency']} at a time)"
+    )
+    for row in ocr_rows:
+        if "error" in row:
+            stdout.print(f"  OCR {row['backend']}: unavailable: {row['error']}")
+        else:
+            stdout.print(
+                f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
+                f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
+            )
+
+
 def _register_commands() -> None:
     from orchestrator.commands import evaluation
 
