@@ -6,36 +6,20 @@ Exit codes: 0 success; 1 the run did not fully succeed; 2 a user error (bad plan
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from orchestrator.errors import InputError, OrchestratorError, PlanValidationError, UserError
+from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
 from orchestrator.observability import StepTable, configure_logging, render_output
 from orchestrator.plan.model import plan_json_schema
 from orchestrator.plan.validate import load_plan
 from orchestrator.registry import ToolRegistry, default_registry
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="orchestrator",
@@ -46,28 +30,10 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(help="Measure accuracy on labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
-app.add_typer(bench_app, name="bench")
-
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout and nothing else")]
-InputsOpt = Annotated[
-    list[str] | None, typer.Option("--input", "-i", help="a plan input as NAME=VALUE (repeatable)", show_default=False)
-]
 
 
 def registry() -> ToolRegistry:
     return default_registry()
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command()
@@ -88,84 +54,6 @@ def run(
             result, _ = run_async(run_compiled(compiled, values, on_event=table))
         render_output(result, stdout)
     raise typer.Exit(0 if result.ok else 1)
-
-
-@app.command()
-def batch(
-    plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
-    source: Annotated[str, typer.Argument(help="a folder, a glob (quote it) or a file")],
-    input_name: Annotated[str, typer.Option("--input", help="the plan input each document's path is bound to")],
-    out: Annotated[Path | None, typer.Option(help="write JSON lines here (default: stdout)")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="documents at a time")] = 4,
-    set_inputs: Annotated[
-        list[str] | None, typer.Option("--set", help="another plan input as NAME=VALUE (repeatable)")
-    ] = None,
-    resume: Annotated[bool, typer.Option(help="skip documents already written as succeeded in --out")] = False,
-) -> None:
-    """Run one plan over every document (planned or loaded once), one JSON line per document."""
-    from orchestrator.batch import find_documents, resume_set, run_batch
-
-    tools = registry()
-    compiled = load_plan(plan, tools)
-    extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
-    documents = find_documents(source)
-    if not documents:
-        raise InputError(f"{source}: no documents found")
-    skip = resume_set(out, resume)
-    sink = out.open("a" if resume else "w", encoding="utf-8") if out is not None else sys.stdout
-    try:
-        with _progress() as progress:
-            task = progress.add_task("documents", total=len(documents), completed=len(skip & set(map(str, documents))))
-
-            def advance(record: Any) -> None:
-                progress.advance(task)
-                if record.status != "succeeded":
-                    progress.console.print(f"[red]✗[/] {record.document}: {record.error}", markup=True, highlight=False)
-
-            summary = run_async(
-                run_batch(
-                    compiled,
-                    documents,
-                    input_name,
-                    inputs=extra,
-                    concurrency=concurrency,
-                    out=sink,
-                    skip=skip,
-                    on_document=advance,
-                )
-            )
-    finally:
-        if out is not None:
-            sink.close()
-    summary.out = str(out) if out else None
-    stderr.print(
-        f"{summary.succeeded} succeeded, {summary.failed} failed, {summary.skipped} already done "
-        f"of {summary.total} in {summary.duration_s:.1f}s ({summary.docs_per_s:.2f} docs/s)"
-        + (f", ${summary.usage.cost_usd:.4f}" if summary.usage.cost_usd else "")
-        + (f"; results in {out}" if out else "")
-    )
-    raise typer.Exit(0 if summary.failed == 0 else 1)
-
-
-class RateColumn(ProgressColumn):
-    """Documents per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- docs/s" if speed is None else f"{speed:.2f} docs/s", style="cyan")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=stderr,
-    )
 
 
 @app.command()
@@ -210,81 +98,11 @@ def schema() -> None:
     print_json(plan_json_schema())
 
 
-@bench_app.callback(invoke_without_command=True)
-def bench(
-    ctx: typer.Context,
-    as_json: JsonFlag = False,
-    repeats: Annotated[int, typer.Option(min=1, max=20, help="best of this many runs per figure")] = 5,
-) -> None:
-    """Scheduler overhead: chain, fan-out and layered DAGs, no-op and 10 ms steps, against the floor."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from orchestrator.bench.scheduler import run_all, within_target
-
-    rows = run_async(run_all(repeats=repeats))
-    if as_json:
-        print_json([row.model_dump() for row in rows])
-        return
-    table = Table(title="scheduler overhead vs a plain asyncio ready-queue floor (best of runs)", show_edge=False)
-    for col in ("dag", "step", "n", "ms", "ideal", "floor ms", "µs/step", "floor", "ratio", ""):
-        table.add_column(col, justify="left" if col in ("dag", "step") else "right")
-    for row in rows:
-        ratio = f"{row.overhead_ratio:.2f}x" if row.step == "noop" else f"{row.makespan_ratio:.3f}x"
-        table.add_row(
-            row.dag,
-            row.step,
-            str(row.steps),
-            f"{row.makespan_s * 1000:.1f}",
-            f"{row.ideal_s * 1000:.0f}",
-            f"{row.floor_makespan_s * 1000:.1f}",
-            f"{row.overhead_us_per_step:.1f}",
-            f"{row.floor_overhead_us_per_step:.1f}",
-            ratio,
-            "[green]ok[/]" if within_target(row) else "[red]over[/]",
-        )
-    stdout.print(table)
-    stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
-
-
-@bench_app.command("receipts")
-def bench_receipts(
-    folder: Annotated[
-        Path | None, typer.Option("--dir", help="receipts (.txt and images); default: ../shared SROIE or examples")
-    ] = None,
-    images: Annotated[int, typer.Option(min=0, help="how many images to OCR per back-end (0: skip OCR)")] = 10,
-    ocr: Annotated[str, typer.Option(help="comma-separated OCR back-ends to measure")] = "rapidocr,tesseract",
-    as_json: JsonFlag = False,
-) -> None:
-    """Receipts per second: parse + categorize from text (through the executor), and OCR per back-end."""
-    from orchestrator.bench.receipts import default_folder, measure_ocr_backends, measure_text_pipeline
-
-    folder = folder or default_folder()
-    texts = sorted(folder.glob("*.txt"))
-    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
-    if not texts:
-        raise InputError(f"{folder}: no .txt receipts to benchmark")
-    text_row = run_async(measure_text_pipeline(texts))
-    ocr_rows = run_async(measure_ocr_backends(pictures, [b for b in ocr.split(",") if b])) if pictures else []
-    if as_json:
-        print_json({"folder": str(folder), "text": text_row, "ocr": ocr_rows})
-        return
-    stdout.print(
-        f"{folder}: parse + categorize from text: {text_row['docs_per_s']:.1f} receipts/s "
-        f"({text_row['n']} receipts, best of 3, {text_row['concurrency']} at a time)"
-    )
-    for row in ocr_rows:
-        if "error" in row:
-            stdout.print(f"  OCR {row['backend']}: unavailable: {row['error']}")
-        else:
-            stdout.print(
-                f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
-                f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
-            )
-
-
 def _register_commands() -> None:
-    from orchestrator.commands import evaluation
+    from orchestrator.commands import batch, bench, evaluation
 
+    batch.register(app)
+    bench.register(app)
     evaluation.register(eval_app)
 
 

@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from orchestrator.commands._common import stdout
 from orchestrator.errors import InputError
-
-stdout = Console(soft_wrap=True)
 
 TARGETS = {
     "sroie": {"total": 0.90, "date": 0.95, "company": 0.80, "address": 0.70},

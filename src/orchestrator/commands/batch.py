@@ -1,0 +1,107 @@
+"""`orchestrator batch`: one plan over many documents, with a progress bar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from orchestrator.commands._common import run_async, stderr
+from orchestrator.errors import InputError
+from orchestrator.executor import parse_input_pairs
+from orchestrator.plan.validate import load_plan
+from orchestrator.registry import default_registry
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(batch)
+
+
+def batch(
+    plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
+    source: Annotated[str, typer.Argument(help="a folder, a glob (quote it) or a file")],
+    input_name: Annotated[str, typer.Option("--input", help="the plan input each document's path is bound to")],
+    out: Annotated[Path | None, typer.Option(help="write JSON lines here (default: stdout)")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="documents at a time")] = 4,
+    set_inputs: Annotated[
+        list[str] | None, typer.Option("--set", help="another plan input as NAME=VALUE (repeatable)")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="skip documents already written as succeeded in --out")] = False,
+) -> None:
+    """Run one plan over every document (planned or loaded once), one JSON line per document."""
+    from orchestrator.batch import find_documents, resume_set, run_batch
+
+    tools = default_registry()
+    compiled = load_plan(plan, tools)
+    extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
+    documents = find_documents(source)
+    if not documents:
+        raise InputError(f"{source}: no documents found")
+    skip = resume_set(out, resume)
+    sink = out.open("a" if resume else "w", encoding="utf-8") if out is not None else sys.stdout
+    try:
+        with _progress() as progress:
+            task = progress.add_task("documents", total=len(documents), completed=len(skip & set(map(str, documents))))
+
+            def advance(record: Any) -> None:
+                progress.advance(task)
+                if record.status != "succeeded":
+                    progress.console.print(f"[red]✗[/] {record.document}: {record.error}", markup=True, highlight=False)
+
+            summary = run_async(
+                run_batch(
+                    compiled,
+                    documents,
+                    input_name,
+                    inputs=extra,
+                    concurrency=concurrency,
+                    out=sink,
+                    skip=skip,
+                    on_document=advance,
+                )
+            )
+    finally:
+        if out is not None:
+            sink.close()
+    summary.out = str(out) if out else None
+    stderr.print(
+        f"{summary.succeeded} succeeded, {summary.failed} failed, {summary.skipped} already done "
+        f"of {summary.total} in {summary.duration_s:.1f}s ({summary.docs_per_s:.2f} docs/s)"
+        + (f", ${summary.usage.cost_usd:.4f}" if summary.usage.cost_usd else "")
+        + (f"; results in {out}" if out else "")
+    )
+    raise typer.Exit(0 if summary.failed == 0 else 1)
+
+
+class RateColumn(ProgressColumn):
+    """Documents per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- docs/s" if speed is None else f"{speed:.2f} docs/s", style="cyan")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=stderr,
+    )

@@ -1,0 +1,90 @@
+"""`orchestrator bench ...`: benchmarks that report ratios against a baseline run in the same process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orchestrator.commands._common import JsonFlag, print_json, run_async, stdout
+from orchestrator.errors import InputError
+
+bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="best of this many runs per figure")] = 5,
+) -> None:
+    """Scheduler overhead: chain, fan-out and layered DAGs, no-op and 10 ms steps, against the floor."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchestrator.bench.scheduler import run_all, within_target
+
+    rows = run_async(run_all(repeats=repeats))
+    if as_json:
+        print_json([row.model_dump() for row in rows])
+        return
+    table = Table(title="scheduler overhead vs a plain asyncio ready-queue floor (best of runs)", show_edge=False)
+    for col in ("dag", "step", "n", "ms", "ideal", "floor ms", "µs/step", "floor", "ratio", ""):
+        table.add_column(col, justify="left" if col in ("dag", "step") else "right")
+    for row in rows:
+        ratio = f"{row.overhead_ratio:.2f}x" if row.step == "noop" else f"{row.makespan_ratio:.3f}x"
+        table.add_row(
+            row.dag,
+            row.step,
+            str(row.steps),
+            f"{row.makespan_s * 1000:.1f}",
+            f"{row.ideal_s * 1000:.0f}",
+            f"{row.floor_makespan_s * 1000:.1f}",
+            f"{row.overhead_us_per_step:.1f}",
+            f"{row.floor_overhead_us_per_step:.1f}",
+            ratio,
+            "[green]ok[/]" if within_target(row) else "[red]over[/]",
+        )
+    stdout.print(table)
+    stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
+
+
+@bench_app.command("receipts")
+def bench_receipts(
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="receipts (.txt and images); default: ../shared SROIE or examples")
+    ] = None,
+    images: Annotated[int, typer.Option(min=0, help="how many images to OCR per back-end (0: skip OCR)")] = 10,
+    ocr: Annotated[str, typer.Option(help="comma-separated OCR back-ends to measure")] = "rapidocr,tesseract",
+    as_json: JsonFlag = False,
+) -> None:
+    """Receipts per second: parse + categorize from text (through the executor), and OCR per back-end."""
+    from orchestrator.bench.receipts import default_folder, measure_ocr_backends, measure_text_pipeline
+
+    folder = folder or default_folder()
+    texts = sorted(folder.glob("*.txt"))
+    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
+    if not texts:
+        raise InputError(f"{folder}: no .txt receipts to benchmark")
+    text_row = run_async(measure_text_pipeline(texts))
+    ocr_rows = run_async(measure_ocr_backends(pictures, [b for b in ocr.split(",") if b])) if pictures else []
+    if as_json:
+        print_json({"folder": str(folder), "text": text_row, "ocr": ocr_rows})
+        return
+    stdout.print(
+        f"{folder}: parse + categorize from text: {text_row['docs_per_s']:.1f} receipts/s "
+        f"({text_row['n']} receipts, best of 3, {text_row['concurrency']} at a time)"
+    )
+    for row in ocr_rows:
+        if "error" in row:
+            stdout.print(f"  OCR {row['backend']}: unavailable: {row['error']}")
+        else:
+            stdout.print(
+                f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
+                f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
+            )
