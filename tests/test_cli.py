@@ -133,3 +133,88 @@ def test_bench_json_reports_every_dag_and_step_kind() -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     proc = cli("frobnicate")
     assert proc.returncode == 2 and "No such command" in proc.stderr
+
+
+PLUGIN = '''
+import asyncio
+from pathlib import Path
+
+
+def register_tools(registry):
+    @registry.tool
+    async def block_until_cancelled(marker: str) -> None:
+        """Write the marker file, then wait until cancelled."""
+        Path(marker).write_text("started")
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            Path(marker + ".unwound").write_text("yes")
+'''
+
+
+def install_plugin(root: Path) -> None:
+    """A tool plugin found through the `orchestrator.tools` entry-point group, as a user would install one."""
+    (root / "blockplug").mkdir()
+    (root / "blockplug" / "__init__.py").write_text(PLUGIN)
+    meta = root / "blockplug-0.1.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: blockplug\nVersion: 0.1\n")
+    (meta / "entry_points.txt").write_text("[orchestrator.tools]\nblockplug = blockplug\n")
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_ctrl_c_cancels_running_steps_and_says_what_stopped(tmp_path: Path, json_flag: list[str]) -> None:
+    import os
+    import signal
+    import time
+
+    install_plugin(tmp_path)
+    marker = tmp_path / "started"
+    plan = write(
+        tmp_path,
+        "p.json",
+        {
+            "steps": [
+                {"id": "b", "tool": "block_until_cancelled", "args": {"marker": str(marker)}},
+                {"id": "after", "tool": "format_report", "args": {"text": "never"}, "depends_on": ["b"]},
+            ]
+        },
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", str(plan), *json_flag],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():  # wait for the step to be running, not for a fixed time
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted: 0 finished; 1 cancelled (b); 1 not started (after). Nothing is left running." in err
+    assert "Traceback" not in err and out == ""
+    assert (tmp_path / "started.unwound").exists()  # the tool's cleanup ran: it was cancelled, not abandoned
+
+
+def test_tools_from_an_installed_plugin_are_listed(tmp_path: Path) -> None:
+    import os
+
+    install_plugin(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "tools", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)),
+    )
+    assert "block_until_cancelled" in {t["name"] for t in json.loads(proc.stdout)}

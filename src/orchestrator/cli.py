@@ -16,7 +16,7 @@ from rich.table import Table
 from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
-from orchestrator.observability import StepTable, configure_logging, render_output
+from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
 from orchestrator.plan.model import plan_json_schema
 from orchestrator.plan.validate import load_plan
 from orchestrator.registry import ToolRegistry, default_registry
@@ -46,13 +46,19 @@ def run(
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
-    if as_json:
-        result, _ = run_async(run_compiled(compiled, values))
-        print_json(result.model_dump(mode="json"))
-    else:
-        with StepTable(compiled, stderr) as table:
-            result, _ = run_async(run_compiled(compiled, values, on_event=table))
-        render_output(result, stdout)
+    table = StepTable(compiled, stderr)
+    try:
+        if as_json:
+            result, _ = run_async(run_compiled(compiled, values, on_event=table.track))
+            print_json(result.model_dump(mode="json"))
+        else:
+            with table:
+                result, _ = run_async(run_compiled(compiled, values, on_event=table))
+            render_output(result, stdout)
+    except KeyboardInterrupt:
+        stderr.line()  # the live table may not have ended its last line
+        stderr.print(describe_interrupted(table), markup=False, highlight=False)
+        raise typer.Exit(130) from None
     raise typer.Exit(0 if result.ok else 1)
 
 

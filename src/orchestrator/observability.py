@@ -18,6 +18,7 @@ from orchestrator.executor.events import (
     Event,
     RunNote,
     RunResult,
+    StepCancelled,
     StepFailed,
     StepFinished,
     StepRetried,
@@ -67,6 +68,11 @@ class StepTable:
         self._live.__exit__(exc_type, exc, tb)
 
     def __call__(self, event: Event) -> None:
+        self.track(event)
+        self._live.update(self.render())
+
+    def track(self, event: Event) -> None:
+        """Update the table's state from an event, without drawing (e.g. for --json runs)."""
         if isinstance(event, StepStarted):
             self.status[event.step_id] = "running"
         elif isinstance(event, StepFinished):
@@ -81,11 +87,13 @@ class StepTable:
         elif isinstance(event, StepSkipped):
             self.status[event.step_id] = "skipped"
             self.detail[event.step_id] = event.reason
+        elif isinstance(event, StepCancelled):
+            self.status[event.step_id] = "cancelled"
+            self.detail[event.step_id] = event.reason
         elif isinstance(event, StepRetried):
             self.detail[event.step_id] = f"retry {event.attempt} after: {event.error}"
         elif isinstance(event, RunNote):
             self.notes.append(event.message)
-        self._live.update(self.render())
 
     def render(self) -> RenderableType:
         table = Table(title=self.title, title_justify="left", expand=False, show_edge=False)
@@ -108,6 +116,20 @@ class StepTable:
         if not self.notes:
             return table
         return Group(*(Text(f"· {n}", style="cyan") for n in self.notes), table)
+
+
+def describe_interrupted(table: StepTable) -> str:
+    """One line for a run stopped by Ctrl-C: what finished, what was cancelled, what never started."""
+    by_status: dict[str, list[str]] = {}
+    for sid, status in table.status.items():
+        by_status.setdefault(status, []).append(sid)
+    parts = [f"{len(by_status.get('succeeded', []))} finished"]
+    for status in ("cancelled", "failed", "skipped", "pending"):
+        ids = by_status.get(status)
+        if ids:
+            label = "not started" if status == "pending" else status
+            parts.append(f"{len(ids)} {label} ({', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''})")
+    return "interrupted: " + "; ".join(parts) + ". Nothing is left running."
 
 
 def render_output(result: RunResult, console: Console) -> None:

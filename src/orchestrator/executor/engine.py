@@ -30,6 +30,7 @@ from orchestrator.executor.events import (
     RunResult,
     RunStarted,
     RunStatus,
+    StepCancelled,
     StepFailed,
     StepFinished,
     StepResult,
@@ -279,6 +280,7 @@ class _Run:
             rec.finished_s = perf_counter() - self.t0
             rec.duration_s = rec.finished_s - started
             rec.error = self.stop_reason or "cancelled"
+            self.emit(StepCancelled(self.run_id, rec.finished_s, sid, rec.error))
             raise
         except Exception as exc:
             self.fail(cs, rec, exc)

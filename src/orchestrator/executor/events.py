@@ -84,6 +84,13 @@ class StepSkipped(Event):
 
 
 @dataclass(slots=True)
+class StepCancelled(Event):
+    type: ClassVar[str] = "step_cancelled"
+    step_id: str
+    reason: str
+
+
+@dataclass(slots=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
     status: str
