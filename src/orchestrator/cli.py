@@ -105,8 +105,9 @@ def schema() -> None:
 
 
 def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation
+    from orchestrator.commands import batch, bench, evaluation, planning
 
+    planning.register(app)
     batch.register(app)
     bench.register(app)
     evaluation.register(eval_app)

@@ -88,3 +88,40 @@ def bench_receipts(
                 f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
                 f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
             )
+
+
+@bench_app.command("planner")
+def bench_planner(
+    tokens_per_s: Annotated[
+        list[float] | None, typer.Option("--tokens-per-s", help="fake model writing speeds (repeatable)")
+    ] = None,
+    docs: Annotated[int, typer.Option(min=1, help="receipts actually run in the batch measurement")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Streaming planner: time to first step vs full plan; large-model calls per batch; cost per 1,000 docs."""
+    from orchestrator.bench.planner import measure_batch, measure_streaming
+
+    async def measure() -> dict[str, object]:
+        speeds = tokens_per_s or [40.0, 80.0]
+        streaming = [await measure_streaming(tokens_per_s=speed) for speed in speeds]
+        return {"streaming": streaming, "batch": await measure_batch(n_docs=docs)}
+
+    figures = run_async(measure())
+    if as_json:
+        print_json(figures)
+        return
+    table = Table(title="streaming plan execution (fake OpenAI server; simulated 0.3 s workers)", show_edge=False)
+    for col in ("tokens/s", "first step: streamed", "not streamed", "full plan", "total: streamed", "not streamed"):
+        table.add_column(col, justify="right")
+    for row in figures["streaming"]:  # type: ignore[attr-defined]
+        s, p = row["streaming"], row["non_streaming"]
+        table.add_row(
+            f"{row['tokens_per_s']:g}",
+            f"{s['first_step_started_s']:.2f}s",
+            f"{p['first_step_started_s']:.2f}s",
+            f"{s['plan_complete_s']:.2f}s",
+            f"{s['total_s']:.2f}s",
+            f"{p['total_s']:.2f}s",
+        )
+    stdout.print(table)
+    stdout.print_json(data=figures["batch"])

@@ -29,7 +29,8 @@ from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.validate import check_plan
 from orchestrator.registry import ToolRegistry
 
-_FORWARD = "unknown_step"
+# Issues a later part of the plan may still resolve: a step not written yet, an input the final plan declares.
+_FORWARD = {"unknown_step", "unknown_input"}
 
 
 class StreamingRun:
@@ -111,8 +112,8 @@ class StreamingRun:
         compiled, issues = check_plan(self._prefix_plan([*scheduled, raw]), self.registry)
         step_id = raw.get("id") if isinstance(raw.get("id"), str) else f"#{len(scheduled)}"
         if compiled is None:
-            # A reference to a step not scheduled yet (not written, or itself waiting) is not an error yet.
-            own = [i for i in issues if i.code != _FORWARD]
+            # A reference to a step not scheduled yet, or to an input not given, is not an error yet.
+            own = [i for i in issues if i.code not in _FORWARD]
             if own:
                 raise PlanValidationError(own, source=f"streamed step {step_id!r}")
             # Only references to steps not written yet: keep it, schedule it once the plan is whole.
