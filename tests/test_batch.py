@@ -37,8 +37,10 @@ def registry() -> ToolRegistry:
 
 PLAN = {
     "inputs": {"path": {"type": "string"}},
-    "steps": [{"id": "read", "tool": "read", "args": {"path": "input:path"}},
-              {"id": "up", "tool": "shout", "args": {"text": "step:read"}}],
+    "steps": [
+        {"id": "read", "tool": "read", "args": {"path": "input:path"}},
+        {"id": "up", "tool": "shout", "args": {"text": "step:read"}},
+    ],
     "output": "step:up",
 }
 
@@ -92,20 +94,40 @@ def test_folders_give_images_before_text_and_globs_match(tmp_path: Path) -> None
 
 def test_batch_command_writes_a_line_per_shared_receipt_with_a_progress_bar(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({
-        "inputs": {"path": {"type": "string"}},
-        "steps": [{"id": "ocr", "tool": "receipt_ocr", "args": {"image_path": "input:path"}},
-                  {"id": "parse", "tool": "line_item_parser", "args": {"text": "step:ocr.text"}}],
-        "output": {"total": "step:parse.total"},
-    }))
+    plan.write_text(
+        json.dumps(
+            {
+                "inputs": {"path": {"type": "string"}},
+                "steps": [
+                    {"id": "ocr", "tool": "receipt_ocr", "args": {"image_path": "input:path"}},
+                    {"id": "parse", "tool": "line_item_parser", "args": {"text": "step:ocr.text"}},
+                ],
+                "output": {"total": "step:parse.total"},
+            }
+        )
+    )
     shared = REPO.parent / "shared/data/receipts/sroie"
     if not shared.is_dir():
         pytest.skip(f"shared data not found at {shared}")
     out = tmp_path / "results.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "batch", str(plan), str(shared / "*.txt"), "--input", "path",
-         "--out", str(out), "--concurrency", "8"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "batch",
+            str(plan),
+            str(shared / "*.txt"),
+            "--input",
+            "path",
+            "--out",
+            str(out),
+            "--concurrency",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -113,3 +135,65 @@ def test_batch_command_writes_a_line_per_shared_receipt_with_a_progress_bar(tmp_
     assert sum(r["status"] == "succeeded" for r in rows) == 100
     assert "100/100" in proc.stderr and "docs/s" in proc.stderr
     assert "100 succeeded, 0 failed" in proc.stderr
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    import os
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: "no Ollama answered"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    drop = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PLANNER_PROVIDER", "AZURE_OPENAI_API_KEY", "USE_SMALL_MODEL"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(ORCHESTRATOR_HOME=str(tmp_path / "home"), OLLAMA_API_URL=f"http://127.0.0.1:{port}")
+    return env
+
+
+def test_batch_with_a_known_request_plans_once_from_the_library_without_a_key(tmp_path: Path) -> None:
+    receipts = REPO / "examples/receipts"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "batch",
+            "Process this receipt and categorize items",
+            str(receipts / "*.txt"),
+            "--input",
+            "image_path",
+            "--out",
+            str(tmp_path / "out.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=offline_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "plan library" in proc.stderr and "planned once for the whole batch (0 model call(s))" in proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(rows) == len(list(receipts.glob("*.txt"))) and all(r["status"] == "succeeded" for r in rows)
+
+
+def test_batch_with_an_unknown_request_and_no_model_says_what_to_configure(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "batch",
+            "Translate these receipts into French haiku",
+            str(REPO / "examples/receipts/*.txt"),
+            "--input",
+            "path",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=offline_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "OPENAI_API_KEY" in proc.stderr

@@ -22,8 +22,8 @@ from rich.text import Text
 from orchestrator.commands._common import run_async, stderr
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
-from orchestrator.plan.validate import load_plan
-from orchestrator.registry import default_registry
+from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
+from orchestrator.registry import ToolRegistry, default_registry
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def batch(
-    plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
+    plan: Annotated[str, typer.Argument(help="a plan file (JSON), or a request in plain language to plan once")],
     source: Annotated[str, typer.Argument(help="a folder, a glob (quote it) or a file")],
     input_name: Annotated[str, typer.Option("--input", help="the plan input each document's path is bound to")],
     out: Annotated[Path | None, typer.Option(help="write JSON lines here (default: stdout)")] = None,
@@ -45,11 +45,15 @@ def batch(
     from orchestrator.batch import find_documents, resume_set, run_batch
 
     tools = default_registry()
-    compiled = load_plan(plan, tools)
-    extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
     documents = find_documents(source)
     if not documents:
         raise InputError(f"{source}: no documents found")
+    if Path(plan).is_file() or plan.endswith(".json"):
+        compiled = load_plan(Path(plan), tools)
+        extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
+    else:
+        extra = parse_input_pairs(set_inputs or [], {})
+        compiled = run_async(_plan_once(plan, {input_name: str(documents[0]), **extra}, tools))
     skip = resume_set(out, resume)
     sink = out.open("a" if resume else "w", encoding="utf-8") if out is not None else sys.stdout
     try:
@@ -84,6 +88,21 @@ def batch(
         + (f"; results in {out}" if out else "")
     )
     raise typer.Exit(0 if summary.failed == 0 else 1)
+
+
+async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry) -> CompiledPlan:
+    """Plan the whole batch with one planner call (none when the plan library knows the request)."""
+    from orchestrator.planner import LargePlanner
+
+    async with LargePlanner(registry=tools) as planner:
+        planned, report = await planner.plan_with_report(request, context)
+    cost = f", ${report.usage.cost_usd:.4f}" if report.usage.cost_usd else ""
+    stderr.print(
+        f"{report.choice_reason}; planned once for the whole batch ({len(report.calls)} model call(s){cost})",
+        markup=False,
+        highlight=False,
+    )
+    return validate_plan(planned, tools)
 
 
 class RateColumn(ProgressColumn):
