@@ -8,6 +8,7 @@ the step's events and result. Outside a run both calls do nothing.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,40 +49,57 @@ class StepContext:
         self.usage: Usage | None = None
         self.notes: dict[str, int] | None = None
 
+    def add_mode(self, mode: str) -> None:
+        if self.modes is None:
+            self.modes = [mode]
+        elif mode not in self.modes:
+            self.modes.append(mode)
+
     def add_usage(self, usage: Usage) -> None:
         self.usage = usage if self.usage is None else self.usage + usage
 
+    def add_count(self, name: str, n: int) -> None:
+        if self.notes is None:
+            self.notes = {}
+        self.notes[name] = self.notes.get(name, 0) + n
 
-_current: ContextVar[StepContext | None] = ContextVar("orchestrator_step", default=None)
+
+class Reporter(Protocol):
+    """Where reports go: a StepContext (one attempt of a step), or a step's result directly when the step
+    has a single attempt (the executor's fast path, which then allocates no StepContext)."""
+
+    def add_mode(self, mode: str) -> None: ...
+
+    def add_usage(self, usage: Usage) -> None: ...
+
+    def add_count(self, name: str, n: int) -> None: ...
+
+
+_current: ContextVar[Reporter | None] = ContextVar("orchestrator_step", default=None)
 
 
 def current_step() -> StepContext | None:
-    """The context of the step attempt running in this task, or None outside a run."""
-    return _current.get()
+    """The context of the step attempt running in this task (for tools that take a StepContext), or None."""
+    ctx = _current.get()
+    return ctx if isinstance(ctx, StepContext) else None
 
 
 def report_mode(mode: str) -> None:
     """Record which worker mode produced (part of) this step's result, e.g. ``keyword`` or ``ollama:phi3``."""
-    ctx = _current.get()
-    if ctx is None:
-        return
-    if ctx.modes is None:
-        ctx.modes = [mode]
-    elif mode not in ctx.modes:
-        ctx.modes.append(mode)
+    sink = _current.get()
+    if sink is not None:
+        sink.add_mode(mode)
 
 
 def report_usage(usage: Usage) -> None:
     """Add model usage (tokens, calls, cost) to this step's account."""
-    ctx = _current.get()
-    if ctx is not None:
-        ctx.add_usage(usage)
+    sink = _current.get()
+    if sink is not None:
+        sink.add_usage(usage)
 
 
 def report_count(name: str, n: int = 1) -> None:
     """Count something about this step, e.g. how many items each cascade tier answered."""
-    ctx = _current.get()
-    if ctx is not None:
-        if ctx.notes is None:
-            ctx.notes = {}
-        ctx.notes[name] = ctx.notes.get(name, 0) + n
+    sink = _current.get()
+    if sink is not None:
+        sink.add_count(name, n)

@@ -160,6 +160,11 @@ class FunctionTool:
     def spec(self) -> ToolSpec:
         return self._spec
 
+    @property
+    def takes_context(self) -> bool:
+        """Whether the function has a StepContext parameter."""
+        return self._context_param is not None
+
     def __repr__(self) -> str:
         return f"FunctionTool({self._spec.name!r}, kind={self._spec.kind.value!r})"
 

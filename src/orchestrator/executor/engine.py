@@ -90,6 +90,7 @@ class _Run:
         self.remaining: dict[str, int] = {}
         self.blocked: dict[str, str] = {}  # step -> the first dependency that did not succeed
         self.tasks: set[asyncio.Task[None]] = set()
+        self.discard = self.tasks.discard  # bound once: every step's task removes itself when done
         self.unsettled = 0
         self.open = False  # True while more steps may still be added (streaming)
         self.events: list[Event] = []
@@ -97,6 +98,7 @@ class _Run:
         self.t0 = perf_counter()
         self.started_at = datetime.now(UTC)
         self.loop = asyncio.get_running_loop()
+        self.create_task = self.loop.create_task
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.reused = set(completed)
 
@@ -182,14 +184,14 @@ class _Run:
             self.done.set_result(None)
 
     def launch(self, sid: str) -> None:
-        task = self.loop.create_task(self.run_step(self.steps[sid]))
+        task = self.create_task(self.run_step(self.steps[sid]))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self.discard)
 
     def settle(self, sid: str) -> None:
         """Mark a step as over and release (or skip) its dependents."""
         records, remaining, blocked, dependents = self.records, self.remaining, self.blocked, self.dependents
-        reused, steps, tasks, create_task = self.reused, self.steps, self.tasks, self.loop.create_task
+        reused, steps, tasks, create_task, discard = self.reused, self.steps, self.tasks, self.create_task, self.discard
         work: list[str] | None = None  # skipped steps still to settle; allocated only when there are some
         current = sid
         while True:
@@ -210,7 +212,7 @@ class _Run:
                 else:  # launch(child), inlined: this loop is the scheduler's hot path
                     task = create_task(self.run_step(steps[child]))
                     tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    task.add_done_callback(discard)
             if not work:
                 break
             current = work.pop()
@@ -253,20 +255,15 @@ class _Run:
             sems = self.sems.get(cs.tool_name)
             if sems is None:
                 sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
-            if cs.simple and not sems:
+            tool = cs.tool
+            if cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
                 # The common case, without the retry loop's extra coroutine frame (see `orchestrator bench`).
+                # One attempt only, so the tool reports straight into the step's result; each step runs in
+                # its own task with its own copy of the context, so the variable needs no reset.
                 rec.attempts = 1
-                ctx = StepContext(self.run_id, sid, 1)
-                # Each step runs in its own task with its own copy of the context: no reset needed.
-                _current.set(ctx)
-                tool = cs.tool
+                _current.set(rec)
                 args = cs.args.value if type(cs.args) is Literal_ else _resolve_args(cs, self.outputs, self.inputs)
-                if type(tool) is FunctionTool:  # await the function itself: one coroutine frame less
-                    output = tool.dump(await tool.start(args))
-                else:
-                    output = await tool.invoke(args)
-                if ctx.modes is not None or ctx.usage is not None or ctx.notes is not None:
-                    _absorb(rec, ctx)
+                output = tool.dump(await tool.start(args))
             elif cs.for_each is None:
                 output = await self.attempts(cs, rec, None, None)
             else:

@@ -146,6 +146,19 @@ class StepResult:
     usage: Usage | None = None
     counts: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)  # e.g. items per cascade tier
 
+    # A single-attempt step reports straight into its result (see orchestrator.context.Reporter).
+    def add_mode(self, mode: str) -> None:
+        if mode not in self.modes:
+            self.modes = (*self.modes, mode)
+
+    def add_usage(self, usage: Usage) -> None:
+        self.usage = usage if self.usage is None else self.usage + usage
+
+    def add_count(self, name: str, n: int) -> None:
+        counts = dict(self.counts)
+        counts[name] = counts.get(name, 0) + n
+        self.counts = counts
+
 
 class RunResult(BaseModel):
     """Everything about a run: each step's status, output, error and timing, and the plan output."""
