@@ -22,6 +22,8 @@ TARGETS = {
 
 def register(eval_app: typer.Typer) -> None:
     eval_app.command("receipts")(receipts)
+    eval_app.command("categories")(categories)
+    eval_app.command("split")(split)
 
 
 def receipts(
@@ -77,3 +79,58 @@ def receipts(
         for miss in report.misses[:misses]:
             worst.add_row(miss.receipt, miss.field, miss.expected, miss.got or "—")
         stdout.print(worst)
+
+
+def categories(
+    test: Annotated[Path, typer.Argument(help="labelled names: JSONL {name, category} lines, or CSV")],
+    examples: Annotated[
+        Path | None, typer.Option(help="labelled examples (same format) the keyword and embedded tiers learn from")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="keywords, embedded or cascade")] = "cascade",
+    name_col: Annotated[str, typer.Option(help="CSV column holding the name")] = "name",
+    label_col: Annotated[str, typer.Option(help="CSV column holding the label")] = "category",
+    threshold: Annotated[float, typer.Option(min=0, max=1, help="confidence at which a tier answers")] = 0.8,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout and nothing else")] = False,
+) -> None:
+    """Categorization accuracy on labelled item names: overall, per cascade tier, most confused pairs."""
+    from orchestrator.evaluation.categories import evaluate_categories
+
+    report = asyncio.run(
+        evaluate_categories(
+            test, examples=examples, backend=backend, name_col=name_col, label_col=label_col, threshold=threshold
+        )
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+        return
+    stdout.print(f"{test}: accuracy {report.accuracy:.3f} over {report.n} names ({backend})")
+    table = Table(title="per tier", show_edge=False)
+    for col in ("tier", "answered", "accuracy"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for name, tier in report.tiers.items():
+        table.add_row(name, str(tier.n), f"{tier.accuracy:.3f}")
+    stdout.print(table)
+    if report.confusions:
+        worst = Table(title="most confused", show_edge=False)
+        for col in ("expected", "got", "count"):
+            worst.add_column(col, justify="right" if col == "count" else "left")
+        for c in report.confusions:
+            worst.add_row(c.expected, c.got, str(c.count))
+        stdout.print(worst)
+
+
+def split(
+    source: Annotated[Path, typer.Argument(help="labelled names (JSONL or CSV)")],
+    out: Annotated[Path, typer.Option(help="folder for train.jsonl and test.jsonl")],
+    test_fraction: Annotated[float, typer.Option(min=0.01, max=0.99)] = 0.2,
+    seed: Annotated[int, typer.Option()] = 0,
+    name_col: Annotated[str, typer.Option(help="CSV column holding the name")] = "name",
+    label_col: Annotated[str, typer.Option(help="CSV column holding the label")] = "category",
+) -> None:
+    """Split labelled names into train and test files (stratified), e.g. for `eval categories --examples`."""
+    from orchestrator.evaluation.categories import split_labelled
+
+    train, test = split_labelled(
+        source, out, test_fraction=test_fraction, seed=seed, name_col=name_col, label_col=label_col
+    )
+    stdout.print(f"wrote {train} and {test}")

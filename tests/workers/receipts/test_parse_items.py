@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from orchestrator.workers.receipts.models import LineItem
 from orchestrator.workers.receipts.parse import parse_receipt_text
 
@@ -81,3 +83,16 @@ def test_names_and_prices_printed_in_two_columns_are_paired_in_order():
 def test_header_and_summary_lines_are_not_items():
     items = items_of("CAFE", "Table: 4", "Server: Ann", "Latte 4.50", "Subtotal 4.50", "Tax 0.36", "Total 4.86")
     assert [i.name for i in items] == ["Latte"]
+
+
+@pytest.mark.parametrize(
+    ("line", "qty", "unit", "amount"),
+    [
+        ("Latte 2x3.50 7.00", 2.0, 3.5, 7.0),
+        ("Tea 3 @2.00 6.00", 3.0, 2.0, 6.0),
+        ("Bagel 2 x $1.25 2.50", 2.0, 1.25, 2.5),
+    ],
+)
+def test_a_quantity_glued_to_its_unit_price_is_still_read(line: str, qty: float, unit: float, amount: float) -> None:
+    [item] = parse_receipt_text(f"{line}\nTOTAL {amount:.2f}").items
+    assert (item.quantity, item.unit_price, item.amount) == (qty, unit, amount)

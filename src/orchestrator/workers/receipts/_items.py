@@ -41,6 +41,8 @@ _INLINE_QTY_AT_RE = re.compile(
     r"\s(?P<q>\d{1,4}(?:[.,]\d{1,3})?)\s*(?:[xX×@]|\bAT\b)\s*(?:RM|\$|€|£)?\s*(?P<p>\d+[.,]\d{2,4})\s*$"
 )
 # Lines of the ticket header above the items: "Table: 4", "TBL 6", "Guests 2", "ORDER #12", "DINE IN".
+# "Latte 2x3.50 7.00": OCR often drops the spaces around a quantity's "x"; the unit price then touches it.
+_GLUED_QTY_AT_RE = re.compile(r"\s\d{1,4}(?:[.,]\d{1,3})?\s*[xX×@]\s*(?:RM|\$|€|£)?$")
 _HEADERISH_RE = re.compile(
     r"[:#=]|(?:^|\b)(?:TABLE|TBL|SERVER|GUESTS?|PAX|CASHIER|CHECK|ORDER|RECEIPT|INVOICE|STATION|TERMINAL|REG|"
     r"TRANS?|OPERATOR|CLERK|HOST|COVERS?|BILL|DOC|POS)\s*(?:NO\.?)?\s*\d"
@@ -83,7 +85,8 @@ def _inline(line: str, minor: int) -> Token | None:
     if not money:
         return None
     first = money[0]
-    if first.start == 0 or not line[first.start - 1].isspace():
+    glued = first.start == 0 or not line[first.start - 1].isspace()
+    if glued and not _GLUED_QTY_AT_RE.search(line[: first.start]):
         return None  # "2Tapasfor£7.50...", "Pizza.70g": an amount glued to a word is part of the name
     name = line[: first.start].strip()
     tail = line[money[-1].end :]

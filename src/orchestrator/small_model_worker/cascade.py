@@ -1,0 +1,138 @@
+"""The confidence cascade: cheap tiers answer what they are sure of, and pass the rest on.
+
+A tier is anything with a ``name`` and ``async classify(names, labels) -> list[Prediction]``: the keyword
+rules, the embedded MiniLM classifier, later a small LLM. The cascade asks the first tier about every
+name; each answer at or above that tier's threshold is final, and the remaining names go to the next
+tier. When no tier is sure of a name, the most confident answer any tier gave wins (a tie goes to the
+later tier). That matters when a later tier is weak on a taxonomy: on the expense taxonomy the embedded
+tier learns from the keywords themselves, so an unsure keyword answer with real evidence often beats it.
+
+If a later tier fails at run time (a :class:`~orchestrator.errors.RunError`, e.g. a model server down),
+its names keep the previous tier's answers and a warning is logged: the cascade degrades to the tiers
+that work. Set-up errors (:class:`~orchestrator.errors.UserError`) propagate.
+
+Inside a plan run the cascade reports, per tier, ``report_mode(name)`` and
+``report_count("tier:<name>", n)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from orchestrator.context import report_count, report_mode
+from orchestrator.errors import ConfigurationError, RunError
+
+__all__ = ["DEFAULT_THRESHOLD", "Cascade", "Prediction", "Tier"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.8
+"""A tier's answer is final at this confidence or above (unless a per-tier threshold says otherwise)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One label for one text, how sure the tier is (0 to 1), and which tier said so."""
+
+    label: str
+    confidence: float
+    tier: str | None = None
+
+
+@runtime_checkable
+class Tier(Protocol):
+    """One classifier in the cascade."""
+
+    @property
+    def name(self) -> str:
+        """Short name, recorded as the answering mode (``keyword``, ``embedded``, ``ollama:phi3``, ...)."""
+        ...
+
+    async def classify(self, names: Sequence[str], labels: Sequence[str]) -> list[Prediction]:
+        """One prediction per name, each label one of `labels`."""
+        ...
+
+
+class Cascade:
+    """Tiers in order, each answering what it is sure of. A cascade is itself a tier."""
+
+    def __init__(
+        self,
+        tiers: Sequence[Tier],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        thresholds: Mapping[str, float] | None = None,
+        name: str = "cascade",
+    ) -> None:
+        """Set up the cascade.
+
+        Args:
+            tiers: Cheapest first.
+            threshold: Confidence at which a tier's answer is final.
+            thresholds: Per-tier thresholds by tier name, overriding `threshold`.
+            name: This cascade's name, when it is used as a tier.
+
+        Raises:
+            ConfigurationError: No tiers, a threshold outside [0, 1], or a threshold for an unknown tier.
+        """
+        if not tiers:
+            raise ConfigurationError("a cascade needs at least one tier")
+        self.tiers = list(tiers)
+        self.thresholds = dict(thresholds or {})
+        names = {tier.name for tier in self.tiers}
+        unknown = sorted(set(self.thresholds) - names)
+        if unknown:
+            raise ConfigurationError(f"thresholds for unknown tiers {unknown}; tiers are {sorted(names)}")
+        for value in [threshold, *self.thresholds.values()]:
+            if not 0.0 <= value <= 1.0:
+                raise ConfigurationError(f"a cascade threshold must be between 0 and 1, not {value}")
+        self.threshold = threshold
+        self.name = name
+
+    def threshold_for(self, tier: Tier) -> float:
+        """The confidence at which `tier`'s answer is final."""
+        return self.thresholds.get(tier.name, self.threshold)
+
+    async def classify(self, names: Sequence[str], labels: Sequence[str]) -> list[Prediction]:
+        """Classify `names`; each prediction's `tier` says which tier answered it."""
+        results: list[Prediction | None] = [None] * len(names)
+        pending = list(range(len(names)))
+        best: dict[int, Prediction] = {}  # the most confident unsure answer so far, per name
+        for tier in self.tiers:
+            if not pending:
+                break
+            try:
+                predictions = await tier.classify([names[i] for i in pending], labels)
+            except RunError as exc:
+                if not best:
+                    raise
+                logger.warning("tier %r failed (%s); %d items keep earlier answers", tier.name, exc, len(pending))
+                report_count(f"tier_failed:{tier.name}", len(pending))
+                break
+            if len(predictions) != len(pending):
+                raise RunError(f"tier {tier.name!r} gave {len(predictions)} predictions for {len(pending)} names")
+            threshold = self.threshold_for(tier)
+            still: list[int] = []
+            for index, prediction in zip(pending, predictions, strict=True):
+                answer = Prediction(prediction.label, prediction.confidence, prediction.tier or tier.name)
+                if answer.confidence >= threshold:
+                    results[index] = answer
+                    continue
+                if index not in best or answer.confidence >= best[index].confidence:
+                    best[index] = answer
+                still.append(index)
+            pending = still
+        for index in pending:  # no tier was sure (or a tier failed): the most confident answer
+            results[index] = best[index]
+        final = [r for r in results if r is not None]
+        counts: dict[str, int] = {}
+        for prediction in final:
+            tier_name = prediction.tier or self.name
+            counts[tier_name] = counts.get(tier_name, 0) + 1
+        for tier_name, count in counts.items():
+            report_mode(tier_name)
+            report_count(f"tier:{tier_name}", count)
+        return final
