@@ -31,11 +31,11 @@ from orchestrator.commands.planning import cost_line, parse_context
 from orchestrator.context import Usage
 from orchestrator.errors import OrchestratorError, UserError
 from orchestrator.executor import RunResult, execute_plan
-from orchestrator.observability import configure_logging, render_output
+from orchestrator.observability import StepTable, configure_logging, render_output
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import validate_plan
 from orchestrator.planner import LargePlanner, PlanningReport
-from orchestrator.planner.progress import LiveSteps, plan_tree
+from orchestrator.planner.progress import plan_tree
 from orchestrator.settings import Settings, use_settings
 
 HELP = (
@@ -58,7 +58,7 @@ class Demo:
     async def ask(self, request: str) -> bool:
         """Plan and run `request`, showing progress, the plan tree, the results and the cost."""
         self.history.append(request)
-        with LiveSteps(self.err, title=request, live=self.err.is_terminal) as table:
+        with StepTable(self.err, title=request, live=self.err.is_terminal) as table:
             done = await self.planner.run(request, self.context, on_event=table)
         self.last_plan = done.plan
         self.out.print(Text("the plan", style="bold"))
@@ -80,7 +80,7 @@ class Demo:
             self.err.print("no plan yet: type a request, or :plan REQUEST")
             return False
         compiled = validate_plan(self.last_plan, self.planner.registry)
-        with LiveSteps(self.err, title=self.last_plan.goal or "plan", live=self.err.is_terminal) as table:
+        with StepTable(self.err, title=self.last_plan.goal or "plan", live=self.err.is_terminal) as table:
             table.add_plan(compiled)
             result = await execute_plan(compiled, self.context, registry=self.planner.registry, on_event=table)
         self.show_result(result, None)

@@ -46,10 +46,10 @@ def run(
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
-    table = StepTable(compiled, stderr)
+    table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
     try:
         if as_json:
-            result, _ = run_async(run_compiled(compiled, values, on_event=table.track))
+            result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks
             print_json(result.model_dump(mode="json"))
         else:
             with table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -45,74 +46,131 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
-class StepTable:
-    """A live table of a plan's steps, fed with events."""
+@dataclass
+class _Row:
+    tool: str
+    kind: str
+    deps: str
+    status: str = "pending"
+    detail: str = ""
 
-    def __init__(self, compiled: CompiledPlan, console: Console, *, title: str | None = None):
-        self.compiled = compiled
+
+class StepTable:
+    """A live table of a run's steps, fed with events.
+
+    Rows come from a compiled plan given up front (:meth:`add_plan`) or appear as steps arrive: from the
+    planner's ``step_planned`` notes while a streamed plan is being written, or from the step events
+    themselves. Other notes (which planner and why, each call's cost, reuse, replans) are listed above.
+
+    Args:
+        console: where to draw (stderr keeps stdout clean for results).
+        title: the table's title.
+        live: redraw in place; off for logs and pipes (the table is printed once at the end).
+        compiled: a plan whose steps to show at once, as pending.
+    """
+
+    def __init__(
+        self, console: Console, *, title: str = "run", live: bool = True, compiled: CompiledPlan | None = None
+    ):
         self.console = console
-        self.title = title or compiled.plan.goal or "run"
-        self.status = dict.fromkeys(compiled.steps, "pending")
-        self.detail: dict[str, str] = dict.fromkeys(compiled.steps, "")
+        self.title = title
+        self.rows: dict[str, _Row] = {}
         self.notes: list[str] = []
-        self._live = Live(self.render(), console=console, refresh_per_second=8, transient=False)
+        self._live: Live | None = None
+        if compiled is not None:
+            self.add_plan(compiled)
+        if live:
+            self._live = Live(self.render(), console=console, refresh_per_second=8, transient=False)
+
+    @property
+    def status(self) -> dict[str, str]:
+        """Each step's status so far."""
+        return {sid: row.status for sid, row in self.rows.items()}
 
     def __enter__(self) -> StepTable:
-        self._live.__enter__()
+        if self._live is not None:
+            self._live.__enter__()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._live.update(self.render())
-        self._live.__exit__(exc_type, exc, tb)
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.__exit__(exc_type, exc, tb)
+        else:
+            self.console.print(self.render())
 
     def __call__(self, event: Event) -> None:
-        self.track(event)
-        self._live.update(self.render())
+        if self.track(event) and self._live is not None:
+            self._live.update(self.render())
 
-    def track(self, event: Event) -> None:
-        """Update the table's state from an event, without drawing (e.g. for --json runs)."""
-        if isinstance(event, StepStarted):
-            self.status[event.step_id] = "running"
+    def add_plan(self, compiled: CompiledPlan) -> None:
+        """Show every step of a plan known before it runs, as pending."""
+        for sid, cs in compiled.steps.items():
+            self._row(sid, cs.tool_name, cs.kind).deps = ", ".join(cs.deps) or "-"
+        if self._live is not None:
+            self._live.update(self.render())
+
+    def track(self, event: Event) -> bool:
+        """Update the state from an event without drawing; whether anything shown changed."""
+        if isinstance(event, RunNote):
+            self._note(event)
+        elif isinstance(event, StepStarted):
+            self._row(event.step_id, event.tool, event.kind).status = "running"
         elif isinstance(event, StepFinished):
-            self.status[event.step_id] = "succeeded"
+            row = self._row(event.step_id)
+            row.status = "succeeded"
             extra = f" · {event.items} items" if event.items is not None else ""
             modes = f" · {', '.join(event.modes)}" if event.modes else ""
             cost = f" · ${event.usage.cost_usd:.4f}" if event.usage and event.usage.cost_usd else ""
-            self.detail[event.step_id] = f"{event.duration_s:.2f}s{extra}{modes}{cost}"
+            row.detail = f"{event.duration_s:.2f}s{extra}{modes}{cost}"
         elif isinstance(event, StepFailed):
-            self.status[event.step_id] = "failed"
-            self.detail[event.step_id] = event.error
+            row = self._row(event.step_id)
+            row.status, row.detail = "failed", event.error
         elif isinstance(event, StepSkipped):
-            self.status[event.step_id] = "skipped"
-            self.detail[event.step_id] = event.reason
+            row = self._row(event.step_id)
+            row.status, row.detail = "skipped", event.reason
         elif isinstance(event, StepCancelled):
-            self.status[event.step_id] = "cancelled"
-            self.detail[event.step_id] = event.reason
+            row = self._row(event.step_id)
+            row.status, row.detail = "cancelled", event.reason
         elif isinstance(event, StepRetried):
-            self.detail[event.step_id] = f"retry {event.attempt} after: {event.error}"
-        elif isinstance(event, RunNote):
-            self.notes.append(event.message)
+            self._row(event.step_id).detail = f"retry {event.attempt} after: {event.error}"
+        else:
+            return False
+        return True
+
+    def _note(self, event: RunNote) -> None:
+        data = event.data
+        if data.get("kind") == "step_planned":
+            sid = str(data.get("step_id"))
+            row = self._row(sid, str(data.get("tool", "")), str(data.get("tool_kind", "")))
+            row.deps = ", ".join(str(d) for d in data.get("deps", [])) or "-"
+            if data.get("reused"):
+                row.status, row.detail = "succeeded", "reused"
+            return
+        self.notes.append(event.message)
+
+    def _row(self, sid: str, tool: str = "", kind: str = "") -> _Row:
+        row = self.rows.get(sid)
+        if row is None:
+            row = self.rows[sid] = _Row(tool, kind, "-")
+        else:
+            row.tool = row.tool or tool
+            row.kind = row.kind or kind
+        return row
 
     def render(self) -> RenderableType:
+        """The notes, then the table."""
         table = Table(title=self.title, title_justify="left", expand=False, show_edge=False)
         table.add_column("", width=1)
-        table.add_column("step")
-        table.add_column("tool")
-        table.add_column("worker")
-        table.add_column("after")
+        for name in ("step", "tool", "worker", "after"):
+            table.add_column(name)
         table.add_column("detail", overflow="fold", max_width=70)
-        for sid, cs in self.compiled.steps.items():
-            symbol, style = _STYLE[self.status[sid]]
-            table.add_row(
-                Text(symbol, style=style),
-                sid,
-                cs.tool.spec.name,
-                cs.tool.spec.kind.value,
-                ", ".join(cs.deps) or "-",
-                Text(self.detail[sid], style="red" if self.status[sid] == "failed" else ""),
-            )
+        for sid, row in self.rows.items():
+            symbol, style = _STYLE.get(row.status, _STYLE["pending"])
+            detail = Text(row.detail, style="red" if row.status == "failed" else "")
+            table.add_row(Text(symbol, style=style), sid, row.tool, row.kind, row.deps, detail)
         if not self.notes:
             return table
         return Group(*(Text(f"· {n}", style="cyan") for n in self.notes), table)

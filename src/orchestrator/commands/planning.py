@@ -21,11 +21,10 @@ from rich.text import Text
 from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.errors import InputError
 from orchestrator.executor.events import Event, RunNote
-from orchestrator.observability import render_output
+from orchestrator.observability import StepTable, render_output
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import validate_plan
 from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
-from orchestrator.planner.progress import LiveSteps
 
 ProviderOpt = Annotated[
     str | None,
@@ -142,7 +141,7 @@ def ask_command(
         }
         print_json(payload)
     else:
-        with LiveSteps(stderr, title=request, live=stderr.is_terminal) as table:
+        with StepTable(stderr, title=request, live=stderr.is_terminal) as table:
             done = run_async(go(table))
         render_output(done.result, stdout)
         stdout.print(cost_line(done.planning), markup=False, highlight=False)
