@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, cast
 
 import httpx
@@ -35,6 +34,7 @@ from orchestrator.providers.base import (
     Completion,
     DeltaCallback,
     Message,
+    OwnsClient,
     StreamCollector,
     body_text,
     is_retryable_status,
@@ -78,7 +78,7 @@ class _Answer:
     first_delta_s: float | None = None
 
 
-class AnthropicChatModel:
+class AnthropicChatModel(OwnsClient):
     """A :class:`~orchestrator.providers.base.ChatModel` over Anthropic's Messages API.
 
     Args:
@@ -283,18 +283,8 @@ class AnthropicChatModel:
         except anthropic.AnthropicError as exc:
             raise ModelError(f"anthropic client error ({self.model!r}): {exc}") from exc
 
-    async def aclose(self) -> None:
-        """Close the SDK client, unless it was handed in."""
-        if self._owns_client:
-            await self._client.close()
-
-    async def __aenter__(self) -> AnthropicChatModel:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
+    async def _close_client(self) -> None:
+        await self._client.close()
 
     def __repr__(self) -> str:
         return f"AnthropicChatModel(model={self.model!r})"

@@ -21,7 +21,8 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,6 +130,28 @@ class ChatModel(Protocol):
             ConfigurationError: the key or endpoint is missing or was rejected.
         """
         ...
+
+
+class OwnsClient:
+    """`aclose()` and `async with` for adapters that may own their HTTP client (never one handed in)."""
+
+    _owns_client: bool
+
+    async def _close_client(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close the client, unless it was handed in."""
+        if self._owns_client:
+            await self._close_client()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
 
 
 def is_retryable_status(status_code: int) -> bool:

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -33,6 +32,7 @@ from orchestrator.providers.base import (
     Completion,
     DeltaCallback,
     Message,
+    OwnsClient,
     StreamCollector,
     backoff_delay,
     body_text,
@@ -55,7 +55,7 @@ class _StatusError(ModelError):
         self.retry_after = retry_after
 
 
-class OllamaChatModel:
+class OllamaChatModel(OwnsClient):
     """A :class:`~orchestrator.providers.base.ChatModel` over an Ollama server.
 
     Args:
@@ -227,18 +227,8 @@ class OllamaChatModel:
                 f"ollama connection broke ({self.model!r}): {type(exc).__name__}: {exc}", retryable=True
             ) from exc
 
-    async def aclose(self) -> None:
-        """Close the HTTP client, unless it was handed in."""
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> OllamaChatModel:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
+    async def _close_client(self) -> None:
+        await self._client.aclose()
 
     def __repr__(self) -> str:
         return f"OllamaChatModel(model={self.model!r}, base_url={self.base_url!r})"

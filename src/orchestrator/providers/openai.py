@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, Literal
 
 from orchestrator.context import Usage
@@ -30,6 +29,7 @@ from orchestrator.providers.base import (
     Completion,
     DeltaCallback,
     Message,
+    OwnsClient,
     StreamCollector,
     body_text,
     is_retryable_status,
@@ -52,7 +52,7 @@ _NO_KEY = "not-needed"
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(OwnsClient):
     """A :class:`~orchestrator.providers.base.ChatModel` over the OpenAI chat completions API.
 
     Args:
@@ -282,18 +282,8 @@ class OpenAIChatModel:
         except openai.OpenAIError as exc:
             raise ModelError(f"{self.provider} client error ({self.model!r}): {exc}") from exc
 
-    async def aclose(self) -> None:
-        """Close the SDK client, unless it was handed in."""
-        if self._owns_client:
-            await self._client.close()
-
-    async def __aenter__(self) -> OpenAIChatModel:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
+    async def _close_client(self) -> None:
+        await self._client.close()
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(provider={self.provider!r}, model={self.model!r})"
