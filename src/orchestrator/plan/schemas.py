@@ -47,9 +47,9 @@ def types_of(schema: Schema | None, root: Schema) -> frozenset[str] | None:
             out |= sub
         return frozenset(out)
     if "const" in schema:
-        return frozenset({_json_type(schema["const"])})
+        return frozenset({json_type(schema["const"]) or "object"})
     if "enum" in schema:
-        return frozenset(_json_type(v) for v in schema["enum"])
+        return frozenset(json_type(v) or "object" for v in schema["enum"])
     kind = schema.get("type")
     if isinstance(kind, str):
         return frozenset({kind})
@@ -62,7 +62,8 @@ def types_of(schema: Schema | None, root: Schema) -> frozenset[str] | None:
     return None
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str | None:
+    """The JSON Schema type of a Python value (None for a value JSON cannot hold)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -73,9 +74,11 @@ def _json_type(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "array"
-    return "object"
+    if isinstance(value, Mapping):
+        return "object"
+    return None
 
 
 def compatible(source: frozenset[str] | None, target: frozenset[str] | None) -> bool:

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib.resources import files
 from string import Template
-from typing import Any
+from typing import Any, get_args
 
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.model import InputType, plan_json_schema
+from orchestrator.plan.schemas import json_type
 from orchestrator.registry import ToolRegistry
 
 _VALUE_PREVIEW = 120
@@ -37,20 +38,9 @@ def system_prompt(registry: ToolRegistry) -> str:
 
 
 def input_type(value: Any) -> InputType:
-    """The plan input type of a context value."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return "any"
+    """The plan input type of a context value ("any" for null or what JSON cannot hold)."""
+    kind = json_type(value)
+    return kind if kind in get_args(InputType) else "any"  # type: ignore[return-value]
 
 
 def describe_inputs(context: Mapping[str, Any] | None) -> str:
