@@ -96,3 +96,16 @@ def test_header_and_summary_lines_are_not_items():
 def test_a_quantity_glued_to_its_unit_price_is_still_read(line: str, qty: float, unit: float, amount: float) -> None:
     [item] = parse_receipt_text(f"{line}\nTOTAL {amount:.2f}").items
     assert (item.quantity, item.unit_price, item.amount) == (qty, unit, amount)
+
+
+@pytest.mark.parametrize(
+    ("line", "qty", "unit", "amount"),
+    [
+        ("Bananas 1.32 lb @ 0.59/lb 0.78", 1.32, 0.59, 0.78),
+        ("Chicken Breast 2.10 lb @ 4.99/lb 10.48", 2.1, 4.99, 10.48),
+        ("Carrots 0.45 kg x 2.99 /kg 1.35", 0.45, 2.99, 1.35),
+    ],
+)
+def test_weighed_goods_read_weight_and_price_per_unit(line: str, qty: float, unit: float, amount: float) -> None:
+    [item] = parse_receipt_text(f"{line}\nTOTAL {amount:.2f}").items
+    assert (item.quantity, item.unit_price, item.amount) == (qty, unit, amount)

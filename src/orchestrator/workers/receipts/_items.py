@@ -37,12 +37,15 @@ _QTY_AT_RE = re.compile(
 _CODE_RE = re.compile(r"^(?:\d{4,}|[A-Z]{1,3}-[A-Z]?\d{2,}[A-Z]?|[A-Z]{1,2}\d{4,}|\d{4,}-\d+)$")
 # "2 x Coffee", "2x Coffee", "1 21.Dry-Fried Eggplant" (a menu number after the count), "1HAM&EGG" (glued).
 _LEADING_QTY_RE = re.compile(r"^(?P<q>\d{1,3})\s*[xX×]\s*(?=\S)|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})")
+# "2 x 3.50", "2 @ 3.50", and weighed goods: "1.32 lb @ 0.59/lb", "0.45 kg x 2.99 /kg"
 _INLINE_QTY_AT_RE = re.compile(
-    r"\s(?P<q>\d{1,4}(?:[.,]\d{1,3})?)\s*(?:[xX×@]|\bAT\b)\s*(?:RM|\$|€|£)?\s*(?P<p>\d+[.,]\d{2,4})\s*$"
+    rf"\s(?P<q>\d{{1,4}}(?:[.,]\d{{1,3}})?)\s*(?:{_UNITS}\b)?\s*(?:[xX×@]|\bAT\b)\s*(?:RM|\$|€|£)?\s*"
+    rf"(?P<p>\d+[.,]\d{{2,4}})(?:\s*/\s*(?:{_UNITS}|EA)\b)?\s*$",
+    re.IGNORECASE,
 )
-# Lines of the ticket header above the items: "Table: 4", "TBL 6", "Guests 2", "ORDER #12", "DINE IN".
 # "Latte 2x3.50 7.00": OCR often drops the spaces around a quantity's "x"; the unit price then touches it.
 _GLUED_QTY_AT_RE = re.compile(r"\s\d{1,4}(?:[.,]\d{1,3})?\s*[xX×@]\s*(?:RM|\$|€|£)?$")
+# Lines of the ticket header above the items: "Table: 4", "TBL 6", "Guests 2", "ORDER #12", "DINE IN".
 _HEADERISH_RE = re.compile(
     r"[:#=]|(?:^|\b)(?:TABLE|TBL|SERVER|GUESTS?|PAX|CASHIER|CHECK|ORDER|RECEIPT|INVOICE|STATION|TERMINAL|REG|"
     r"TRANS?|OPERATOR|CLERK|HOST|COVERS?|BILL|DOC|POS)\s*(?:NO\.?)?\s*\d"

@@ -77,7 +77,9 @@ DEFAULT_WEIGHT = 0.8
 
 _MAX_PHRASE = 4  # longest keyword phrase, in words
 # Units and pack sizes never head an item name ("Kibble 5kg" is kibble), whatever they match.
-_UNITS = frozenset("kg g gr lb lbs oz fl ml l ltr pk pack ct pc pcs ea each dozen doz".split())
+_UNITS = frozenset(
+    "kg g gr lb lbs oz fl ml l ltr gal gallon qt quart pt pint pk pack ct pc pcs ea each dozen doz".split()
+)
 _TOKEN = re.compile(r"[^\W_]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 _SQUASHED_MIN = 8  # in a name without spaces, words at least this long are searched for keywords inside
