@@ -31,12 +31,12 @@ class TesseractBackend:
         psm: page segmentation mode (``--psm``): 6 a uniform block (default), 4 a single column, 11 sparse text.
         lang: Tesseract language code(s), e.g. ``eng`` or ``eng+deu``; the traineddata must be installed.
         merge_rows: join Tesseract lines that share a visual row into one line (default True).
-        timeout_s: kill Tesseract after this many seconds (0: no limit).
+        timeout_s: kill Tesseract after this many seconds (0: no limit; the default bounds a hung process).
     """
 
     name = "tesseract"
 
-    def __init__(self, *, psm: int = 6, lang: str = "eng", merge_rows: bool = True, timeout_s: float = 0):
+    def __init__(self, *, psm: int = 6, lang: str = "eng", merge_rows: bool = True, timeout_s: float = 120):
         self.psm = psm
         self.lang = lang
         self.merge_rows = merge_rows
