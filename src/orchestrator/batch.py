@@ -24,6 +24,7 @@ from orchestrator.executor.engine import run_compiled
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.plan.validate import CompiledPlan
+from orchestrator.run_scope import run_scope
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +126,10 @@ async def run_batch(
         if on_document is not None:
             on_document(record)
 
-    async with asyncio.TaskGroup() as group:
-        for doc in todo:
-            group.create_task(one(doc))
+    async with run_scope():  # one model budget and small-model worker for the whole batch
+        async with asyncio.TaskGroup() as group:
+            for doc in todo:
+                group.create_task(one(doc))
     summary.duration_s = loop.time() - t0
     summary.docs_per_s = len(todo) / summary.duration_s if summary.duration_s > 0 else 0.0
     return summary

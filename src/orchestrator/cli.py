@@ -13,7 +13,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.commands._common import (
+    InputsOpt,
+    JsonFlag,
+    announce_small_model,
+    print_json,
+    run_async,
+    stderr,
+    stdout,
+)
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
 from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
@@ -47,6 +55,7 @@ def run(
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
     table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
+    announce_small_model()
     try:
         if as_json:
             result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks

@@ -86,19 +86,8 @@ class TextEmbedder:
 
     def _load(self) -> Any:
         with self._load_lock:
-            if self._model is not None:
-                return self._model
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise ConfigurationError(f"text embeddings need sentence-transformers: {INSTALL_HINT}") from exc
-            path = self._path or minilm_path()
-            logger.info("loading the MiniLM embedding model from %s", path)
-            try:
-                with _quiet_progress():
-                    self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
-            except (OSError, ValueError) as exc:
-                raise ConfigurationError(f"cannot load the embedding model at {path}: {exc}") from exc
+            if self._model is None:
+                self._model = load_sentence_transformer(self._path or minilm_path(), self.device)
             return self._model
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
@@ -116,6 +105,38 @@ class TextEmbedder:
         if not texts:
             return []
         return await anyio.to_thread.run_sync(self.embed_sync, list(texts))
+
+
+_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def load_sentence_transformer(path: Path, device: str = "cpu") -> Any:
+    """The SentenceTransformer model in `path`, loaded once per process and device (call from a worker thread).
+
+    This is the one place MiniLM is loaded: the planner's plan library (:class:`TextEmbedder`) and the
+    embedded classifier (:mod:`orchestrator.small_model_worker.backends.embedded`) share the instance.
+
+    Raises:
+        ConfigurationError: sentence-transformers is missing, or the folder holds no loadable model.
+    """
+    key = (str(path), device)
+    with _models_lock:
+        model = _models.get(key)
+        if model is not None:
+            return model
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigurationError(f"text embeddings need sentence-transformers: {INSTALL_HINT}") from exc
+        logger.info("loading the sentence-transformers model from %s on %s", path, device)
+        try:
+            with _quiet_progress():
+                model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot load the embedding model at {path}: {exc}") from exc
+        _models[key] = model
+        return model
 
 
 @contextmanager
@@ -168,6 +189,7 @@ __all__ = [
     "TextEmbedder",
     "cosine",
     "embeddings_available",
+    "load_sentence_transformer",
     "minilm_path",
     "shared_embedder",
 ]

@@ -14,9 +14,13 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.errors import ConfigurationError
+
+CASCADE_TIERS: tuple[str, ...] = ("keyword", "embedded", "llm", "large")
+"""The cascade tiers a setting may name: keyword rules, the embedded MiniLM, the configured small LLM, the
+large (planner) model."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -36,8 +40,25 @@ class Settings(BaseModel):
     ollama_api_url: str = "http://localhost:11434"
     small_model_base_url: str | None = Field(default=None, description="OpenAI-compatible server for small models")
     small_model_api_key: str | None = None
-    azure_ai_endpoint: str | None = None
+    azure_ai_endpoint: str | None = Field(default=None, description="Azure AI model inference endpoint")
     azure_ai_key: str | None = None
+    azure_ai_api_version: str | None = None
+
+    # the small-model cascade, budget and throughput (issue 5)
+    small_model_cascade: tuple[str, ...] = Field(
+        default=("keyword", "embedded", "llm"),
+        description="tiers asked in order, cheapest first: keyword, embedded, llm (the configured back-end), large",
+    )
+    small_model_threshold: float = Field(default=0.8, ge=0, le=1, description="confidence at which a tier answers")
+    small_model_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="per tier (and 'parse'), e.g. SMALL_MODEL_THRESHOLDS=keyword=0.9,embedded=0.7"
+    )
+    budget_usd: float | None = Field(default=None, ge=0, description="run-wide model spend; then nothing escalates")
+    small_model_batch_size: int = Field(default=16, ge=1, le=200, description="items per model call")
+    small_model_concurrency: int = Field(default=4, ge=1, le=64, description="model calls in flight at once")
+    small_model_timeout_s: float = Field(default=30.0, gt=0, description="per model call")
+    small_model_max_retries: int = Field(default=1, ge=0, le=5, description="retries of a failed call")
+    small_model_cache: bool = Field(default=True, description="cache answers in SQLite under ORCHESTRATOR_HOME")
 
     # planner (design: PLANNER_MODEL)
     planner_provider: str | None = None
@@ -59,6 +80,24 @@ class Settings(BaseModel):
     # storage
     orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
 
+    @field_validator("small_model_cascade")
+    @classmethod
+    def _known_tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [tier for tier in value if tier not in CASCADE_TIERS]
+        if unknown:
+            raise ValueError(f"unknown tier {unknown[0]!r}; tiers are {', '.join(CASCADE_TIERS)}")
+        if not value:
+            raise ValueError(f"needs at least one tier of {', '.join(CASCADE_TIERS)}")
+        return value
+
+    @field_validator("small_model_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, threshold in value.items() if not 0.0 <= threshold <= 1.0]
+        if bad:
+            raise ValueError(f"threshold for {bad[0]!r} must be between 0 and 1")
+        return value
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
         """Read settings from `environ` (default: os.environ) over the values in a `.env` file."""
@@ -70,8 +109,14 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         names = set(cls.model_fields)
         values.update({k.lower(): v for k, v in env.items() if k.lower() in names})
-        if "use_small_model" in values:
-            values["use_small_model"] = _parse_bool("USE_SMALL_MODEL", values["use_small_model"])
+        for name in ("use_small_model", "small_model_cache"):
+            if name in values:
+                values[name] = _parse_bool(name.upper(), values[name])
+        cascade = values.get("small_model_cascade")
+        if isinstance(cascade, str):
+            values["small_model_cascade"] = tuple(t.strip() for t in cascade.split(",") if t.strip())
+        if isinstance(values.get("small_model_thresholds"), str):
+            values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
         values = {k: v for k, v in values.items() if k in names and v != ""}
         try:
             return cls.model_validate(values)
@@ -90,6 +135,23 @@ def _parse_bool(name: str, value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ConfigurationError(f"environment variable {name}={value!r}: expected true or false")
+
+
+def _parse_thresholds(text: str) -> dict[str, float]:
+    """``keyword=0.9,embedded=0.7`` -> {"keyword": 0.9, "embedded": 0.7}."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError(part)
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"environment variable SMALL_MODEL_THRESHOLDS={text!r}: expected tier=number pairs, "
+                "e.g. keyword=0.9,embedded=0.7"
+            ) from None
+    return out
 
 
 _pinned: ContextVar[Settings | None] = ContextVar("orchestrator_settings", default=None)

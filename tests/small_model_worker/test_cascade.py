@@ -150,3 +150,28 @@ def test_a_misconfigured_cascade_is_a_configuration_error(kwargs: dict[str, obje
     arguments: dict[str, object] = {"tiers": [TableTier("keyword", {})], **kwargs}
     with pytest.raises(ConfigurationError, match=message):
         Cascade(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_when_no_tier_is_sure_the_last_tier_can_be_made_to_win() -> None:
+    keyword = TableTier("keyword", {"pie": ("food", 0.6)})
+    embedded = TableTier("embedded", {"pie": ("groceries", 0.5)})
+    labels = ["food", "groceries"]
+    assert (await Cascade([keyword, embedded]).classify(["pie"], labels))[0].label == "food"
+    assert (await Cascade([keyword, embedded], unsure="last").classify(["pie"], labels))[0].label == "groceries"
+
+
+class AbstainingTier:
+    name = "llm"
+
+    async def classify(self, names: Sequence[str], labels: Sequence[str]) -> list[Prediction | None]:
+        return [None if name == "gas" else Prediction("food", 0.95, self.name) for name in names]
+
+
+@pytest.mark.anyio
+async def test_names_a_tier_abstains_on_keep_the_earlier_answers() -> None:
+    keyword = TableTier("keyword", {"gas": ("fuel", 0.5), "pie": ("food", 0.1)})
+    predictions = await Cascade([keyword, AbstainingTier()]).classify(["gas", "pie"], LABELS)
+    assert predictions == [Prediction("fuel", 0.5, "keyword"), Prediction("food", 0.95, "llm")]
+    with pytest.raises(RunError, match="no tier of 'cascade' answered 'gas'"):
+        await Cascade([AbstainingTier()]).classify(["gas"], LABELS)

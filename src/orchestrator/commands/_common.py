@@ -28,3 +28,26 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def announce_small_model() -> None:
+    """With USE_SMALL_MODEL on, say on stderr which small model answers and why (one line, before a run)."""
+    from orchestrator.errors import ConfigurationError
+    from orchestrator.settings import current_settings
+    from orchestrator.small_model_worker.choose import choose_backend
+
+    settings = current_settings()
+    if not settings.use_small_model:
+        return
+    from orchestrator.workers._synthesis import configured_provider
+
+    try:
+        choice = choose_backend(settings)
+    except ConfigurationError as exc:
+        stderr.print(f"small models: not usable ({exc}); keyword rules answer", markup=False, style="yellow")
+        return
+    usable = {"keyword": True, "embedded": True, "llm": choice.generative, "large": bool(configured_provider(settings))}
+    tiers = ", then ".join(tier for tier in settings.small_model_cascade if usable[tier])
+    budget = f"; budget ${settings.budget_usd:g}" if settings.budget_usd is not None else ""
+    line = f"{choice.describe()}; per item: {tiers} (the first that is sure answers){budget}"
+    stderr.print(line, markup=False, highlight=False, style="cyan")

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from orchestrator.commands._common import run_async, stderr
+from orchestrator.commands._common import announce_small_model, run_async, stderr
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
@@ -55,6 +55,7 @@ def batch(
         extra = parse_input_pairs(set_inputs or [], {})
         compiled = run_async(_plan_once(plan, {input_name: str(documents[0]), **extra}, tools))
     skip = resume_set(out, resume)
+    announce_small_model()
     sink = out.open("a" if resume else "w", encoding="utf-8") if out is not None else sys.stdout
     try:
         with _progress() as progress:

@@ -125,3 +125,55 @@ def bench_planner(
         )
     stdout.print(table)
     stdout.print_json(data=figures["batch"])
+
+
+@bench_app.command("models")
+def bench_models(
+    items: Annotated[int, typer.Option(min=1, max=2000, help="distinct item names to categorize")] = 48,
+    latency_ms: Annotated[
+        tuple[int, int], typer.Option(help="fake server: per-call latency range in ms (low high)")
+    ] = (200, 400),
+    tokens_per_s: Annotated[float, typer.Option(min=1, help="fake server: generation speed")] = 150.0,
+    batch_size: Annotated[int, typer.Option(min=1, max=200, help="items per model call")] = 16,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="model calls in flight")] = 4,
+    backends: Annotated[str, typer.Option(help="comma-separated: keywords, embedded, llm")] = "keywords,embedded,llm",
+    as_json: JsonFlag = False,
+) -> None:
+    """Items/s: keywords, the embedded model, an LLM (fake Ollama): unbatched, batched, concurrent, cached."""
+    from orchestrator.bench.models import measure_models
+
+    low, high = sorted(latency_ms)
+    figures = run_async(
+        measure_models(
+            n_items=items,
+            latency_s=(low / 1000, high / 1000),
+            tokens_per_s=tokens_per_s,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            backends=[name.strip() for name in backends.split(",") if name.strip()],
+        )
+    )
+    if as_json:
+        print_json(figures)
+        return
+    title = (
+        f"categorizing {figures['items']} item names: items per second "
+        f"(LLM: fake Ollama, {low}-{high} ms per call + {tokens_per_s:g} tokens/s)"
+    )
+    table = Table(title=title, show_edge=False)
+    for col in ("back-end", "mode", "items", "seconds", "items/s", "model calls"):
+        table.add_column(col, justify="left" if col in ("back-end", "mode") else "right")
+    for row in figures["rows"]:
+        if "error" in row:
+            table.add_row(row["backend"], f"unavailable: {row['error']}", "", "", "", "")
+            continue
+        load = f" (load {row['load_s']:.1f}s, not counted)" if "load_s" in row else ""
+        table.add_row(
+            row["backend"],
+            row["mode"] + load,
+            str(row["items"]),
+            f"{row['seconds']:.3f}",
+            f"{row['items_per_s']:,.1f}" if row["items_per_s"] is not None else "-",
+            str(row["calls"]),
+        )
+    stdout.print(table)

@@ -13,7 +13,8 @@ Back-ends:
   shipped expense rules are used.
 * ``embedded``: the MiniLM classifier alone, with the examples (or, without them, the shipped rules'
   keywords as examples, as the categorizer tool does) and the label descriptions.
-* ``cascade``: keywords when they are sure (confidence >= `threshold`), else embedded.
+* ``cascade``: keywords when they are sure (confidence >= `threshold`), else embedded (with examples,
+  embedded also when neither is sure: it learned from the taxonomy's own labelled names).
 
 For development, :func:`split_labelled` writes a stratified train/test split as JSON Lines.
 """
@@ -24,6 +25,7 @@ import csv
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -166,7 +168,8 @@ def _tiers(
         )
     if backend == "embedded":
         return embedded
-    return Cascade([keyword, embedded], threshold=threshold)
+    # Learned from labelled examples, the embedded tier's unsure answers beat the keywords' unsure ones.
+    return Cascade([keyword, embedded], threshold=threshold, unsure="last" if examples else "most_confident")
 
 
 async def evaluate_categories(
@@ -207,13 +210,14 @@ async def evaluate_categories(
 
 
 def score(
-    pairs: list[tuple[str, str]], predictions: list[Prediction], *, max_confusions: int = 10
+    pairs: list[tuple[str, str]], predictions: Sequence[Prediction | None], *, max_confusions: int = 10
 ) -> CategoryEvalReport:
-    """The report for predictions against (name, label) pairs."""
+    """The report for predictions against (name, label) pairs (None: no answer, counted wrong)."""
     per_tier: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     confusions: Counter[tuple[str, str]] = Counter()
     correct = 0
-    for (_, expected), prediction in zip(pairs, predictions, strict=True):
+    for (_, expected), answer in zip(pairs, predictions, strict=True):
+        prediction = answer if answer is not None else Prediction("(none)", 0.0, "none")
         hit = prediction.label == expected
         correct += hit
         tally = per_tier[prediction.tier or "unknown"]

@@ -43,6 +43,7 @@ from orchestrator.ids import new_run_id
 from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve
 from orchestrator.plan.validate import CompiledPlan, CompiledStep
 from orchestrator.registry import FunctionTool
+from orchestrator.run_scope import run_scope
 
 logger = logging.getLogger(__name__)
 
@@ -470,8 +471,11 @@ async def run_compiled(
         completed=completed or {},
     )
     run.load(compiled)
-    run.start()
-    return await _wait(run), run.events
+    # Run-wide state (model budget, small-model worker): the enclosing batch's, else this run's own.
+    async with run_scope():
+        run.start()
+        result = await _wait(run)
+    return result, run.events
 
 
 async def _wait(run: _Run) -> RunResult:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+import anyio
+
 from orchestrator.errors import PlanValidationError
 from orchestrator.executor.engine import _handlers, _Run, _wait
 from orchestrator.executor.events import EventHandler, RunResult
@@ -28,6 +30,7 @@ from orchestrator.ids import new_run_id
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.validate import check_plan
 from orchestrator.registry import ToolRegistry
+from orchestrator.run_scope import RunScope, current_scope, enter_scope
 
 # Issues a later part of the plan may still resolve: a step not written yet, an input the final plan declares.
 _FORWARD = {"unknown_step", "unknown_input"}
@@ -57,6 +60,10 @@ class StreamingRun:
         self._run_id = run_id or new_run_id()
         self._completed = dict(completed or {})
         self._run: _Run | None = None
+        # Run-wide state (budget, small-model worker): the caller's scope, else our own, closed at the end.
+        outer = current_scope()
+        self._scope = outer if outer is not None else RunScope()
+        self._owns_scope = outer is None
         self._raw: list[Mapping[str, Any]] = []  # steps accepted so far, in arrival order
         self._deferred: list[str] = []  # steps waiting for a step not written yet
         self._finished = False
@@ -77,7 +84,8 @@ class StreamingRun:
                 completed=self._completed,
             )
             self._run.open = True
-            self._run.start()
+            with enter_scope(self._scope):
+                self._run.start()
         return self._run
 
     async def __aenter__(self) -> StreamingRun:
@@ -121,7 +129,8 @@ class StreamingRun:
             self._deferred.append(str(step_id))
             return
         self._raw.append(raw)
-        run.add(compiled.steps[str(step_id)])
+        with enter_scope(self._scope):  # steps launched from here share the run's scope
+            run.add(compiled.steps[str(step_id)])
 
     async def finish(self, plan: Mapping[str, Any]) -> RunResult:
         """The whole plan has arrived: validate all of it, then wait for every step.
@@ -146,11 +155,15 @@ class StreamingRun:
         run.goal = compiled.plan.goal or run.goal
         run.output = compiled.output
         accepted = set(self.step_ids) - set(self._deferred)
-        for sid, cs in compiled.steps.items():
-            if sid not in accepted:
-                run.add(cs)
+        with enter_scope(self._scope):
+            for sid, cs in compiled.steps.items():
+                if sid not in accepted:
+                    run.add(cs)
         run.close()
-        return await _wait(run)
+        try:
+            return await _wait(run)
+        finally:
+            await self._close_scope()
 
     def _mismatches(self, final_ids: Iterable[str], plan: Mapping[str, Any]) -> list[PlanIssue]:
         """Steps already running must be the same steps in the final plan."""
@@ -174,4 +187,12 @@ class StreamingRun:
         self._finished = True
         run.stop(reason)
         run.close()
-        return await _wait(run)
+        try:
+            return await _wait(run)
+        finally:
+            await self._close_scope()
+
+    async def _close_scope(self) -> None:
+        if self._owns_scope:
+            with anyio.CancelScope(shield=True):
+                await self._scope.aclose()

@@ -18,7 +18,7 @@ from orchestrator.providers.base import ChatModel
 from orchestrator.providers.pricing import PRICES, find_price
 from orchestrator.settings import Settings, current_settings
 
-PROVIDERS: tuple[str, ...] = ("anthropic", "azure_openai", "ollama", "openai", "openai_compatible")
+PROVIDERS: tuple[str, ...] = ("anthropic", "azure_ai", "azure_openai", "ollama", "openai", "openai_compatible")
 
 DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o",
@@ -31,6 +31,7 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "openai": _COMMON | {"api_key", "base_url", "client"},
     "openai_compatible": _COMMON | {"api_key", "base_url", "client", "stream_usage"},
     "azure_openai": _COMMON | {"api_key", "endpoint", "api_version", "deployment"},
+    "azure_ai": _COMMON | {"api_key", "endpoint", "api_version"},
     "anthropic": _COMMON | {"api_key", "base_url", "client", "default_max_tokens"},
     "ollama": _COMMON | {"base_url", "client", "transport", "backoff_s", "max_retry_after_s", "options"},
 }
@@ -42,10 +43,12 @@ def make_chat_model(
     """Build the chat model for `provider`.
 
     Args:
-        provider: one of ``openai``, ``anthropic``, ``ollama``, ``openai_compatible``, ``azure_openai``.
+        provider: one of ``openai``, ``anthropic``, ``ollama``, ``openai_compatible``, ``azure_openai``,
+            ``azure_ai`` (Azure AI model inference).
         model: the model id (Azure: the deployment). Defaults: ``PLANNER_MODEL`` when ``PLANNER_PROVIDER``
             names this provider, else ``gpt-4o``, ``claude-sonnet-5-5``, ``llama3.1`` (Ollama also takes a
-            local ``PLANNER_MODEL`` when no provider is set), and ``WORKER_MODEL`` for ``openai_compatible``.
+            local ``PLANNER_MODEL`` when no provider is set), and ``WORKER_MODEL`` for ``openai_compatible`` and
+            ``azure_ai``.
         settings: where keys and endpoints come from when not passed (default: :func:`current_settings`).
         **overrides: explicit options that win over settings: ``api_key``, ``base_url``, ``timeout_s``,
             ``max_retries``, ``prices``, ``client``; Azure ``endpoint``, ``api_version``, ``deployment``;
@@ -69,6 +72,8 @@ def make_chat_model(
         return _anthropic(_default_model(name, model, settings), settings, options)
     if name == "azure_openai":
         return _azure(model, settings, options)
+    if name == "azure_ai":
+        return _azure_ai(model, settings, options)
     return _openai(name, model, settings, options)
 
 
@@ -152,6 +157,28 @@ def _azure(model: str | None, settings: Settings, options: dict[str, Any]) -> Ch
     )
     api_version = options.pop("api_version", None) or settings.openai_api_version or DEFAULT_AZURE_API_VERSION
     return OpenAIChatModel.azure(deployment, endpoint=endpoint, api_key=api_key, api_version=api_version, **options)
+
+
+def _azure_ai(model: str | None, settings: Settings, options: dict[str, Any]) -> ChatModel:
+    try:
+        from orchestrator.providers.openai import DEFAULT_AZURE_AI_API_VERSION, OpenAIChatModel
+    except ImportError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    provider = "azure_ai"
+    endpoint = _require(
+        options.pop("endpoint", None) or settings.azure_ai_endpoint,
+        "the model inference endpoint (e.g. https://<resource>.services.ai.azure.com/models)",
+        "AZURE_AI_ENDPOINT",
+        "endpoint",
+        provider,
+    )
+    api_key = _require(
+        options.pop("api_key", None) or settings.azure_ai_key, "an API key", "AZURE_AI_KEY", "api_key", provider
+    )
+    api_version = options.pop("api_version", None) or settings.azure_ai_api_version or DEFAULT_AZURE_AI_API_VERSION
+    return OpenAIChatModel.azure_ai(
+        model or settings.worker_model, endpoint=endpoint, api_key=api_key, api_version=api_version, **options
+    )
 
 
 def _anthropic(model: str, settings: Settings, options: dict[str, Any]) -> ChatModel:

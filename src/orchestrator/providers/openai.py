@@ -1,11 +1,13 @@
 """OpenAI chat completions through the official SDK: OpenAI, Azure OpenAI, and any OpenAI-compatible server.
 
-One class serves three providers, because they speak the same API:
+One class serves four providers, because they speak the same API:
 
 - ``openai``: api.openai.com (or `base_url`).
 - ``openai_compatible``: vLLM, llama.cpp's server, LM Studio, ... at `base_url`; the key is often unused.
 - ``azure_openai``: :meth:`OpenAIChatModel.azure`, a deployment on an Azure endpoint (``api-key`` header,
   ``api-version`` query).
+- ``azure_ai``: :meth:`OpenAIChatModel.azure_ai`, the Azure AI model inference API (``{endpoint}/chat/completions``,
+  ``api-key`` header, ``api-version`` query) for the small models hosted there.
 
 Structured output is native (``response_format`` of type ``json_schema``, not strict, so any JSON Schema
 the planner produces is accepted). Streaming asks for a final usage chunk. Retries are the SDK's own
@@ -47,6 +49,8 @@ except ImportError as _import_error:  # pragma: no cover - depends on the enviro
 logger = logging.getLogger(__name__)
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+DEFAULT_AZURE_AI_API_VERSION = "2024-08-01-preview"
+"""Azure AI model inference: the first API version that accepts ``response_format`` of type json_schema."""
 OPENAI_URL = "https://api.openai.com/v1"
 _NO_KEY = "not-needed"
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -97,7 +101,7 @@ class OpenAIChatModel(OwnsClient):
         self.send_temperature = send_temperature
         # OpenAI itself wants max_completion_tokens; most compatible servers only know max_tokens.
         self._max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = (
-            "max_tokens" if provider == "openai_compatible" else "max_completion_tokens"
+            "max_tokens" if provider in {"openai_compatible", "azure_ai"} else "max_completion_tokens"
         )
         self._owns_client = client is None
         if client is None:
@@ -143,6 +147,39 @@ class OpenAIChatModel(OwnsClient):
         )
         model._owns_client = True
         return model
+
+    @classmethod
+    def azure_ai(
+        cls,
+        model: str,
+        *,
+        endpoint: str,
+        api_key: str,
+        api_version: str = DEFAULT_AZURE_AI_API_VERSION,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        prices: PriceOverrides | None = None,
+    ) -> OpenAIChatModel:
+        """A model behind the Azure AI model inference API (Phi-3, Llama, Mistral... deployed in Azure AI Foundry).
+
+        The REST shape is OpenAI's: ``POST {endpoint}/chat/completions?api-version=...`` with the key in the
+        ``api-key`` header (and as a bearer token, which serverless endpoints take), `model` naming the
+        deployment on multi-model endpoints (``https://<resource>.services.ai.azure.com/models``).
+        ``response_format`` json_schema needs api-version 2024-08-01-preview or later, hence the default.
+        """
+        client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=endpoint.rstrip("/"),
+            default_query={"api-version": api_version},
+            default_headers={"api-key": api_key},
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        chat = cls(
+            model, client=client, provider="azure_ai", timeout_s=timeout_s, prices=prices, key_env="AZURE_AI_KEY"
+        )
+        chat._owns_client = True
+        return chat
 
     async def complete(
         self,
@@ -306,4 +343,4 @@ def _cause(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
 
 
-__all__ = ["DEFAULT_AZURE_API_VERSION", "OpenAIChatModel"]
+__all__ = ["DEFAULT_AZURE_AI_API_VERSION", "DEFAULT_AZURE_API_VERSION", "OpenAIChatModel"]

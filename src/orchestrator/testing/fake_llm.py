@@ -7,6 +7,8 @@ routing by path:
 =====================================================  ===================================================
 ``POST /v1/chat/completions``                          OpenAI (JSON, or SSE ``data:`` chunks + ``[DONE]``)
 ``POST /openai/deployments/{name}/chat/completions``   Azure OpenAI (``api-key`` header, ``api-version``)
+``POST /chat/completions``, ``/models/chat/completions``  Azure AI model inference (``api-key`` or bearer,
+                                                       ``api-version``; json_schema from 2024-08-01-preview)
 ``POST /v1/messages``                                  Anthropic (JSON, or SSE ``message_start`` ... ``stop``)
 ``POST /api/chat``, ``POST /api/generate``             Ollama (JSON, or NDJSON lines ending ``done``)
 ``GET /api/tags``, ``GET /v1/models``                  the models it pretends to have
@@ -113,7 +115,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     api: str
-    """``openai``, ``azure_openai``, ``anthropic``, ``ollama`` or ``unknown``."""
+    """``openai``, ``azure_openai``, ``azure_ai``, ``anthropic``, ``ollama`` or ``unknown``."""
 
     @property
     def model(self) -> str:
@@ -185,8 +187,9 @@ class FakeLLMServer:
     Args:
         default: what to answer when the queue is empty (a reply or a function of the request); with
             none, an empty queue answers HTTP 400 saying so (400, so no client retries it).
-        api_key: when set, OpenAI (``Authorization: Bearer``), Azure (``api-key``) and Anthropic
-            (``x-api-key`` or a bearer token) requests carrying another key get 401.
+        api_key: when set, OpenAI (``Authorization: Bearer``), Azure OpenAI (``api-key``), Azure AI
+            (``api-key`` or a bearer token) and Anthropic (``x-api-key`` or a bearer token) requests carrying
+            another key get 401.
         models: the Ollama models it has: listed by ``/api/tags``; other names get 404 like a real
             server. None accepts any name.
         tokens_per_s: generation speed; streams pace their tokens and plain answers wait the whole
@@ -413,7 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
         if request.api == "unknown" or url.path.endswith("/api/tags"):
             self._send_json(404, {"error": f"no route for {method} {url.path}"})
             return
-        denied = self._check_key(request)
+        denied = self._check_key(request) or _azure_ai_refusal(request)
         if denied is not None:
             self._fail(request, denied)
             return
@@ -470,6 +473,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent = {
             "openai": {bearer},
             "azure_openai": {headers.get("api-key", "")},
+            "azure_ai": {headers.get("api-key", ""), bearer},
             "anthropic": {headers.get("x-api-key", ""), bearer},  # newer SDKs send the key as a bearer token
         }[request.api]
         return None if expected in sent else Failure(401)
@@ -693,12 +697,14 @@ def _ollama_frames(a: _Answer) -> Iterator[tuple[bool, bytes]]:
 _BODIES: dict[str, Callable[[_Answer], dict[str, Any]]] = {
     "openai": _openai_body,
     "azure_openai": _openai_body,
+    "azure_ai": _openai_body,
     "anthropic": _anthropic_body,
     "ollama": _ollama_body,
 }
 _FRAMES: dict[str, Callable[[_Answer], Iterator[tuple[bool, bytes]]]] = {
     "openai": _openai_frames,
     "azure_openai": _openai_frames,
+    "azure_ai": _openai_frames,
     "anthropic": _anthropic_frames,
     "ollama": _ollama_frames,
 }
@@ -728,6 +734,10 @@ def _error_body(api: str, failure: Failure) -> dict[str, Any]:
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": f"req_{uuid.uuid4().hex}"}
     if api == "ollama":
         return {"error": failure.message or f"fake server error {status}"}
+    if api == "azure_ai":
+        code = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}.get(status)
+        message = failure.message or ("Invalid API key." if status == 401 else f"fake Azure AI error {status}")
+        return {"error": {"code": code or "InternalServerError", "message": message, "status": status}}
     if api == "azure_openai":
         message = failure.message or (
             "Access denied due to invalid subscription key or wrong API endpoint."
@@ -749,9 +759,33 @@ def _api_of(path: str) -> str:
         return "azure_openai"
     if path == "/v1/messages":
         return "anthropic"
+    if path == "/chat/completions" or path.endswith("/models/chat/completions"):
+        return "azure_ai"
     if path in {"/api/chat", "/api/generate", "/api/tags"}:
         return "ollama"
     return "unknown"
+
+
+_AZURE_AI_JSON_SCHEMA_FROM = "2024-08-01-preview"
+
+
+def _azure_ai_refusal(request: RecordedRequest) -> Failure | None:
+    """What the Azure AI model inference API says to a request without an api-version, or to json_schema
+    output asked for with an API version that predates it."""
+    if request.api != "azure_ai":
+        return None
+    version = request.query.get("api-version")
+    if not version:
+        return Failure(400, "Missing required query parameter: api-version")
+    response_format = request._body.get("response_format")
+    wants_schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+    if wants_schema and version < _AZURE_AI_JSON_SCHEMA_FROM:
+        return Failure(
+            400,
+            "response_format value as json_schema is enabled only for api versions "
+            f"{_AZURE_AI_JSON_SCHEMA_FROM} and later",
+        )
+    return None
 
 
 def _forced_tool(body: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -1,24 +1,33 @@
-"""Text tasks for plans: the `small_model` tool (classify, extract, sentiment, summarize) and `synthesize`.
+"""Text tasks for plans: the `small_model` tool (classify, extract, sentiment, summarize, parse_items,
+categorize) and `synthesize`.
 
-Keyword matching is the mode that always works; it is what answers here unless a small model is
-configured (see `orchestrator.small_model_worker`). `synthesize` is the one large-model step in the
-design's feedback pipeline: with no large model configured it degrades to a stated, deterministic
-fallback instead of failing the run.
+Keyword matching is the mode that always works; it is what answers here unless USE_SMALL_MODEL is on,
+and whenever the small model fails (see `orchestrator.small_model_worker`). `synthesize` is the one
+large-model step in the design's feedback pipeline: with no large model configured it degrades to a stated,
+deterministic fallback instead of failing the run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.context import report_mode
+from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ToolError
 from orchestrator.registry import ToolKind, tool
+from orchestrator.workers.receipts.models import CategorizedItem, LineItem, ParsedReceipt
+
+if TYPE_CHECKING:
+    from orchestrator.small_model_worker import SmallModelWorker
+
+logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z][a-z'-]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -51,6 +60,9 @@ class TextResult(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     entities: list[str] = Field(default_factory=list)
     summary: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="extract: the fields the small model filled")
+    items: list[CategorizedItem] = Field(default_factory=list, description="categorize: each item and its category")
+    receipt: ParsedReceipt | None = Field(default=None, description="parse_items: the parsed receipt")
     mode: str = "keyword"
 
 
@@ -110,29 +122,137 @@ def summarize(text: str, sentences: int = 2) -> TextResult:
     return TextResult(task="summarize", summary=" ".join(parts[:sentences]), confidence=0.5)
 
 
+def keyword_label(text: str, labels: Sequence[str]) -> tuple[str, float]:
+    """:func:`classify` as (label, confidence), for the cascade's keyword tier (the last label when nothing matched)."""
+    result = classify(text, list(labels))
+    return (result.label or labels[-1], result.confidence if result.label else 0.0)
+
+
+def keyword_sentiment(text: str, labels: Sequence[str]) -> tuple[str, float]:
+    """:func:`sentiment` as (label, confidence), for the cascade's keyword tier."""
+    result = sentiment(text)
+    label = result.label if result.label in labels else labels[-1]
+    return (label or labels[-1], result.confidence)
+
+
+def _extract_schema(fields: list[str] | None) -> dict[str, Any]:
+    """What the small model is asked to extract: known aspects for ``issues`` (so counts stay comparable)."""
+    aspects = sorted(_lexicon()["aspects"])
+    wanted = fields or ["issues", "amounts", "emails"]
+    properties: dict[str, Any] = {}
+    for name in wanted:
+        items: dict[str, Any] = {"type": "string", "enum": aspects} if name == "issues" else {"type": "string"}
+        properties[name] = {"type": "array", "items": items, "maxItems": 20}
+    return {"type": "object", "properties": properties, "required": wanted, "additionalProperties": False}
+
+
 @tool(name="small_model", kind=ToolKind.SMALL_MODEL)
-def small_model_task(
-    task: Literal["classify", "extract", "sentiment", "summarize"],
-    text: str,
+async def small_model_task(
+    task: Literal["classify", "extract", "sentiment", "summarize", "parse_items", "categorize"],
+    text: str = "",
     labels: list[str] | None = None,
     fields: list[str] | None = None,
+    items: list[LineItem] | None = None,
 ) -> TextResult:
-    """A small-model text task: classify (among labels), extract (key issues, amounts), sentiment, summarize.
+    """A small-model text task: classify, extract, sentiment, summarize, parse_items (receipt), categorize (items).
+
+    Keyword rules answer unless USE_SMALL_MODEL is on; then the small-model worker does (cascade: keywords
+    when sure, the embedded model, the configured small model), falling back to keywords on any failure.
+    `mode` says which answered.
 
     Args:
-        task: classify, extract, sentiment or summarize.
-        text: the text.
-        labels: the labels to choose from (classify).
+        task: classify, extract, sentiment, summarize, parse_items or categorize.
+        text: the text (for categorize: one item name, when `items` is not given).
+        labels: the labels to choose from (classify), or the categories (categorize).
         fields: what to extract (extract): issues, amounts, emails.
+        items: line items to categorize (categorize), e.g. step:parse.items.
     """
+    from orchestrator.workers.routing import small_model_worker
+
+    if task in ("classify", "extract", "sentiment", "summarize", "parse_items") and not text.strip():
+        raise ToolError(f"small_model: task {task!r} needs a non-empty text")
+    async with small_model_worker() as worker:
+        if worker is not None:
+            try:
+                return await _with_model(worker, task, text, labels, fields, items)
+            except ToolError:
+                raise
+            except Exception as exc:
+                logger.warning("small_model %s failed (%s: %s); keywords answer", task, type(exc).__name__, exc)
+                report_count("fallback:keyword")
     report_mode("keyword")
+    return _with_keywords(task, text, labels, fields, items)
+
+
+def _with_keywords(
+    task: str, text: str, labels: list[str] | None, fields: list[str] | None, items: list[LineItem] | None
+) -> TextResult:
+    from orchestrator.workers.receipts.categorize import categorize_with_keywords
+    from orchestrator.workers.receipts.parse import parse_receipt_text
+
     if task == "sentiment":
         return sentiment(text)
     if task == "classify":
         return classify(text, labels or [])
     if task == "extract":
         return extract(text, fields)
+    if task == "parse_items":
+        receipt = parse_receipt_text(text)
+        return TextResult(task=task, confidence=receipt.confidence, receipt=receipt)
+    if task == "categorize":
+        result = categorize_with_keywords(_items(text, items), labels or None)
+        return _categorized(result.items)
     return summarize(text)
+
+
+async def _with_model(
+    worker: SmallModelWorker,
+    task: str,
+    text: str,
+    labels: list[str] | None,
+    fields: list[str] | None,
+    items: list[LineItem] | None,
+) -> TextResult:
+    if task in ("classify", "sentiment"):
+        if task == "classify" and not labels:
+            raise ToolError("classify needs a non-empty list of labels")
+        labelled = await (worker.classify([text], labels or []) if task == "classify" else worker.sentiment([text]))
+        one = labelled[0]
+        return TextResult(task=task, label=one.label, confidence=one.confidence, mode=one.mode)
+    if task == "extract":
+        found = await worker.extract_entities(text, _extract_schema(fields))
+        entities = found.entities or [
+            str(v) for value in found.data.values() for v in (value if isinstance(value, list) else [value]) if v
+        ]
+        return TextResult(task=task, entities=entities, data=found.data, confidence=found.confidence, mode=found.mode)
+    if task == "parse_items":
+        receipt = await worker.parse_line_items(text)
+        return TextResult(task=task, confidence=receipt.confidence, receipt=receipt, mode=receipt.mode)
+    if task == "categorize":
+        result = await worker.categorize_items(_items(text, items), labels or None)
+        return _categorized(result.items)
+    summary = await worker.summarize(text)
+    return TextResult(task=task, summary=summary.summary, confidence=summary.confidence, mode=summary.mode)
+
+
+def _items(text: str, items: list[LineItem] | None) -> list[LineItem]:
+    if items:
+        return items
+    if not text.strip():
+        raise ToolError("small_model: task 'categorize' needs items, or an item name as text")
+    return [LineItem(name=text.strip(), amount=0.0)]
+
+
+def _categorized(items: list[CategorizedItem]) -> TextResult:
+    first = items[0] if len(items) == 1 else None
+    modes = list(dict.fromkeys(i.mode for i in items))
+    return TextResult(
+        task="categorize",
+        label=first.category if first else None,
+        confidence=round(min((i.confidence for i in items), default=0.0), 4),
+        items=items,
+        mode=modes[0] if len(modes) == 1 else "cascade",
+    )
 
 
 class Synthesis(BaseModel):

@@ -238,7 +238,7 @@ class ScriptedTier:
 @pytest.mark.anyio
 async def test_with_small_models_on_the_tool_runs_the_cascade_tiers(monkeypatch: pytest.MonkeyPatch) -> None:
     second = ScriptedTier("embedded", "groceries", 0.9)
-    monkeypatch.setattr(categorize, "cascade_tiers", lambda rules, settings: [KeywordTier(rules), second])
+    monkeypatch.setattr(categorize, "cascade_tiers", lambda rules, settings, **_: [KeywordTier(rules), second])
     items = [LineItem(name="Heineken", amount=5.0), LineItem(name="Mystery Thing", amount=2.0)]
     context = StepContext(run_id="r1", step_id="categorize")
     token = _current.set(context)

