@@ -49,16 +49,13 @@ logger = logging.getLogger(__name__)
 
 
 def _absorb(rec: StepResult, ctx: StepContext) -> None:
-    """Copy what a tool reported (worker modes, usage, counts) into its step's result."""
-    if ctx.modes:
-        rec.modes = (*rec.modes, *(m for m in ctx.modes if m not in rec.modes))
+    """Copy what a tool reported in one attempt (worker modes, usage, counts) into its step's result."""
+    for mode in ctx.modes or ():
+        rec.add_mode(mode)
     if ctx.usage is not None:
-        rec.usage = ctx.usage if rec.usage is None else rec.usage + ctx.usage
-    if ctx.notes:
-        counts = dict(rec.counts)
-        for key, n in ctx.notes.items():
-            counts[key] = counts.get(key, 0) + n
-        rec.counts = counts
+        rec.add_usage(ctx.usage)
+    for key, n in (ctx.notes or {}).items():
+        rec.add_count(key, n)
 
 
 class _Run:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator._json_text import outside_strings
 from orchestrator.errors import PlanLoadError
 
 PathKey = tuple[str | int, ...]
@@ -87,18 +88,8 @@ def read_plan_file(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Any,
 def _max_bracket_depth(text: str) -> int:
     """Deepest bracket nesting outside strings: a cheap guard before json.loads recurses."""
     depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for _, ch in outside_strings(text):
+        if ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "]}":

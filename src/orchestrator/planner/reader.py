@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator._json_text import outside_strings
+
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
 
 
@@ -105,19 +107,8 @@ def _outer_object(text: str) -> tuple[int, int] | None:
     if start < 0:
         return None
     depth = 0
-    in_string = escaped = False
-    for index in range(start, len(text)):
-        ch = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
+    for index, ch in outside_strings(text, start):
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
