@@ -45,11 +45,13 @@ def batch(
     from orchestrator.batch import find_documents, resume_set, run_batch
 
     tools = default_registry()
+    plan_file = Path(plan).is_file() or plan.endswith(".json")
+    if plan_file:  # a broken plan file is reported before anything else
+        compiled = load_plan(Path(plan), tools)
     documents = find_documents(source)
     if not documents:
         raise InputError(f"{source}: no documents found")
-    if Path(plan).is_file() or plan.endswith(".json"):
-        compiled = load_plan(Path(plan), tools)
+    if plan_file:
         extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
     else:
         extra = parse_input_pairs(set_inputs or [], {})
