@@ -133,6 +133,17 @@ def test_user_rules_add_and_reweight_terms_over_the_defaults(tmp_path: Path) -> 
     assert set(only_mine.categories) == {"office_supplies", "pets"}
 
 
+def test_example_item_names_teach_the_embedded_tier_but_never_match_as_keywords(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"categories": {"food": {"examples": ["Xyzzy", "Blueberry Muffin"]}}}))
+    rules = load_rules(path)
+    food = rules.examples()["food"]
+    assert {"Xyzzy", "Blueberry Muffin"} <= set(food)
+    assert set(load_rules().categories["food"].examples) <= set(food)  # the shipped examples are kept
+    assert "burger" in food  # and the decisive keywords still teach it too
+    assert one("Xyzzy", rules=rules).label == "other"  # an example is not a keyword
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -171,6 +182,9 @@ def test_the_data_file_covers_exactly_the_default_taxonomy_with_unique_valid_ter
     assert list(rules.categories) == TAXONOMY
     assert rules.fallback == "other"
     assert all(rules.categories[name].description for name in TAXONOMY)
+    assert all(len(rules.categories[name].examples) >= 10 for name in TAXONOMY)
+    shipped = [example.lower() for name in TAXONOMY for example in rules.categories[name].examples]
+    assert len(shipped) == len(set(shipped)), "an example name listed twice"
     rules.predict(["compile every pattern"], TAXONOMY)
 
 

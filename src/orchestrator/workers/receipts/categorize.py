@@ -137,6 +137,10 @@ class CategoryRules(BaseModel):
     description: str = Field(default="", description="what belongs here, in words (the embedded tier reads it)")
     keywords: dict[str, float] = Field(default_factory=dict, description="term -> weight in [0, 1]; 0 removes")
     patterns: dict[str, float] = Field(default_factory=dict, description="regular expression -> weight in [0, 1]")
+    examples: list[str] = Field(
+        default_factory=list,
+        description="item names as receipts print them (the embedded tier learns from them; keywords do not)",
+    )
 
     @field_validator("keywords", "patterns", mode="before")
     @classmethod
@@ -171,7 +175,10 @@ class KeywordRules(BaseModel):
             keywords = {k: w for k, w in (base.keywords | extra.keywords).items() if w > 0}
             patterns = {p: w for p, w in (base.patterns | extra.patterns).items() if w > 0}
             categories[name] = CategoryRules(
-                description=extra.description or base.description, keywords=keywords, patterns=patterns
+                description=extra.description or base.description,
+                keywords=keywords,
+                patterns=patterns,
+                examples=list(dict.fromkeys(base.examples + extra.examples)),
             )
         return KeywordRules(about=self.about, fallback=overrides.fallback or self.fallback, categories=categories)
 
@@ -180,9 +187,10 @@ class KeywordRules(BaseModel):
         return {name: rules.description or name.replace("_", " ") for name, rules in self.categories.items()}
 
     def examples(self) -> dict[str, list[str]]:
-        """Category -> its keywords weighted 0.6 or more: labelled examples for the embedded tier."""
+        """Category -> labelled examples for the embedded tier: its example item names, then its keywords
+        weighted 0.6 or more."""
         return {
-            name: [term for term, weight in rules.keywords.items() if weight >= 0.6]
+            name: list(dict.fromkeys([*rules.examples, *(t for t, w in rules.keywords.items() if w >= 0.6)]))
             for name, rules in self.categories.items()
         }
 
