@@ -131,7 +131,7 @@ def load_sentence_transformer(path: Path, device: str = "cpu") -> Any:
             raise ConfigurationError(f"text embeddings need sentence-transformers: {INSTALL_HINT}") from exc
         logger.info("loading the sentence-transformers model from %s on %s", path, device)
         try:
-            with _quiet_progress():
+            with quiet_progress():
                 model = SentenceTransformer(str(path), device=device, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"cannot load the embedding model at {path}: {exc}") from exc
@@ -140,7 +140,7 @@ def load_sentence_transformer(path: Path, device: str = "cpu") -> Any:
 
 
 @contextmanager
-def _quiet_progress() -> Iterator[None]:
+def quiet_progress() -> Iterator[None]:
     """No "Loading weights" progress bar on the user's terminal while the model loads."""
     try:
         from transformers.utils import logging as hf_logging
@@ -191,5 +191,6 @@ __all__ = [
     "embeddings_available",
     "load_sentence_transformer",
     "minilm_path",
+    "quiet_progress",
     "shared_embedder",
 ]

@@ -80,13 +80,16 @@ def backend(model_dir: Path) -> TransformersBackend:
     return TransformersBackend(str(model_dir), max_new_tokens=1024)
 
 
-async def test_the_model_loads_from_a_local_folder_on_first_use(backend: TransformersBackend) -> None:
+async def test_the_model_loads_from_a_local_folder_on_first_use(
+    backend: TransformersBackend, capfd: pytest.CaptureFixture[str]
+) -> None:
     assert backend.model is None
 
     await backend.load()
 
     assert isinstance(backend.model, transformers.LlamaForCausalLM)
     assert backend.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert "Loading weights" not in capfd.readouterr().err  # no progress bar on the user's terminal
 
 
 async def test_unconstrained_text_generation_stops_at_max_new_tokens(backend: TransformersBackend) -> None:

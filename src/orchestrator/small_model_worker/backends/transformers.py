@@ -39,6 +39,7 @@ import anyio
 import anyio.to_thread
 
 from orchestrator.context import Usage
+from orchestrator.embeddings import quiet_progress
 from orchestrator.errors import ConfigurationError, ModelError
 
 __all__ = ["ChatMessage", "GenerationResult", "Prompt", "TransformersBackend"]
@@ -244,8 +245,9 @@ class TransformersBackend:
         source, local_only = self._resolve_source()
 
         def from_pretrained(local: bool) -> tuple[Any, Any]:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local)
-            model = transformers.AutoModelForCausalLM.from_pretrained(source, local_files_only=local, dtype="auto")
+            with quiet_progress():
+                tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local)
+                model = transformers.AutoModelForCausalLM.from_pretrained(source, local_files_only=local, dtype="auto")
             return tokenizer, model
 
         try:
