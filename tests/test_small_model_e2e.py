@@ -172,6 +172,8 @@ def test_the_throughput_benchmark_prints_items_per_second_per_backend_and_mode(t
             "10",
             "--tokens-per-s",
             "5000",
+            "--gather-ms",
+            "500",
             "--backends",
             "keywords,llm",
         ),  # fmt: skip
@@ -185,6 +187,8 @@ def test_the_throughput_benchmark_prints_items_per_second_per_backend_and_mode(t
         "batched (3/call), sequential": 2,
         "batched (3/call), 2 concurrent": 2,
         "cached (repeat of the above)": 0,
+        "for_each: a request per item, 2 concurrent": 6,
+        "for_each: a request per item, gathered (500 ms) into 3/call": 2,
     }
     assert all(row["items_per_s"] > 0 for row in rows) and rows[0]["backend"] == "keywords"
     table = run(

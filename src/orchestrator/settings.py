@@ -56,6 +56,9 @@ class Settings(BaseModel):
     budget_usd: float | None = Field(default=None, ge=0, description="run-wide model spend; then nothing escalates")
     small_model_batch_size: int = Field(default=16, ge=1, le=200, description="items per model call")
     small_model_concurrency: int = Field(default=4, ge=1, le=64, description="model calls in flight at once")
+    small_model_gather_ms: float = Field(
+        default=10.0, ge=0, le=1000, description="a label request waits this long for others to share its calls"
+    )
     small_model_timeout_s: float = Field(default=30.0, gt=0, description="per model call")
     small_model_max_retries: int = Field(default=1, ge=0, le=5, description="retries of a failed call")
     small_model_cache: bool = Field(default=True, description="cache answers in SQLite under ORCHESTRATOR_HOME")

@@ -180,3 +180,38 @@ async def test_killing_the_server_mid_batch_loses_nothing_and_modes_show_who_ans
         assert by_doc[name].modes["parse"] == ["keyword"]
         assert set(by_doc[name].modes["categorize"]) == {"keyword"}
     assert all(json.dumps(r.output) for r in rows)  # every document has its report
+
+
+async def test_the_one_text_calls_of_a_for_each_step_share_batched_model_calls(
+    fake: FakeLLMServer, isolated_settings: Settings
+) -> None:
+    plan = {
+        "goal": "sentiment of each review",
+        "inputs": {"path": {"type": "string"}},
+        "steps": [
+            {"id": "fetch", "tool": "load_records", "args": {"path": "input:path"}},
+            {
+                "id": "mood",
+                "tool": "small_model",
+                "for_each": "step:fetch",
+                "args": {"task": "sentiment", "text": "item:text"},
+            },
+        ],
+    }
+    feedback = REPO / "examples" / "feedback" / "feedback.jsonl"
+    n = len(feedback.read_text().splitlines())
+    with use_settings(
+        isolated_settings,
+        use_small_model=True,
+        small_model_backend="ollama",
+        ollama_api_url=fake.base_url,
+        small_model_cascade=("llm",),
+        small_model_batch_size=8,
+        small_model_gather_ms=300,  # generous: the elements start together, but the machine may be busy
+    ):
+        result = await execute_plan(plan, {"path": str(feedback)})
+    assert result.ok, result.error
+    assert [r["mode"] for r in result.steps["mood"].output] == [OLLAMA] * n  # every element answered by the model
+    calls = len(fake.requests)
+    assert calls < n / 2, f"{n} one-text calls made {calls} model calls"  # without gathering: one call each
+    assert result.steps["mood"].counts[f"tier:{OLLAMA}"] == n

@@ -9,7 +9,9 @@ bigger batch takes longer to write, as on a real server. It is measured four way
 * unbatched: one item per call, one call at a time (on the first `unbatched_items` items: it is slow);
 * batched: `batch_size` items per call, one call at a time;
 * batched + concurrent: `batch_size` items per call, `concurrency` calls in flight;
-* cached: the same items again: every answer comes from the SQLite cache, no call is made.
+* cached: the same items again: every answer comes from the SQLite cache, no call is made;
+* for_each: one request per item, all at once (as a ``for_each`` step makes them), without and with
+  gathering them into shared calls (``SMALL_MODEL_GATHER_MS``).
 
 Keywords and the embedded model run in-process on the same names (the embedded model's one-time load is
 reported apart, and it is measured with and without its embedding cache).
@@ -22,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from orchestrator.errors import ConfigurationError, RunError
 from orchestrator.settings import Settings
@@ -105,6 +109,7 @@ async def _llm(
     batch_size: int,
     concurrency: int,
     unbatched_items: int,
+    gather_ms: float,
 ) -> list[dict[str, Any]]:
     from orchestrator.small_model_worker import SmallModelWorker
     from orchestrator.testing.fake_llm import FakeLLMServer
@@ -115,19 +120,35 @@ async def _llm(
     with FakeLLMServer(default=responder, tokens_per_s=tokens_per_s) as server:
         settings = Settings(orchestrator_home=home, ollama_api_url=server.base_url)
 
-        async def run(mode: str, items: list[str], batch: int, parallel: int, cache: bool, fresh: bool) -> None:
+        async def run(
+            mode: str,
+            items: list[str],
+            batch: int,
+            parallel: int,
+            cache: bool,
+            fresh: bool,
+            *,
+            one_per_request: bool = False,
+            gather_ms: float = 0.0,
+        ) -> None:
             worker = SmallModelWorker(
                 "ollama",
                 "phi3",
-                settings=settings,
+                settings=settings.model_copy(update={"small_model_gather_ms": gather_ms}),
                 cascade=("llm",),
                 batch_size=batch,
                 concurrency=parallel,
                 cache=cache,
             )
+
+            async def each_alone() -> None:  # as a for_each step calls it: one request per item, all at once
+                async with anyio.create_task_group() as group:
+                    for item in items:
+                        group.start_soon(worker.categorize_items, [item])
+
             before = responder.calls
             async with worker:
-                seconds = await _timed(lambda: worker.categorize_items(items))
+                seconds = await _timed(each_alone if one_per_request else lambda: worker.categorize_items(items))
             rows.append(_row("llm (ollama api, fake server)", mode, len(items), seconds, responder.calls - before))
             if fresh and rows[-1]["calls"] == 0:
                 raise RunError(f"{mode}: answered from a cache; the measurement is void")
@@ -136,6 +157,10 @@ async def _llm(
         await run(f"batched ({batch_size}/call), sequential", names, batch_size, 1, False, True)
         await run(f"batched ({batch_size}/call), {concurrency} concurrent", names, batch_size, concurrency, True, True)
         await run("cached (repeat of the above)", names, batch_size, concurrency, True, False)
+        alone = f"for_each: a request per item, {concurrency} concurrent"
+        await run(alone, names, batch_size, concurrency, False, True, one_per_request=True)
+        gathered = f"for_each: a request per item, gathered ({gather_ms:g} ms) into {batch_size}/call"
+        await run(gathered, names, batch_size, concurrency, False, True, one_per_request=True, gather_ms=gather_ms)
     return rows
 
 
@@ -147,6 +172,7 @@ async def measure_models(
     batch_size: int = 16,
     concurrency: int = 4,
     unbatched_items: int = 16,
+    gather_ms: float = 10.0,
     backends: Sequence[str] = BACKENDS,
 ) -> dict[str, Any]:
     """Items per second per back-end and mode (see the module docstring); caches live in a temporary folder.
@@ -174,6 +200,7 @@ async def measure_models(
                 batch_size=batch_size,
                 concurrency=concurrency,
                 unbatched_items=min(unbatched_items, n_items),
+                gather_ms=gather_ms,
             )
     return {
         "items": n_items,

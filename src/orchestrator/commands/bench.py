@@ -136,10 +136,13 @@ def bench_models(
     tokens_per_s: Annotated[float, typer.Option(min=1, help="fake server: generation speed")] = 150.0,
     batch_size: Annotated[int, typer.Option(min=1, max=200, help="items per model call")] = 16,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="model calls in flight")] = 4,
+    gather_ms: Annotated[
+        float, typer.Option(min=0, max=1000, help="for_each rows: how long a request waits for others")
+    ] = 10.0,
     backends: Annotated[str, typer.Option(help="comma-separated: keywords, embedded, llm")] = "keywords,embedded,llm",
     as_json: JsonFlag = False,
 ) -> None:
-    """Items/s: keywords, the embedded model, an LLM (fake Ollama): unbatched, batched, concurrent, cached."""
+    """Items/s: keywords, the embedded model, an LLM (fake Ollama): unbatched, batched, concurrent, cached, for_each."""
     from orchestrator.bench.models import measure_models
 
     low, high = sorted(latency_ms)
@@ -150,6 +153,7 @@ def bench_models(
             tokens_per_s=tokens_per_s,
             batch_size=batch_size,
             concurrency=concurrency,
+            gather_ms=gather_ms,
             backends=[name.strip() for name in backends.split(",") if name.strip()],
         )
     )

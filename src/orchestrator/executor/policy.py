@@ -23,7 +23,9 @@ class RetryPolicy:
         return raw * (1 - self.jitter * random.random())
 
 
-DEFAULT_KIND_LIMITS: Mapping[str, int] = {"small_model": 4, "large_model": 4, "mcp": 16, "code": 2}
+# Small-model calls mostly wait on the model runner's own limit (SMALL_MODEL_CONCURRENCY); 16 in flight let the
+# one-text calls of a for_each step gather into shared model calls.
+DEFAULT_KIND_LIMITS: Mapping[str, int] = {"small_model": 16, "large_model": 4, "mcp": 16, "code": 2}
 
 
 @dataclass(frozen=True)

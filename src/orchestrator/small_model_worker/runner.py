@@ -2,7 +2,10 @@
 
 :class:`ModelRunner` wraps one :class:`~orchestrator.small_model_worker.backends.base.JsonBackend`:
 
-* **Batching** (label tasks): the items not in the cache go out ``batch_size`` per call.
+* **Batching** (label tasks): the items not in the cache go out ``batch_size`` per call. Label requests for
+  the same task and labels that arrive within ``gather_s`` of each other (the elements of a ``for_each``
+  step, one text each) are gathered and share those calls: the first waits ``gather_s`` for the others,
+  asks for all, and hands each its answers (its step reports the shared calls' usage).
 * **Concurrency**: at most ``concurrency`` calls in flight (an anyio ``CapacityLimiter``), batches of one
   request run in parallel in a task group.
 * **Cache**: every answer is stored per item (see :mod:`~orchestrator.small_model_worker.cache`); a
@@ -26,7 +29,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -56,6 +60,7 @@ __all__ = ["BudgetExhausted", "CircuitBreaker", "CircuitOpen", "ModelRunner"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+Answer = tuple[str, float] | None
 
 _REPAIR = "That answer is not valid: {error}. Answer again with JSON only, exactly matching SCHEMA."
 
@@ -94,6 +99,16 @@ class CircuitBreaker:
             self._open_until = time.monotonic() + self.cooldown_s
 
 
+@dataclass
+class _Gathering:
+    """Label requests of one task and label set, waiting to be asked together."""
+
+    texts: dict[str, None]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    answers: dict[str, Answer] = field(default_factory=dict)
+    abandoned: bool = False  # the caller asking for everyone was cancelled or failed
+
+
 class ModelRunner:
     """One generative back-end, called in batches, in parallel, through the cache and the budget.
 
@@ -102,6 +117,8 @@ class ModelRunner:
         cache: the answer cache (None: no cache).
         batch_size: items per call for label tasks.
         concurrency: calls in flight at once.
+        gather_s: how long a label request waits for others of the same task and labels to share its
+            calls (0: never waits).
         deadline_s: the longest one call (with the back-end's own retries) may take.
         budget: a budget that wins over the run's (None: the run's, else `fallback_budget`).
         fallback_budget: the budget outside any run.
@@ -115,6 +132,7 @@ class ModelRunner:
         cache: ResultCache | None = None,
         batch_size: int = 16,
         concurrency: int = 4,
+        gather_s: float = 0.01,
         deadline_s: float = 90.0,
         budget: Budget | None = None,
         fallback_budget: Budget | None = None,
@@ -124,11 +142,13 @@ class ModelRunner:
         self.cache = cache
         self.batch_size = max(1, batch_size)
         self.concurrency = max(1, concurrency)
+        self.gather_s = max(0.0, gather_s)
         self.deadline_s = deadline_s
         self.budget = budget
         self.fallback_budget = fallback_budget or Budget()
         self.breaker = breaker or CircuitBreaker()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._gathering: dict[str, _Gathering] = {}
 
     @property
     def name(self) -> str:
@@ -149,14 +169,21 @@ class ModelRunner:
         descriptions: Mapping[str, str],
         *,
         instruction: str = "",
-    ) -> list[tuple[str, float] | None]:
+    ) -> list[Answer]:
         """Per text, (label, confidence) or None where the model could not answer (failed call, spent budget)."""
         unique = list(dict.fromkeys(texts))
-        spec = {"labels": list(labels), "descriptions": {label: descriptions.get(label) for label in labels}}
+        spec: dict[str, Any] = {
+            "labels": list(labels),
+            "descriptions": {label: descriptions.get(label) for label in labels},
+        }
         if instruction:
             spec["instruction"] = instruction
-        keys = {text: cache_key(self.name, task, {"text": text, **spec}) for text in unique}
-        answers: dict[str, tuple[str, float] | None] = {}
+
+        def key(text: str) -> str:
+            return cache_key(self.name, task, {"text": text, **spec})
+
+        answers: dict[str, Answer] = {}
+        keys = {text: key(text) for text in unique}
         cached = await self.cache.aget(list(keys.values())) if self.cache is not None else {}
         for text in unique:
             hit = cached.get(keys[text])
@@ -166,7 +193,7 @@ class ModelRunner:
             report_count(f"cache_hits:{self.name}", len(answers))
         missing = [text for text in unique if text not in answers]
 
-        async def one_batch(batch: list[str]) -> None:
+        async def ask(batch: list[str]) -> dict[str, Answer]:
             messages, schema = label_messages(batch, labels, descriptions, instruction=instruction)
             try:
                 got = await self._call(
@@ -178,16 +205,56 @@ class ModelRunner:
                 )
             except Exception as exc:  # one failed batch never fails the others: its items abstain
                 self._count_failure(exc, len(batch))
-                return
-            answers.update(zip(batch, got, strict=True))
+                return {}
             if self.cache is not None:
-                await self.cache.aput({keys[t]: list(a) for t, a in zip(batch, got, strict=True) if a is not None})
+                await self.cache.aput({key(t): list(a) for t, a in zip(batch, got, strict=True) if a is not None})
+            return dict(zip(batch, got, strict=True))
 
         if missing:
-            async with anyio.create_task_group() as group:
-                for start in range(0, len(missing), self.batch_size):
-                    group.start_soon(one_batch, missing[start : start + self.batch_size])
+            gathering = task + "\n" + cache_key(self.name, task, spec)  # same task, labels and wording
+            answers.update(await self._gathered(gathering, missing, lambda ts: self._batched(ts, ask)))
         return [answers.get(text) for text in texts]
+
+    async def _batched(
+        self, texts: list[str], ask: Callable[[list[str]], Awaitable[dict[str, Answer]]]
+    ) -> dict[str, Answer]:
+        """`texts` asked `batch_size` per call, the calls in parallel (under the concurrency limit)."""
+        answers: dict[str, Answer] = {}
+
+        async def one(batch: list[str]) -> None:
+            answers.update(await ask(batch))
+
+        async with anyio.create_task_group() as group:
+            for start in range(0, len(texts), self.batch_size):
+                group.start_soon(one, texts[start : start + self.batch_size])
+        return answers
+
+    async def _gathered(
+        self, key: str, texts: list[str], answer: Callable[[list[str]], Awaitable[dict[str, Answer]]]
+    ) -> dict[str, Answer]:
+        """`answer(texts)`, shared with the requests of the same `key` that arrive within `gather_s`."""
+        if self.gather_s <= 0:
+            return await answer(texts)
+        group = self._gathering.get(key)
+        if group is not None:  # another request is gathering: join it and wait for its answers
+            group.texts.update(dict.fromkeys(texts))
+            await group.done.wait()
+            if group.abandoned:  # it was cancelled or failed: ask alone
+                return await answer(texts)
+            return {text: group.answers.get(text) for text in texts}
+        group = self._gathering[key] = _Gathering(dict.fromkeys(texts))
+        try:
+            try:
+                await anyio.sleep(self.gather_s)
+            finally:
+                del self._gathering[key]  # later requests start a gathering of their own
+            group.answers = await answer(list(group.texts))
+        except BaseException:
+            group.abandoned = True
+            raise
+        finally:
+            group.done.set()
+        return {text: group.answers.get(text) for text in texts}
 
     async def receipt(self, text: str) -> ReceiptAnswer:
         """The receipt parsed by the model (raises when the model cannot answer)."""

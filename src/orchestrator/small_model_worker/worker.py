@@ -145,6 +145,7 @@ class SmallModelWorker:
             cache=self._cache,
             batch_size=self._batch_size,
             concurrency=self._concurrency,
+            gather_s=self.settings.small_model_gather_ms / 1000,
             deadline_s=self.timeout_s * (retries + 1) + 5.0,
             budget=self._budget,
             fallback_budget=self._fallback_budget,
