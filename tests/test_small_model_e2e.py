@@ -230,3 +230,41 @@ def test_the_cascade_report_prints_accuracy_per_tier(tmp_path: Path) -> None:
     assert sum(tier["n"] for tier in report["tiers"].values()) == 3
     text = run(orchestrator("eval", "categories", "test.jsonl", "--examples", "train.jsonl"), tmp_path)
     assert "accuracy" in text.stdout and "per tier" in text.stdout
+
+
+def test_the_fake_model_command_serves_a_small_model_a_run_can_use_until_it_is_stopped(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    server = subprocess.Popen(
+        orchestrator("fake-model", "--port", "0", "--latency-ms", "1", "5"),
+        cwd=tmp_path,
+        env=base,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:"), url
+        done = run(
+            orchestrator(
+                "run",
+                str(REPO / "examples" / "feedback_analysis.json"),
+                "--input",
+                f"path={REPO / 'examples' / 'feedback' / 'feedback.jsonl'}",
+                "--json",
+            ),
+            tmp_path,
+            USE_SMALL_MODEL="true",
+            SMALL_MODEL_BACKEND="ollama",
+            OLLAMA_API_URL=url,
+            SMALL_MODEL_CASCADE="llm",
+        )
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["steps"]["sentiment"]["modes"] == ["ollama:phi3"]
+    finally:
+        server.terminate()  # as `kill` does; Ctrl-C goes the same way
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "stopped after" in err and "stopped after 0 calls" not in err

@@ -114,11 +114,12 @@ def schema() -> None:
 
 
 def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation, planning
+    from orchestrator.commands import batch, bench, evaluation, fake_model, planning
 
     planning.register(app)
     batch.register(app)
     bench.register(app)
+    fake_model.register(app)
     evaluation.register(eval_app)
 
 

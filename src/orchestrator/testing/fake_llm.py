@@ -197,6 +197,7 @@ class FakeLLMServer:
         chunk_chars: characters per streamed token.
         model_aliases: the model id to report for a requested name or Azure deployment, e.g.
             ``{"prod-gpt4o": "gpt-4o-2024-08-06"}`` (default: report what was asked for).
+        port: the port to listen on (0: a free one).
     """
 
     def __init__(
@@ -208,8 +209,10 @@ class FakeLLMServer:
         tokens_per_s: float | None = None,
         chunk_chars: int = 4,
         model_aliases: Mapping[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         self.default = default
+        self.port = port
         self.model_aliases = dict(model_aliases or {})
         self.api_key = api_key
         self.models = list(models) if models is not None else None
@@ -267,11 +270,15 @@ class FakeLLMServer:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> FakeLLMServer:
-        """Bind a free port and serve in a background thread."""
+        """Bind the port (a free one by default) on 127.0.0.1 and serve in a background thread.
+
+        Raises:
+            OSError: The port is taken.
+        """
         if self._httpd is not None:
             return self
         self._stopping.clear()
-        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd = _Server(("127.0.0.1", self.port), _Handler)
         httpd.fake = self
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
