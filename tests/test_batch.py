@@ -83,10 +83,10 @@ async def test_binding_to_an_input_the_plan_lacks_is_a_clear_error(tmp_path: Pat
         await run_batch(validate_plan(PLAN, registry()), docs(tmp_path), "file")
 
 
-def test_folders_give_images_before_text_and_globs_match(tmp_path: Path) -> None:
-    for name in ("x.jpg", "x.txt", "y.png", "notes.md"):
+def test_folders_give_images_and_pdfs_before_text_and_globs_match(tmp_path: Path) -> None:
+    for name in ("x.jpg", "x.txt", "y.png", "notes.md", "z.PDF"):
         (tmp_path / name).write_text("-")
-    assert [p.name for p in find_documents(str(tmp_path))] == ["x.jpg", "y.png"]
+    assert [p.name for p in find_documents(str(tmp_path))] == ["x.jpg", "y.png", "z.PDF"]
     assert [p.name for p in find_documents(str(tmp_path / "*.txt"))] == ["x.txt"]
     with pytest.raises(InputError, match="no such file or folder"):
         find_documents(str(tmp_path / "missing"))

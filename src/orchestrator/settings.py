@@ -77,6 +77,7 @@ class Settings(BaseModel):
 
     # OCR
     ocr_backend: str = "rapidocr"
+    ocr_pdf_max_pages: int = Field(default=50, ge=1, description="PDF pages read per document; the rest are left out")
     azure_vision_endpoint: str | None = None
     azure_vision_key: str | None = None
 

@@ -18,7 +18,9 @@ class OcrResult(BaseModel):
 
     text: str
     lines: list[OcrLine] = Field(default_factory=list)
-    backend: str = Field(description="text, rapidocr, tesseract or azure")
+    backend: str = Field(
+        description="text, rapidocr, tesseract or azure; for a PDF: pdf-text, pdf-rapidocr, pdf-tesseract or a mix"
+    )
     source: str = Field(description="the file that was read")
 
 

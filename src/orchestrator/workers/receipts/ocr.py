@@ -1,7 +1,10 @@
-"""The `receipt_ocr` tool: read a receipt or invoice image (or a text file) into lines of text.
+"""The `receipt_ocr` tool: read a receipt or invoice image, PDF (or a text file) into lines of text.
 
 Back-end choice: the explicit argument, else settings ``ocr_backend`` (env ``OCR_BACKEND``), else
 ``rapidocr``. A ``.txt`` or ``.md`` file always passes through as text, whatever back-end is asked for.
+A PDF is read page by page (see ``ocr_backends/pdf.py``): a page's text layer when it has one, else the
+page rendered and read by a local back-end (rapidocr, tesseract); the ``text`` back-end reads text layers
+only, and back-ends that take PDFs themselves (azure) get the file as it is.
 Back-ends are created once per process and reused, so an engine loads once; register your own (or a
 differently configured built-in) with :func:`register_ocr_backend`.
 """
@@ -19,12 +22,15 @@ from orchestrator.registry import tool
 from orchestrator.settings import current_settings
 from orchestrator.workers.receipts.models import OcrResult
 from orchestrator.workers.receipts.ocr_backends import (
+    PDF_SUFFIXES,
     TEXT_SUFFIXES,
     AzureReadBackend,
+    ImageOcrBackend,
     OcrBackend,
     RapidOcrBackend,
     TesseractBackend,
     TextBackend,
+    read_pdf,
 )
 from orchestrator.workers.receipts.ocr_backends.base import check_file
 
@@ -85,27 +91,33 @@ async def read_document(path: Path, backend: str | None = None) -> OcrResult:
     """Read a document with the chosen OCR back-end.
 
     Args:
-        path: an image (PNG, JPEG, TIFF, ...), or a .txt/.md file, which passes through as text.
+        path: an image (PNG, JPEG, TIFF, ...), a PDF, or a .txt/.md file, which passes through as text.
         backend: rapidocr, tesseract, azure or text; default settings ``ocr_backend`` (env OCR_BACKEND).
 
     Raises:
         ConfigurationError: an unknown back-end, or one that is not installed or not configured.
-        ToolError: the file is missing or not a readable image (not retryable), or the engine failed.
+        ToolError: the file is missing, not a readable image, or an encrypted, corrupt or empty PDF (not
+            retryable), or the engine failed.
     """
     path = Path(path)
     name = resolve_backend_name(path, backend)
     check_file(path)
-    return await get_ocr_backend(name).read(path)
+    reader = get_ocr_backend(name)
+    if path.suffix.lower() in PDF_SUFFIXES and isinstance(reader, ImageOcrBackend | TextBackend):
+        ocr = reader if isinstance(reader, ImageOcrBackend) else None
+        return await read_pdf(path, ocr, max_pages=current_settings().ocr_pdf_max_pages)
+    return await reader.read(path)
 
 
 @tool(kind="function")
 async def receipt_ocr(image_path: str, backend: str | None = None) -> OcrResult:
-    """Read the text of a receipt or invoice image, as lines in reading order with boxes and confidences.
+    """Read the text of a receipt or invoice image or PDF, as lines in reading order with boxes and confidences.
 
-    A .txt or .md file passes through as text. Use this first on any receipt or invoice image.
+    A .txt or .md file passes through as text; a PDF's text layer is read directly, scanned pages are OCR'd.
+    Use this first on any receipt or invoice image or PDF.
 
     Args:
-        image_path: path of the image (PNG, JPEG, TIFF, ...) or text file to read.
+        image_path: path of the image (PNG, JPEG, TIFF, ...), PDF or text file to read.
         backend: OCR engine: rapidocr (default, local), tesseract (local), azure (Azure AI Vision), or
             text; leave empty to use the configured default.
     """

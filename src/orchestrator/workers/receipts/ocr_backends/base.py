@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from orchestrator.errors import ToolError
 from orchestrator.workers.receipts.models import OcrResult
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 OCR_EXTRA_HINT = 'pip install "orchestrator[ocr]"'
-"""How to install the optional OCR dependencies (rapidocr-onnxruntime, pytesseract, pillow)."""
+"""How to install the optional OCR dependencies (rapidocr-onnxruntime, pytesseract, pillow, pypdfium2)."""
 
 
 @runtime_checkable
@@ -28,6 +31,15 @@ class OcrBackend(Protocol):
 
     async def read(self, path: Path) -> OcrResult:
         """Read the document at `path`."""
+        ...
+
+
+@runtime_checkable
+class ImageOcrBackend(OcrBackend, Protocol):
+    """A back-end that also reads an image already in memory: how scanned PDF pages are read."""
+
+    async def read_image(self, image: Image, source: str) -> OcrResult:
+        """Read `image`; `source` names it in the result and in error messages (e.g. ``a.pdf page 2``)."""
         ...
 
 

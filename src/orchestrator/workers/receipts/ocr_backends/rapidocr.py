@@ -54,25 +54,28 @@ class RapidOcrBackend:
         # A thread lock, taken only inside worker threads: two first reads must not build two engines.
         self._engine_lock = threading.Lock()
 
-    def _load_engine(self, path: Path) -> Any:
+    def _load_engine(self, source: str) -> Any:
         with self._engine_lock:
             if self._engine is None:
                 try:
                     from rapidocr_onnxruntime import RapidOCR
                 except ImportError as exc:
                     raise ConfigurationError(
-                        f"cannot read {path}: the rapidocr back-end needs rapidocr-onnxruntime; {OCR_EXTRA_HINT}"
+                        f"cannot read {source}: the rapidocr back-end needs rapidocr-onnxruntime; {OCR_EXTRA_HINT}"
                     ) from exc
                 self._engine = RapidOCR(**self._engine_options)
             return self._engine
 
     def _read_sync(self, path: Path) -> OcrResult:
-        image = open_image(path)
-        engine = self._load_engine(path)
+        return self._recognise(open_image(path), str(path))
+
+    def _recognise(self, image: Image, source: str) -> OcrResult:
+        image = image if image.mode == "RGB" else image.convert("RGB")
+        engine = self._load_engine(source)
         try:
             found, _elapsed = engine(image, text_score=self.min_score, return_word_box=self.restore_spaces)
         except Exception as exc:  # the engine's own failures: map them at this border
-            raise ToolError(f"{path}: rapidocr failed ({type(exc).__name__}: {exc})", retryable=False) from exc
+            raise ToolError(f"{source}: rapidocr failed ({type(exc).__name__}: {exc})", retryable=False) from exc
         fix_spaces = _space_fixer(image) if self.restore_spaces else None
         lines: list[OcrLine] = []
         for row in found or ():
@@ -84,10 +87,13 @@ class RapidOcrBackend:
                     OcrLine(text=text.strip(), box=box_from_points(points), confidence=min(max(score, 0.0), 1.0))
                 )
         lines = reading_order(lines, merge_rows=self.merge_rows)
-        return OcrResult(text="\n".join(line.text for line in lines), lines=lines, backend=self.name, source=str(path))
+        return OcrResult(text="\n".join(line.text for line in lines), lines=lines, backend=self.name, source=source)
 
     async def read(self, path: Path) -> OcrResult:
         return await anyio.to_thread.run_sync(self._read_sync, path)
+
+    async def read_image(self, image: Image, source: str) -> OcrResult:
+        return await anyio.to_thread.run_sync(self._recognise, image, source)
 
 
 def _space_fixer(image: Image) -> Callable[..., str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
@@ -20,6 +20,9 @@ from orchestrator.workers.receipts.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr_backends._image import open_image
 from orchestrator.workers.receipts.ocr_backends._layout import reading_order
 from orchestrator.workers.receipts.ocr_backends.base import OCR_EXTRA_HINT
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 TESSERACT_HINT = "apt-get install tesseract-ocr (or brew install tesseract), then make sure `tesseract` is on PATH"
 
@@ -43,13 +46,11 @@ class TesseractBackend:
         self.timeout_s = timeout_s
 
     def _read_sync(self, path: Path) -> OcrResult:
-        try:
-            import pytesseract
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"cannot read {path}: the tesseract back-end needs pytesseract; {OCR_EXTRA_HINT}"
-            ) from exc
-        image = open_image(path, mode="L")
+        return self._recognise(open_image(path, mode="L"), str(path))
+
+    def _recognise(self, image: Image, source: str) -> OcrResult:
+        pytesseract = _import_pytesseract(source)
+        image = image if image.mode == "L" else image.convert("L")
         try:
             data = pytesseract.image_to_data(
                 image,
@@ -61,17 +62,30 @@ class TesseractBackend:
         except pytesseract.TesseractNotFoundError as exc:
             command = pytesseract.pytesseract.tesseract_cmd
             raise ConfigurationError(
-                f"cannot read {path}: the Tesseract program ({command!r}) was not found; {TESSERACT_HINT}"
+                f"cannot read {source}: the Tesseract program ({command!r}) was not found; {TESSERACT_HINT}"
             ) from exc
         except pytesseract.TesseractError as exc:
-            raise ToolError(f"{path}: tesseract failed ({exc.message})", retryable=False) from exc
+            raise ToolError(f"{source}: tesseract failed ({exc.message})", retryable=False) from exc
         except RuntimeError as exc:  # pytesseract's timeout
-            raise ToolError(f"{path}: tesseract timed out after {self.timeout_s} s", retryable=True) from exc
+            raise ToolError(f"{source}: tesseract timed out after {self.timeout_s} s", retryable=True) from exc
         lines = reading_order(words_to_lines(data), merge_rows=self.merge_rows)
-        return OcrResult(text="\n".join(line.text for line in lines), lines=lines, backend=self.name, source=str(path))
+        return OcrResult(text="\n".join(line.text for line in lines), lines=lines, backend=self.name, source=source)
 
     async def read(self, path: Path) -> OcrResult:
         return await anyio.to_thread.run_sync(self._read_sync, path)
+
+    async def read_image(self, image: Image, source: str) -> OcrResult:
+        return await anyio.to_thread.run_sync(self._recognise, image, source)
+
+
+def _import_pytesseract(source: str) -> Any:
+    try:
+        import pytesseract
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"cannot read {source}: the tesseract back-end needs pytesseract; {OCR_EXTRA_HINT}"
+        ) from exc
+    return pytesseract
 
 
 def words_to_lines(data: Mapping[str, Sequence[Any]]) -> list[OcrLine]:
