@@ -32,7 +32,7 @@ def test_labelled_names_are_read_from_json_lines_and_from_csv_with_any_column_na
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("bad.jsonl", '{"name": "x"', "bad.jsonl:1: not a JSON object"),
+        ("bad.jsonl", '{"name": "x"', "bad.jsonl:1:13: not a JSON object"),
         ("keys.jsonl", '{"title": "x", "category": "y"}', "keys.jsonl:1: expected an object with 'name'"),
         ("cols.csv", "title,category\nx,y\n", "no column 'name'"),
     ],

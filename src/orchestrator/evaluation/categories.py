@@ -96,7 +96,7 @@ def read_labelled(path: Path, *, name_col: str = "name", label_col: str = "categ
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not a JSON object: {exc.msg}") from exc
+                raise InputError(f"{path}:{number}:{exc.colno}: not a JSON object: {exc.msg}") from exc
             if not isinstance(row, dict) or name_col not in row or label_col not in row:
                 raise InputError(f"{path}:{number}: expected an object with {name_col!r} and {label_col!r}")
             rows.append(row)
