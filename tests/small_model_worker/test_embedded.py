@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from orchestrator.errors import ConfigurationError
 from orchestrator.settings import use_settings
 from orchestrator.small_model_worker.backends import embedded
 from orchestrator.small_model_worker.backends.embedded import Blend, EmbeddedClassifier, EmbeddingCache, _Head
-from orchestrator.small_model_worker.cascade import Cascade
+from orchestrator.small_model_worker.cascade import Cascade, Prediction
 from orchestrator.workers.receipts.categorize import DEFAULT_TAXONOMY, KeywordTier, expense_categorizer, load_rules
 from orchestrator.workers.receipts.models import LineItem
 
@@ -102,6 +103,32 @@ async def test_labelled_examples_classify_names_never_seen(minilm_path: Path, em
     names = ["fresh strawberries", "puppy training treats", "toilet paper rolls"]
     predictions = await classifier.classify(names, list(examples))
     assert [p.label for p in predictions] == ["produce", "pets", "household"]
+
+
+@pytest.mark.anyio
+async def test_concurrent_one_name_calls_are_classified_in_one_batch(minilm_path: Path, embedding_cache: Path) -> None:
+    examples = {"produce": ["bananas", "baby spinach"], "pets": ["dry dog food", "cat litter"]}
+    classifier = EmbeddedClassifier(minilm_path, examples=examples, cache_dir=embedding_cache, gather_s=0.3)
+    batches: list[list[str]] = []
+    real = classifier.classify_sync
+
+    def spy(names: Sequence[str], labels: Sequence[str]) -> list[Prediction]:
+        batches.append(list(names))
+        return real(names, labels)
+
+    classifier.classify_sync = spy  # type: ignore[method-assign]
+    names = ["fresh strawberries", "puppy treats", "kale", "kitten food", "fresh strawberries"]
+    got: dict[int, Prediction] = {}
+
+    async def one(index: int) -> None:  # as the elements of a for_each step call it
+        (got[index],) = await classifier.classify([names[index]], ["produce", "pets"])
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(names)):
+            group.start_soon(one, index)
+    assert batches == [["fresh strawberries", "puppy treats", "kale", "kitten food"]]  # one batch, no repeats
+    assert [got[i].label for i in range(len(names))] == ["produce", "pets", "produce", "pets", "produce"]
+    assert got[0] == real([names[0]], ["produce", "pets"])[0]  # the same answer as asked alone
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ bigger batch takes longer to write, as on a real server. It is measured four way
   gathering them into shared calls (``SMALL_MODEL_GATHER_MS``).
 
 Keywords and the embedded model run in-process on the same names (the embedded model's one-time load is
-reported apart, and it is measured with and without its embedding cache).
+reported apart, and it is measured with and without its embedding cache, and as a ``for_each`` step calls
+it: one request per name, without and with gathering them into one batch).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ async def _keywords(names: list[str]) -> dict[str, Any]:
     return _row("keywords", "in-process", len(names), seconds, 0)
 
 
-async def _embedded(names: list[str], home: Path) -> list[dict[str, Any]]:
+async def _embedded(names: list[str], home: Path, gather_ms: float) -> list[dict[str, Any]]:
     from orchestrator.errors import ConfigurationError
     from orchestrator.small_model_worker.backends.embedded import EmbeddedClassifier
     from orchestrator.workers.receipts.categorize import DEFAULT_TAXONOMY, load_rules
@@ -94,10 +95,25 @@ async def _embedded(names: list[str], home: Path) -> list[dict[str, Any]]:
     warmup = await _timed(lambda: classifier.classify(["warm up"], DEFAULT_TAXONOMY))  # load + fit, once
     fresh = await _timed(lambda: classifier.classify(names, DEFAULT_TAXONOMY))
     cached = await _timed(lambda: classifier.classify(names, DEFAULT_TAXONOMY))
-    return [
+    rows = [
         _row("embedded", "uncached (batched on CPU)", len(names), fresh, 0, load_s=round(warmup, 2)),
         _row("embedded", "embeddings cached", len(names), cached, 0),
     ]
+    for mode, gather_s in (
+        ("for_each: a request per item", 0.0),
+        (f"for_each: gathered ({gather_ms:g} ms)", gather_ms / 1000),
+    ):
+        alone = EmbeddedClassifier(examples=rules.examples(), descriptions=rules.descriptions(), gather_s=gather_s)
+        await alone.classify(["warm up"], DEFAULT_TAXONOMY)  # fit (the model is loaded already)
+        fresh_names = [f"{name} (for_each)" for name in names]  # not in any cache
+
+        async def each_alone(classifier: EmbeddedClassifier = alone, batch: list[str] = fresh_names) -> None:
+            async with anyio.create_task_group() as group:
+                for name in batch:
+                    group.start_soon(classifier.classify, [name], DEFAULT_TAXONOMY)
+
+        rows.append(_row("embedded", f"{mode}, uncached", len(names), await _timed(each_alone), 0))
+    return rows
 
 
 async def _llm(
@@ -190,7 +206,7 @@ async def measure_models(
         if "keywords" in backends:
             rows.append(await _keywords(names))
         if "embedded" in backends:
-            rows += await _embedded(names, home / "embeddings")
+            rows += await _embedded(names, home / "embeddings", gather_ms)
         if "llm" in backends:
             rows += await _llm(
                 names,

@@ -30,7 +30,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -42,6 +41,7 @@ from orchestrator.providers.base import Message
 from orchestrator.run_scope import current_budget
 from orchestrator.small_model_worker.backends.base import Generated, JsonBackend
 from orchestrator.small_model_worker.cache import ResultCache, cache_key
+from orchestrator.small_model_worker.gather import Gatherer
 from orchestrator.small_model_worker.tasks import (
     InvalidAnswer,
     ReceiptAnswer,
@@ -99,16 +99,6 @@ class CircuitBreaker:
             self._open_until = time.monotonic() + self.cooldown_s
 
 
-@dataclass
-class _Gathering:
-    """Label requests of one task and label set, waiting to be asked together."""
-
-    texts: dict[str, None]
-    done: anyio.Event = field(default_factory=anyio.Event)
-    answers: dict[str, Answer] = field(default_factory=dict)
-    abandoned: bool = False  # the caller asking for everyone was cancelled or failed
-
-
 class ModelRunner:
     """One generative back-end, called in batches, in parallel, through the cache and the budget.
 
@@ -148,7 +138,7 @@ class ModelRunner:
         self.fallback_budget = fallback_budget or Budget()
         self.breaker = breaker or CircuitBreaker()
         self._limiter: anyio.CapacityLimiter | None = None
-        self._gathering: dict[str, _Gathering] = {}
+        self._gatherer: Gatherer[str, Answer] = Gatherer(self.gather_s)
 
     @property
     def name(self) -> str:
@@ -212,7 +202,7 @@ class ModelRunner:
 
         if missing:
             gathering = task + "\n" + cache_key(self.name, task, spec)  # same task, labels and wording
-            answers.update(await self._gathered(gathering, missing, lambda ts: self._batched(ts, ask)))
+            answers.update(await self._gatherer.run(gathering, missing, lambda ts: self._batched(ts, ask)))
         return [answers.get(text) for text in texts]
 
     async def _batched(
@@ -228,33 +218,6 @@ class ModelRunner:
             for start in range(0, len(texts), self.batch_size):
                 group.start_soon(one, texts[start : start + self.batch_size])
         return answers
-
-    async def _gathered(
-        self, key: str, texts: list[str], answer: Callable[[list[str]], Awaitable[dict[str, Answer]]]
-    ) -> dict[str, Answer]:
-        """`answer(texts)`, shared with the requests of the same `key` that arrive within `gather_s`."""
-        if self.gather_s <= 0:
-            return await answer(texts)
-        group = self._gathering.get(key)
-        if group is not None:  # another request is gathering: join it and wait for its answers
-            group.texts.update(dict.fromkeys(texts))
-            await group.done.wait()
-            if group.abandoned:  # it was cancelled or failed: ask alone
-                return await answer(texts)
-            return {text: group.answers.get(text) for text in texts}
-        group = self._gathering[key] = _Gathering(dict.fromkeys(texts))
-        try:
-            try:
-                await anyio.sleep(self.gather_s)
-            finally:
-                del self._gathering[key]  # later requests start a gathering of their own
-            group.answers = await answer(list(group.texts))
-        except BaseException:
-            group.abandoned = True
-            raise
-        finally:
-            group.done.set()
-        return {text: group.answers.get(text) for text in texts}
 
     async def receipt(self, text: str) -> ReceiptAnswer:
         """The receipt parsed by the model (raises when the model cannot answer)."""

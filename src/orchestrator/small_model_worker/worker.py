@@ -240,7 +240,10 @@ class SmallModelWorker:
             from orchestrator.small_model_worker.backends.embedded import shared_classifier
 
             return shared_classifier(
-                examples=examples, descriptions=descriptions, cache_dir=self.settings.orchestrator_home / "cache"
+                examples=examples,
+                descriptions=descriptions,
+                cache_dir=self.settings.orchestrator_home / "cache",
+                gather_s=self.settings.small_model_gather_ms / 1000,
             )
 
         return make

@@ -45,6 +45,7 @@ from orchestrator.embeddings import load_sentence_transformer, minilm_path
 from orchestrator.errors import ConfigurationError
 from orchestrator.small_model_worker.backends._linear_head import _Head
 from orchestrator.small_model_worker.cascade import Prediction
+from orchestrator.small_model_worker.gather import Gatherer
 
 try:
     import numpy as np
@@ -219,6 +220,7 @@ class EmbeddedClassifier:
         batch_size: int = 64,
         blend: Blend | None = None,
         name: str = "embedded",
+        gather_s: float = 0.01,
     ) -> None:
         """Check the extra is installed and remember the settings; nothing is loaded until first use.
 
@@ -231,6 +233,8 @@ class EmbeddedClassifier:
             batch_size: Texts per encoding batch.
             blend: How the signals combine (see :class:`Blend`).
             name: Tier name reported by the cascade.
+            gather_s: how long a `classify` call waits for concurrent calls with the same labels, to encode
+                their names in one batch (the one-text calls of a ``for_each`` step); 0: never waits.
 
         Raises:
             ConfigurationError: sentence-transformers, torch or the packaged model is missing.
@@ -250,10 +254,23 @@ class EmbeddedClassifier:
         self._memory: dict[str, Matrix] = {}  # label descriptions, asked for on every call
         self._fitted: _Fitted | None = None
         self._lock = threading.Lock()  # guards fitting; work runs in threads, so no event-loop lock
+        self._gatherer: Gatherer[str, Prediction] = Gatherer(gather_s)
 
     async def classify(self, names: Sequence[str], labels: Sequence[str]) -> list[Prediction]:
-        """The best of `labels` for each name, with a calibrated-ish confidence (runs in a worker thread)."""
-        return await anyio.to_thread.run_sync(self.classify_sync, list(names), list(labels))
+        """The best of `labels` for each name, with a calibrated-ish confidence (runs in a worker thread).
+
+        Concurrent calls with the same labels that arrive within `gather_s` are classified in one batch.
+        """
+        labels = list(dict.fromkeys(labels))
+        if not names:
+            return []
+
+        async def in_thread(batch: list[str]) -> dict[str, Prediction]:
+            predictions = await anyio.to_thread.run_sync(self.classify_sync, batch, labels)
+            return dict(zip(batch, predictions, strict=True))
+
+        answers = await self._gatherer.run(tuple(labels), list(dict.fromkeys(names)), in_thread)
+        return [answers[name] for name in names]
 
     async def embed(self, texts: Sequence[str]) -> Matrix:
         """Unit-length embeddings, one row per text (runs in a worker thread)."""
@@ -400,15 +417,18 @@ def shared_classifier(
     descriptions: Mapping[str, str] | None = None,
     cache_dir: str | Path | None = None,
     model_path: str | Path | None = None,
+    gather_s: float = 0.01,
 ) -> EmbeddedClassifier:
     """One classifier per distinct configuration, kept for the process: fitted once, reused by every call."""
     pairs = _as_pairs(examples)
     digest = hashlib.sha256(
-        repr((sorted(pairs), sorted((descriptions or {}).items()), str(cache_dir), str(model_path))).encode()
+        repr((sorted(pairs), sorted((descriptions or {}).items()), str(cache_dir), str(model_path), gather_s)).encode()
     ).hexdigest()
     with _shared_lock:
         classifier = _shared.get(digest)
         if classifier is None:
-            classifier = EmbeddedClassifier(model_path, examples=pairs, descriptions=descriptions, cache_dir=cache_dir)
+            classifier = EmbeddedClassifier(
+                model_path, examples=pairs, descriptions=descriptions, cache_dir=cache_dir, gather_s=gather_s
+            )
             _shared[digest] = classifier
         return classifier

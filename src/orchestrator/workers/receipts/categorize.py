@@ -465,6 +465,7 @@ def cascade_tiers(rules: KeywordRules, settings: Settings, *, worker: SmallModel
             examples=rules.examples(),
             descriptions=rules.descriptions(),
             cache_dir=settings.orchestrator_home / "cache",
+            gather_s=settings.small_model_gather_ms / 1000,
         )
 
     if worker is None:
