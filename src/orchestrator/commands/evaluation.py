@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestrator.commands._common import stdout
+from orchestrator.commands._common import stderr, stdout
 from orchestrator.errors import InputError
 
 TARGETS = {
@@ -49,7 +49,8 @@ def receipts(
         async def read_text(path: Path) -> str:
             return (await read_document(path, backend=ocr)).text
 
-    report = asyncio.run(evaluate_receipts(folder, read_text=read_text, limit=limit, max_misses=max(misses, 1)))
+    with stderr.status(f"reading the receipts in {folder}" + (f" with {ocr} OCR" if ocr else "")):
+        report = asyncio.run(evaluate_receipts(folder, read_text=read_text, limit=limit, max_misses=max(misses, 1)))
     if as_json:
         data = report.model_dump(mode="json")
         data["misses"] = data["misses"][:misses]
@@ -95,11 +96,13 @@ def categories(
     """Categorization accuracy on labelled item names: overall, per cascade tier, most confused pairs."""
     from orchestrator.evaluation.categories import evaluate_categories
 
-    report = asyncio.run(
-        evaluate_categories(
-            test, examples=examples, backend=backend, name_col=name_col, label_col=label_col, threshold=threshold
+    learning = f", learning from {examples}" if examples is not None and backend != "keywords" else ""
+    with stderr.status(f"categorizing {test} ({backend}{learning}; the first run embeds every name)"):
+        report = asyncio.run(
+            evaluate_categories(
+                test, examples=examples, backend=backend, name_col=name_col, label_col=label_col, threshold=threshold
+            )
         )
-    )
     if as_json:
         sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
         return
