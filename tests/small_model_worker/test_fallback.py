@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -39,6 +40,22 @@ async def test_a_server_that_is_down_leaves_every_item_to_the_keywords(worker_fo
     assert receipt.mode == "keyword" and receipt.total == 3.5
     assert context.notes is not None
     assert context.notes["failed:ollama:phi3"] == 2 and context.notes["fallback:keyword"] == 1
+
+
+async def test_a_dead_server_is_one_warning_per_failed_call_not_one_per_document(
+    worker_for: WorkerFor, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = FakeLLMServer().start()
+    url = dead.base_url
+    dead.close()
+    with caplog.at_level(logging.INFO, logger="orchestrator.small_model_worker"):
+        async with worker_for(base_url=url, cascade=("llm",)) as worker:
+            found = [await worker.extract_entities(f"review {i}: delivery was late", ["issues"]) for i in range(8)]
+    assert all(f.mode == "keyword" for f in found)  # every document still answered
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 3 and all("cannot reach" in w for w in warnings)  # then the breaker opened
+    fallbacks = [r for r in caplog.records if "could not extract" in r.getMessage()]
+    assert len(fallbacks) == 8 and all(r.levelno == logging.INFO for r in fallbacks)
 
 
 async def test_a_server_slower_than_the_timeout_falls_back(worker_for: WorkerFor, fake: FakeLLMServer) -> None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.budget import Budget
 from orchestrator.context import report_count, report_mode
-from orchestrator.errors import ConfigurationError
+from orchestrator.errors import ConfigurationError, RunError
 from orchestrator.settings import Settings, current_settings
 from orchestrator.small_model_worker._inputs import ItemsLike, as_line_items, schema_of
 from orchestrator.small_model_worker.backends import make_backend
@@ -42,6 +42,15 @@ if TYPE_CHECKING:
 __all__ = ["SENTIMENT_LABELS", "SmallModelWorker"]
 
 logger = logging.getLogger(__name__)
+
+
+def _fell_back(model: str, what: str, exc: Exception) -> None:
+    """Count a keyword fallback and log it: a warning, unless the runner already warned about its own failure
+    (a model error) or turned the call away (an open breaker, a spent budget), so one failure is one warning."""
+    level = logging.INFO if isinstance(exc, RunError) else logging.WARNING
+    logger.log(level, "%s could not %s (%s: %s); keywords answer", model, what, type(exc).__name__, exc)
+    report_count("fallback:keyword")
+
 
 SENTIMENT_LABELS: dict[str, str] = {
     "positive": "praise or satisfaction: good, great, love, fast, helpful, recommend",
@@ -337,10 +346,7 @@ class SmallModelWorker:
         try:
             parsed = receipt_from_answer(await self.runner.receipt(text), mode=self.runner.name)
         except Exception as exc:
-            logger.warning(
-                "%s could not parse the receipt (%s: %s); keywords answer", self.runner.name, type(exc).__name__, exc
-            )
-            report_count("fallback:keyword")
+            _fell_back(self.runner.name, "parse the receipt", exc)
             return _reported(keyword)
         if keyword.items and parsed.confidence < keyword.confidence:
             report_count(f"kept_keyword:{self.runner.name}")  # the model's numbers agree less well
@@ -365,10 +371,7 @@ class SmallModelWorker:
                 report_mode(self.runner.name)
                 return Extraction(data=data, confidence=0.8, mode=self.runner.name)
             except Exception as exc:
-                logger.warning(
-                    "%s could not extract (%s: %s); keywords answer", self.runner.name, type(exc).__name__, exc
-                )
-                report_count("fallback:keyword")
+                _fell_back(self.runner.name, "extract", exc)
         found = language.extract(text)
         report_mode("keyword")
         return Extraction(entities=found.entities, confidence=found.confidence, mode="keyword")
@@ -383,10 +386,7 @@ class SmallModelWorker:
                 report_mode(self.runner.name)
                 return Summary(summary=summary, confidence=0.8, mode=self.runner.name)
             except Exception as exc:
-                logger.warning(
-                    "%s could not summarize (%s: %s); keywords answer", self.runner.name, type(exc).__name__, exc
-                )
-                report_count("fallback:keyword")
+                _fell_back(self.runner.name, "summarize", exc)
         report_mode("keyword")
         return Summary(summary=language.summarize(text, sentences).summary or "", confidence=0.5, mode="keyword")
 
