@@ -37,6 +37,7 @@ from orchestrator.executor.events import (
     StepRetried,
     StepSkipped,
     StepStarted,
+    as_handlers,
 )
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.ids import new_run_id
@@ -461,7 +462,7 @@ async def run_compiled(
     run = _Run(
         inputs,
         goal=compiled.plan.goal,
-        handlers=_handlers(on_event),
+        handlers=as_handlers(on_event),
         limits=limits or ConcurrencyLimits(),
         retry=retry or RetryPolicy(),
         run_id=run_id or new_run_id(),
@@ -490,11 +491,3 @@ async def _wait(run: _Run) -> RunResult:
         # Stopped early: wait for the cancelled steps to unwind so nothing is left running.
         await asyncio.gather(*run.tasks, return_exceptions=True)
     return run.result()
-
-
-def _handlers(on_event: EventHandler | Iterable[EventHandler] | None) -> tuple[EventHandler, ...]:
-    if on_event is None:
-        return ()
-    if callable(on_event):
-        return (on_event,)
-    return tuple(on_event)

@@ -7,7 +7,7 @@ Pydantic model (what `orchestrator run --json` prints). `t` is seconds since the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -108,6 +108,15 @@ class RunNote(Event):
 
 
 EventHandler = Callable[[Event], None]
+
+
+def as_handlers(on_event: EventHandler | Iterable[EventHandler] | None) -> tuple[EventHandler, ...]:
+    """An `on_event` argument (one handler, several, or None) as a tuple of handlers."""
+    if on_event is None:
+        return ()
+    if callable(on_event):
+        return (on_event,)
+    return tuple(on_event)
 
 
 class _NoCounts(dict[str, int]):

@@ -22,8 +22,8 @@ from typing import Any
 import anyio
 
 from orchestrator.errors import PlanValidationError
-from orchestrator.executor.engine import _handlers, _Run, _wait
-from orchestrator.executor.events import EventHandler, RunResult
+from orchestrator.executor.engine import _Run, _wait
+from orchestrator.executor.events import EventHandler, RunResult, as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.ids import new_run_id
@@ -54,7 +54,7 @@ class StreamingRun:
         self.registry = registry
         self.inputs = dict(inputs or {})
         self.goal = goal
-        self._handlers = _handlers(on_event)
+        self._handlers = as_handlers(on_event)
         self._limits = limits or ConcurrencyLimits()
         self._retry = retry or RetryPolicy()
         self._run_id = run_id or new_run_id()

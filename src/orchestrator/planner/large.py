@@ -31,6 +31,7 @@ from typing import Any
 from orchestrator.embeddings import embeddings_available, shared_embedder
 from orchestrator.errors import ConfigurationError, InputError, ModelError, PlanningError
 from orchestrator.executor import ConcurrencyLimits, EventHandler, RetryPolicy, RunResult, execute_plan
+from orchestrator.executor.events import as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.model import Plan, plan_json_schema
@@ -215,7 +216,7 @@ class LargePlanner:
     ) -> tuple[Plan, PlanningReport]:
         """:meth:`generate_plan`, plus how the plan was made and what it cost."""
         context = dict(context or {})
-        session = Session(_handlers(on_event))
+        session = Session(as_handlers(on_event))
         choice = await self.announce(session)
         match = await lookup_plan(self, request, context, session, library_mode=choice.provider == LIBRARY)
         if match is not None:
@@ -238,7 +239,7 @@ class LargePlanner:
         result's usage includes the planner's; ``planning`` holds the planner's part and every note.
         """
         context = dict(context or {})
-        session = Session(_handlers(on_event))
+        session = Session(as_handlers(on_event))
         choice = await self.announce(session)
         match = await lookup_plan(self, request, context, session, library_mode=choice.provider == LIBRARY)
         if match is not None:
@@ -270,7 +271,7 @@ class LargePlanner:
         The model sees the plan, the failed steps and their errors, and summaries of completed outputs.
         Rerun it with ``execute_plan(revised, ..., completed=reusable_outputs(...))`` to reuse them.
         """
-        session = Session(_handlers(on_event))
+        session = Session(as_handlers(on_event))
         choice = await self.announce(session)
         if choice.provider == LIBRARY:
             raise ConfigurationError(f"revising a plan needs a planner model: {CONFIGURE}")
@@ -408,14 +409,6 @@ class LargePlanner:
             run_id=session.run_id,
             completed=completed or None,
         )
-
-
-def _handlers(on_event: EventHandler | Iterable[EventHandler] | None) -> tuple[EventHandler, ...]:
-    if on_event is None:
-        return ()
-    if callable(on_event):
-        return (on_event,)
-    return tuple(on_event)
 
 
 __all__ = ["LargePlanner"]
