@@ -68,37 +68,23 @@ def read_plan_json(text: str) -> Any:
 
 
 def strip_trailing_commas(text: str) -> str:
-    """Remove commas that directly precede ``}`` or ``]`` (outside strings)."""
-    out: list[str] = []
-    in_string = escaped = False
-    pending: list[str] = []  # a comma and the whitespace after it, held until we see what follows
-    for ch in text:
-        if in_string:
-            out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
+    """Remove commas that directly precede ``}`` or ``]`` (outside strings; whitespace between is kept)."""
+    dropped: list[int] = []
+    comma: int | None = None  # the last comma seen, until something other than whitespace follows it
+    for index, ch in outside_strings(text):
+        if ch in " \t\r\n":
             continue
-        if pending:
-            if ch in " \t\r\n":
-                pending.append(ch)
-                continue
-            if ch in "}]":
-                out.extend(pending[1:])  # drop the comma, keep the whitespace
-            else:
-                out.extend(pending)
-            pending = []
-        if ch == ",":
-            pending = [ch]
-            continue
-        out.append(ch)
-        if ch == '"':
-            in_string = True
-    out.extend(pending)
-    return "".join(out)
+        if ch in "}]" and comma is not None:
+            dropped.append(comma)
+        comma = index if ch == "," else None
+    if not dropped:
+        return text
+    pieces, last = [], 0
+    for index in dropped:
+        pieces.append(text[last:index])
+        last = index + 1
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def _outer_object(text: str) -> tuple[int, int] | None:
