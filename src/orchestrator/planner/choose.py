@@ -13,14 +13,13 @@ The order (first match wins), each with the reason shown to the user:
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from orchestrator.errors import ConfigurationError
+from orchestrator._names import known_name
 from orchestrator.providers.factory import DEFAULT_MODELS, PROVIDERS
 from orchestrator.providers.pricing import PRICES, find_price
 from orchestrator.settings import Settings
@@ -56,12 +55,7 @@ class ProviderChoice:
 
 def normalise_provider(name: str) -> str:
     """A provider name as the planner spells it, or a ConfigurationError with a suggestion."""
-    cleaned = name.strip().lower().replace("-", "_")
-    if cleaned in PLANNER_PROVIDERS:
-        return cleaned
-    close = difflib.get_close_matches(cleaned, PLANNER_PROVIDERS, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigurationError(f"unknown planner provider {name!r}{hint} (valid: {', '.join(PLANNER_PROVIDERS)})")
+    return known_name(name, PLANNER_PROVIDERS, "planner provider")
 
 
 async def choose_provider(

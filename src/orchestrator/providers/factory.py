@@ -10,9 +10,9 @@ the environment variable and the argument. The SDK adapters are imported only wh
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
+from orchestrator._names import known_name
 from orchestrator.errors import ConfigurationError
 from orchestrator.providers.base import ChatModel
 from orchestrator.providers.pricing import PRICES, find_price
@@ -57,7 +57,7 @@ def make_chat_model(
     Raises:
         ConfigurationError: unknown provider or option, a missing key or endpoint, or a missing SDK.
     """
-    name = _provider_name(provider)
+    name = known_name(provider, PROVIDERS, "model provider")
     unknown = sorted(set(overrides) - _OPTIONS[name])
     if unknown:
         raise ConfigurationError(
@@ -75,15 +75,6 @@ def make_chat_model(
     if name == "azure_ai":
         return _azure_ai(model, settings, options)
     return _openai(name, model, settings, options)
-
-
-def _provider_name(provider: str) -> str:
-    name = provider.strip().lower().replace("-", "_")
-    if name in PROVIDERS:
-        return name
-    close = difflib.get_close_matches(name, PROVIDERS, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigurationError(f"unknown model provider {provider!r}{hint} (valid: {', '.join(PROVIDERS)})")
 
 
 def _default_model(name: str, model: str | None, settings: Settings) -> str:

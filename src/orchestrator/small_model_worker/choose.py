@@ -13,10 +13,9 @@ First match wins:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from orchestrator.errors import ConfigurationError
+from orchestrator._names import known_name
 from orchestrator.providers.ollama import DEFAULT_OLLAMA_URL
 from orchestrator.settings import Settings
 
@@ -48,13 +47,8 @@ class SmallModelChoice:
 
 def normalise_backend(name: str) -> str:
     """A back-end name as spelled here, or a ConfigurationError with a suggestion."""
-    cleaned = name.strip().lower().replace("-", "_")
-    cleaned = {"azure_ai": "azure", "openai": "openai_compatible", "vllm": "openai_compatible"}.get(cleaned, cleaned)
-    if cleaned in BACKENDS:
-        return cleaned
-    close = difflib.get_close_matches(cleaned, BACKENDS, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigurationError(f"unknown small-model back-end {name!r}{hint} (valid: {', '.join(BACKENDS)})")
+    aliases = {"azure_ai": "azure", "openai": "openai_compatible", "vllm": "openai_compatible"}
+    return known_name(name, BACKENDS, "small-model back-end", aliases)
 
 
 def choose_backend(settings: Settings, backend: str | None = None, model_name: str | None = None) -> SmallModelChoice:
