@@ -25,7 +25,7 @@ __all__ = ["Gatherer"]
 T = TypeVar("T", bound=Hashable)
 A = TypeVar("A")
 
-Answer = Callable[[list[T]], Awaitable[dict[T, A]]]
+AnswerAll = Callable[[list[T]], Awaitable[dict[T, A]]]
 """Answers a list of distinct texts: ``{text: answer}`` (a text left out has no answer)."""
 
 
@@ -50,7 +50,7 @@ class Gatherer(Generic[T, A]):
         self.window_s = max(0.0, window_s)
         self._open: dict[Hashable, _Gathering[T, A]] = {}
 
-    async def run(self, key: Hashable, items: Sequence[T], answer: Answer[T, A]) -> dict[T, A]:
+    async def run(self, key: Hashable, items: Sequence[T], answer: AnswerAll[T, A]) -> dict[T, A]:
         """The answers to `items` (distinct), from one `answer` call shared with the other requests of `key`."""
         if self.window_s <= 0:
             return await answer(list(items))

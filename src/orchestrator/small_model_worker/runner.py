@@ -201,7 +201,7 @@ class ModelRunner:
             return dict(zip(batch, got, strict=True))
 
         if missing:
-            gathering = task + "\n" + cache_key(self.name, task, spec)  # same task, labels and wording
+            gathering = cache_key(self.name, task, spec)  # same model, task, labels and wording
             answers.update(await self._gatherer.run(gathering, missing, lambda ts: self._batched(ts, ask)))
         return [answers.get(text) for text in texts]
 
