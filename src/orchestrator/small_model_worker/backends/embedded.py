@@ -263,7 +263,7 @@ class EmbeddedClassifier:
         """
         labels = list(dict.fromkeys(labels))
         if not names:
-            return []
+            return self.classify_sync([], labels)  # nothing to gather: only the labels are checked
 
         async def in_thread(batch: list[str]) -> dict[str, Prediction]:
             predictions = await anyio.to_thread.run_sync(self.classify_sync, batch, labels)
