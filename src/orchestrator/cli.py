@@ -16,11 +16,13 @@ from rich.table import Table
 from orchestrator.commands._common import (
     InputsOpt,
     JsonFlag,
+    McpConfigOpt,
     announce_small_model,
     print_json,
     run_async,
     stderr,
     stdout,
+    use_mcp_config,
 )
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
@@ -49,8 +51,10 @@ def run(
     plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
     inputs: InputsOpt = None,
     as_json: JsonFlag = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Run a plan with live per-step progress, then print its output."""
+    use_mcp_config(mcp_config)
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
@@ -72,8 +76,11 @@ def run(
 
 
 @app.command()
-def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to check")]) -> None:
+def validate(
+    plans: Annotated[list[Path], typer.Argument(help="plan files to check")], mcp_config: McpConfigOpt = None
+) -> None:
     """Check plans against the format and the tool registry, listing every problem; runs nothing."""
+    use_mcp_config(mcp_config)
     tools = registry()
     failed = 0
     for path in plans:
@@ -88,8 +95,9 @@ def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to che
 
 
 @app.command()
-def tools(as_json: JsonFlag = False) -> None:
+def tools(as_json: JsonFlag = False, mcp_config: McpConfigOpt = None) -> None:
     """List the registered tools (with --json: the catalog with schemas that the planner is given)."""
+    use_mcp_config(mcp_config)
     catalog = registry().catalog()
     if as_json:
         print_json([spec.model_dump(mode="json") for spec in catalog])
@@ -114,12 +122,13 @@ def schema() -> None:
 
 
 def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, planning
+    from orchestrator.commands import batch, bench, evaluation, fake_model, mcp, planning
 
     planning.register(app)
     batch.register(app)
     bench.register(app)
     fake_model.register(app)
+    mcp.register(app)
     evaluation.register(eval_app)
 
 

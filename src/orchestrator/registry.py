@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
@@ -43,6 +44,21 @@ class ToolKind(StrEnum):
     CODE = "code"
 
 
+class ToolAnnotations(BaseModel):
+    """Hints about a tool's effects, with MCP's semantics and defaults (``readOnlyHint`` and so on).
+
+    Only ``read_only`` tools may start before a streamed plan is whole. Hints from an MCP server are
+    kept as the server declared them.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    read_only: bool = False
+    destructive: bool = True
+    idempotent: bool = False
+    open_world: bool = True
+
+
 class ToolSpec(BaseModel):
     """What the planner and the validator know about a tool. This is one entry of `orchestrator tools --json`."""
 
@@ -54,6 +70,7 @@ class ToolSpec(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, description="at most this many calls at once (None: no limit)")
+    annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
 
 
 class Tool(Protocol):
@@ -113,6 +130,7 @@ class FunctionTool:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        annotations: ToolAnnotations | None = None,
     ):
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -154,6 +172,7 @@ class FunctionTool:
             input_schema=self.arg_model.model_json_schema(),
             output_schema=output_schema,
             concurrency=concurrency,
+            annotations=annotations or ToolAnnotations(),
         )
 
     @property
@@ -299,6 +318,10 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool | None = None,
+        destructive: bool | None = None,
+        idempotent: bool | None = None,
+        open_world: bool | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -310,11 +333,24 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool | None = None,
+        destructive: bool | None = None,
+        idempotent: bool | None = None,
+        open_world: bool | None = None,
     ) -> F | Callable[[F], F]:
-        """Register a function as a tool; the function itself is returned unchanged."""
+        """Register a function as a tool; the function itself is returned unchanged.
+
+        `read_only`, `destructive`, `idempotent` and `open_world` set the tool's :class:`ToolAnnotations`
+        (unset: MCP's defaults).
+        """
+        hints = {"read_only": read_only, "destructive": destructive, "idempotent": idempotent, "open_world": open_world}
+        annotations = ToolAnnotations(**{k: v for k, v in hints.items() if v is not None})
 
         def register(func: F) -> F:
-            self.add(FunctionTool(func, name=name, kind=kind, description=description, concurrency=concurrency))
+            tool = FunctionTool(
+                func, name=name, kind=kind, description=description, concurrency=concurrency, annotations=annotations
+            )
+            self.add(tool)
             return func
 
         return register(fn) if fn is not None else register
@@ -329,11 +365,12 @@ tool = BUILTINS.tool
 ENTRY_POINT_GROUP = "orchestrator.tools"
 
 
-def default_registry(*, plugins: bool = True) -> ToolRegistry:
+def default_registry(*, plugins: bool = True, mcp: bool = True, mcp_config: Path | None = None) -> ToolRegistry:
     """A fresh registry holding the built-in tools and, unless `plugins=False`, entry-point plugins.
 
     A plugin is a module named in the ``orchestrator.tools`` entry-point group; it exposes
-    ``register_tools(registry)``.
+    ``register_tools(registry)``. Unless `mcp=False`, the tools of the MCP servers in `mcp_config` (else
+    ``ORCHESTRATOR_MCP_CONFIG``) are added, and ``WORKERS_TRANSPORT=mcp`` routes the built-ins out of process.
     """
     import orchestrator.workers  # noqa: F401  (importing registers the built-in tools)
 
@@ -347,4 +384,8 @@ def default_registry(*, plugins: bool = True) -> ToolRegistry:
                 hook(registry)
             except Exception as exc:  # a broken plugin must not take the CLI down
                 logger.warning("tool plugin %r failed to load: %s", ep.name, exc)
+    if mcp:
+        from orchestrator.mcp_bridge.source import add_mcp_tools
+
+        add_mcp_tools(registry, mcp_config=mcp_config)
     return registry

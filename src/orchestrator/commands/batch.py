@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from orchestrator.commands._common import announce_small_model, run_async, stderr
+from orchestrator.commands._common import McpConfigOpt, announce_small_model, run_async, stderr, use_mcp_config
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
@@ -40,10 +40,12 @@ def batch(
         list[str] | None, typer.Option("--set", help="another plan input as NAME=VALUE (repeatable)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="skip documents already written as succeeded in --out")] = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Run one plan over every document (planned or loaded once), one JSON line per document."""
     from orchestrator.batch import find_documents, resume_set, run_batch
 
+    use_mcp_config(mcp_config)
     tools = default_registry()
     plan_file = Path(plan).is_file() or plan.endswith(".json")
     if plan_file:  # a broken plan file is reported before anything else

@@ -18,7 +18,16 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.commands._common import (
+    InputsOpt,
+    JsonFlag,
+    McpConfigOpt,
+    print_json,
+    run_async,
+    stderr,
+    stdout,
+    use_mcp_config,
+)
 from orchestrator.errors import InputError
 from orchestrator.executor.events import Event, RunNote
 from orchestrator.observability import StepTable, render_output
@@ -94,8 +103,10 @@ def plan_command(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     no_reuse: NoReuseOpt = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
+    use_mcp_config(mcp_config)
     context = parse_context(inputs)
 
     async def make() -> tuple[Plan, PlanningReport, str]:
@@ -124,8 +135,10 @@ def ask_command(
     model: ModelOpt = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
+    use_mcp_config(mcp_config)
     context = parse_context(inputs)
 
     async def go(on_event: Any) -> PlannedRun:

@@ -1,0 +1,29 @@
+"""MCP, both ways: MCP servers' tools in plans, our tools and the orchestrator served over MCP.
+
+- :mod:`~orchestrator.mcp_bridge.config`: ``mcp_servers.json`` (the shape MCP hosts use);
+- :mod:`~orchestrator.mcp_bridge.source`: the tool sources (configured servers; the built-in workers out
+  of process with ``WORKERS_TRANSPORT=mcp``);
+- :mod:`~orchestrator.mcp_bridge.connection`: one lazily started, restartable connection per server and run;
+- :mod:`~orchestrator.mcp_bridge.tools`: MCP tools as orchestrator tools;
+- :mod:`~orchestrator.mcp_bridge.server`: ``orchestrator mcp serve``;
+- :mod:`~orchestrator.mcp_bridge.bench`: ``orchestrator bench mcp``.
+
+The package is not called ``mcp`` so that it never shadows the SDK it is built on.
+"""
+
+from orchestrator.mcp_bridge.config import McpConfig, ServerConfig, load_config, parse_config
+from orchestrator.mcp_bridge.connection import McpConnection
+from orchestrator.mcp_bridge.source import McpToolSource, WorkersSource, check_servers
+from orchestrator.mcp_bridge.tools import McpTool
+
+__all__ = [
+    "McpConfig",
+    "McpConnection",
+    "McpTool",
+    "McpToolSource",
+    "ServerConfig",
+    "WorkersSource",
+    "check_servers",
+    "load_config",
+    "parse_config",
+]
