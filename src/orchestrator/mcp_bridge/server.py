@@ -80,11 +80,7 @@ def _listing(spec: ToolSpec) -> Any:
     from mcp.types import Tool
 
     wrapped = needs_wrap(spec.output_schema)
-    output = (
-        {"type": "object", "properties": {"result": spec.output_schema}, "required": ["result"]}
-        if wrapped
-        else spec.output_schema
-    )
+    output = wrap_schema(spec.output_schema) if wrapped else spec.output_schema
     return Tool(
         name=spec.name,
         description=spec.description,
@@ -93,6 +89,15 @@ def _listing(spec: ToolSpec) -> Any:
         annotations=_mcp_annotations(spec.annotations),
         _meta={META + "kind": spec.kind.value, META + "wrapped": wrapped},
     )
+
+
+def wrap_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``{"result": <schema>}`` as an object schema; ``$defs`` move to the top so that references resolve."""
+    inner = {k: v for k, v in schema.items() if k != "$defs"}
+    wrapper: dict[str, Any] = {"type": "object", "properties": {"result": inner}, "required": ["result"]}
+    if "$defs" in schema:
+        wrapper["$defs"] = schema["$defs"]
+    return wrapper
 
 
 def _text_result(value: Any, *, structured: Any, meta: dict[str, Any] | None = None) -> Any:

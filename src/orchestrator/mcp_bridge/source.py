@@ -21,7 +21,7 @@ from orchestrator.errors import ToolError
 from orchestrator.mcp_bridge.cache import ToolListCache
 from orchestrator.mcp_bridge.config import McpConfig, ServerConfig, load_config
 from orchestrator.mcp_bridge.connection import McpConnection
-from orchestrator.mcp_bridge.tools import META, McpTool, ServerHandle, annotations_of, spec_from_listing
+from orchestrator.mcp_bridge.tools import McpTool, ServerHandle, annotations_of, is_wrapped, spec_from_listing
 from orchestrator.registry import Tool, ToolRegistry, ToolSpec
 
 __all__ = ["McpToolSource", "ServerReport", "WorkersSource", "add_mcp_tools", "check_servers", "needs_wrap"]
@@ -120,8 +120,7 @@ class McpToolSource:
             handle = ServerHandle(name, lambda name=name: self.connection(name))  # type: ignore[misc]
             for listed in listings.get(name, []):
                 spec = spec_from_listing(listed, name=f"{name}.{listed.name}")
-                wrapped = bool((listed.meta or {}).get(META + "wrapped"))
-                tools.append(McpTool(spec, server=handle, remote_name=listed.name, wrapped=wrapped))
+                tools.append(McpTool(spec, server=handle, remote_name=listed.name, wrapped=is_wrapped(listed)))
         self._tools = tools
         return tools
 
@@ -201,6 +200,9 @@ def add_mcp_tools(registry: ToolRegistry, *, mcp_config: Path | None = None) -> 
     from orchestrator.settings import current_settings
 
     settings = current_settings()
+    path = mcp_config or settings.orchestrator_mcp_config
+    if settings.workers_transport == "mcp" or path is not None:
+        _require_sdk()
     if settings.workers_transport == "mcp":
         from orchestrator.registry import BUILTINS
 
@@ -209,7 +211,15 @@ def add_mcp_tools(registry: ToolRegistry, *, mcp_config: Path | None = None) -> 
         )
         for tool in workers.tools():
             registry.add(tool, replace=True)
-    path = mcp_config or settings.orchestrator_mcp_config
     if path is not None:
         for tool in McpToolSource.from_file(Path(path)).tools():
             registry.add(tool)
+
+
+def _require_sdk() -> None:
+    from importlib.util import find_spec
+
+    from orchestrator.errors import ConfigurationError
+
+    if find_spec("mcp") is None:
+        raise ConfigurationError("MCP needs the official SDK: pip install 'orchestrator[mcp]'")

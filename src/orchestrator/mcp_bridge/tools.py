@@ -23,7 +23,7 @@ from orchestrator.mcp_bridge.connection import McpConnection
 from orchestrator.registry import ToolAnnotations, ToolKind, ToolSpec
 from orchestrator.run_scope import current_scope
 
-__all__ = ["META", "McpTool", "annotations_of", "output_of", "spec_from_listing"]
+__all__ = ["META", "McpTool", "annotations_of", "is_wrapped", "output_of", "spec_from_listing"]
 
 META = "orchestrator/"
 """Prefix of the ``_meta`` keys our server adds (kind, wrapped output, modes, usage, counts, retryable)."""
@@ -68,14 +68,32 @@ def annotations_of(tool: Any) -> ToolAnnotations:
 
 def _unwrapped_schema(schema: dict[str, Any]) -> dict[str, Any]:
     inner = schema.get("properties", {}).get("result")
-    return inner if isinstance(inner, dict) else {}
+    if not isinstance(inner, dict):
+        return {}
+    return {**inner, "$defs": schema["$defs"]} if "$defs" in schema else inner
+
+
+def is_wrapped(tool: Any) -> bool:
+    """Whether the tool's structured output is its value wrapped in ``{"result": ...}``.
+
+    Our server says so in ``_meta``; the SDK's ``MCPServer`` wraps a function's non-object return value
+    the same way, under an output schema titled ``<function>Output`` with the one required property
+    ``result``. Either way the plan sees the value itself.
+    """
+    if (tool.meta or {}).get(META + "wrapped"):
+        return True
+    schema = tool.output_schema or {}
+    return (
+        set(schema.get("properties") or {}) == {"result"}
+        and schema.get("required") == ["result"]
+        and str(schema.get("title", "")).endswith("Output")
+    )
 
 
 def spec_from_listing(tool: Any, *, name: str, kind: ToolKind | str = ToolKind.MCP) -> ToolSpec:
     """The ToolSpec of an MCP tool (``mcp.types.Tool``) under the name `name`."""
-    meta = tool.meta or {}
     output = dict(tool.output_schema or {})
-    if meta.get(META + "wrapped"):
+    if is_wrapped(tool):
         output = _unwrapped_schema(output)
     title = tool.title or (tool.annotations.title if tool.annotations is not None else None)
     description = (tool.description or "").strip() or title or tool.name
