@@ -97,7 +97,8 @@ async def test_validate_plan_lists_every_problem_and_run_plan_reports_progress_p
         assert report["valid"] is False and {i["code"] for i in report["issues"]} >= {"unknown_tool", "duplicate_id"}
         good = (await client.call_tool("validate_plan", {"plan": json.dumps(PLAN)})).structured_content
         assert good == {"valid": True, "summary": "valid: 2 steps, critical path 2", "issues": []}
-        run = await client.call_tool("run_plan", {"plan": PLAN, "inputs": {"amount": 50}}, progress_callback=on_progress)
+        args = {"plan": PLAN, "inputs": {"amount": 50}}
+        run = await client.call_tool("run_plan", args, progress_callback=on_progress)
         assert run.structured_content["status"] == "succeeded" and run.structured_content["output"] == "gross 55.0\n"
         missing = await client.call_tool("run_plan", {"plan": PLAN})
         assert missing.is_error and "amount" in missing.content[0].text
