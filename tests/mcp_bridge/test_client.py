@@ -167,8 +167,10 @@ async def test_a_call_past_the_servers_timeout_is_a_tool_timeout_naming_it(tmp_p
 
 async def test_the_servers_concurrency_limit_holds_across_a_for_each(tmp_path: Path, marker: str) -> None:
     registry = registry_with(source(tmp_path, {"peer": peer(marker, concurrency=2)}))
-    plan = {"steps": [{"id": "many", "tool": "peer.slow", "for_each": "input:xs", "args": {"seconds": 0.3}}],
-            "inputs": {"xs": {"type": "array"}}}
+    plan = {
+        "steps": [{"id": "many", "tool": "peer.slow", "for_each": "input:xs", "args": {"seconds": 0.3}}],
+        "inputs": {"xs": {"type": "array"}},
+    }
     result, _ = await run_compiled(validate_plan(plan, registry), {"xs": list(range(6))})
     assert result.status == "succeeded"
     assert max(r["peak"] for r in result.steps["many"].output) == 2
