@@ -20,6 +20,8 @@ import asyncio
 import hmac
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -303,8 +305,88 @@ async def serve_stdio(server: Any) -> None:
     """Serve over stdin/stdout until the client closes stdin (stray prints are diverted to stderr)."""
     from mcp.server.stdio import stdio_server
 
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+    async with _event_loop_stdio() as streams:
+        async with stdio_server(*streams) as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+_MAX_LINE = 256 * 1024 * 1024  # one JSON-RPC message per line; plans and results can be large
+
+
+class _Lines:
+    """Lines of text from a pipe, read by the event loop (the SDK's default reads in a worker thread)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self.reader.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line.decode("utf-8", errors="replace")
+
+
+class _Writer:
+    """Text written to a pipe by the event loop."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    async def write(self, text: str) -> None:
+        self.writer.write(text.encode("utf-8"))
+
+    async def flush(self) -> None:
+        await self.writer.drain()
+
+
+@asynccontextmanager
+async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
+    """The wire on private copies of fds 0 and 1, read and written by the event loop, with fd 0 pointed at the
+    null device and fd 1 at stderr meanwhile (so a tool that prints cannot corrupt the protocol).
+
+    Yields (None, None), leaving the SDK to its own thread-based streams, when stdin or stdout is not a pipe,
+    socket or terminal (a regular file cannot be watched by the event loop).
+    """
+    import stat
+
+    def watchable(fd: int) -> bool:
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            return False
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+    if sys.platform == "win32" or not (watchable(0) and watchable(1)):
+        yield None, None
+        return
+    sys.stdout.flush()
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    saved_in, saved_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_MAX_LINE)
+    read_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
+    )
+    write_transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), os.fdopen(wire_out, "wb", buffering=0)
+    )
+    writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
+    try:
+        yield _Lines(reader), _Writer(writer)
+    finally:
+        read_transport.close()
+        write_transport.close()
+        os.dup2(saved_in, 0)
+        os.dup2(saved_out, 1)
+        os.close(saved_in)
+        os.close(saved_out)
 
 
 def bearer_guard(app: Any, token: str) -> Any:
