@@ -11,9 +11,9 @@ import pytest
 
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import ConfigurationError
-from orchestrator.registry import BUILTINS
 from orchestrator.settings import use_settings
 from orchestrator.small_model_worker.cascade import Prediction
+from orchestrator.toolbox import default_registry
 from orchestrator.workers.receipts import categorize
 from orchestrator.workers.receipts.categorize import (
     DEFAULT_TAXONOMY,
@@ -216,7 +216,7 @@ def test_rules_learned_from_examples_keep_frequent_telling_terms() -> None:
 
 
 def test_the_tool_is_registered_and_uses_keywords_unless_small_models_are_on() -> None:
-    spec = BUILTINS.get("expense_categorizer").spec
+    spec = default_registry(plugins=False).get("expense_categorizer").spec
     assert spec.kind == "function"
     assert set(spec.input_schema["properties"]) == {"items", "taxonomy", "rules_path"}
 
@@ -226,7 +226,7 @@ async def test_the_tool_reports_the_keyword_tier_to_the_running_step() -> None:
     context = StepContext(run_id="r1", step_id="categorize")
     token = _current.set(context)
     try:
-        result = await BUILTINS.get("expense_categorizer").invoke(
+        result = await default_registry(plugins=False).get("expense_categorizer").invoke(
             {"items": [{"name": "Latte", "amount": 4.5}, {"name": "Diesel", "amount": 50.0}]}
         )
     finally:
