@@ -20,9 +20,9 @@ class BuiltinTools:
 
     def tools(self) -> Iterator[FunctionTool]:
         from orchestrator.workers import documents, finance, language
-        from orchestrator.workers.receipts import categorize, ocr, parse
+        from orchestrator.workers.receipts import ocr, tools
 
-        for module in (ocr, parse, categorize, finance, documents, language):
+        for module in (ocr, tools, finance, documents, language):
             yield from tools_in(module)
 
     def __repr__(self) -> str:

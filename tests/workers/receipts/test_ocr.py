@@ -8,10 +8,10 @@ import pytest
 
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import ConfigurationError, ToolError
+from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.settings import Settings, use_settings
 from orchestrator.toolbox import default_registry
 from orchestrator.workers.receipts import ocr
-from orchestrator.workers.receipts.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr import (
     get_ocr_backend,
     ocr_backend_names,

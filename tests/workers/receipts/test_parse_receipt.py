@@ -6,9 +6,10 @@ import pytest
 
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import ToolError
+from orchestrator.rules.models import ParsedReceipt
+from orchestrator.rules.receipt.parse import parse_receipt_text
 from orchestrator.toolbox import default_registry
-from orchestrator.workers.receipts.models import ParsedReceipt
-from orchestrator.workers.receipts.parse import line_item_parser, parse_receipt_text
+from orchestrator.workers.receipts.tools import line_item_parser
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from orchestrator.context import report_mode
 from orchestrator.errors import ConfigurationError
 from orchestrator.registry import tool
+from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
-from orchestrator.workers.receipts.models import OcrResult
 from orchestrator.workers.receipts.ocr_backends import (
     PDF_SUFFIXES,
     TEXT_SUFFIXES,
