@@ -43,8 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.rules.models import ParsedReceipt
-from orchestrator.rules.receipt._amounts import parse_amount
-from orchestrator.rules.receipt._dates import date_readings
+from orchestrator.rules.receipt import date_readings, parse_amount
 from orchestrator.rules.receipt.parse import parse_receipt_text
 
 logger = logging.getLogger(__name__)
