@@ -16,8 +16,9 @@ from orchestrator.executor import run_compiled
 from orchestrator.mcp_bridge.config import McpConfig
 from orchestrator.mcp_bridge.source import McpToolSource
 from orchestrator.plan.validate import validate_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
 from orchestrator.run_scope import run_scope
+from orchestrator.toolbox import default_registry
 
 from .conftest import no_orphans, peer, processes_with
 

@@ -20,7 +20,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from orchestrator.mcp_bridge.server import build_server
-from orchestrator.registry import ToolKind, ToolRegistry, default_registry
+from orchestrator.registry import ToolKind, ToolRegistry
+from orchestrator.toolbox import default_registry
 
 from .conftest import no_orphans, peer, write_config
 

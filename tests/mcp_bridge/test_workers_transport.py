@@ -15,9 +15,10 @@ import pytest
 
 from orchestrator.executor import prepare_inputs, run_compiled
 from orchestrator.plan.validate import load_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
 from orchestrator.run_scope import run_scope
 from orchestrator.settings import use_settings
+from orchestrator.toolbox import default_registry
 
 from .test_server import http_server  # noqa: F401 - the fixture
 

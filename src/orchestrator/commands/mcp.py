@@ -92,8 +92,8 @@ def serve(
     """Serve the tools (with schemas, annotations, structured output) and run_plan / validate_plan /
     plan_and_run over MCP: stdio by default (what an MCP host starts), or streamable HTTP."""
     from orchestrator.mcp_bridge.server import build_server, serve_http, serve_stdio
-    from orchestrator.registry import default_registry
     from orchestrator.settings import current_settings, pin_settings
+    from orchestrator.toolbox import default_registry
 
     settings = current_settings()
     update: dict[str, object] = {"workers_transport": "local"}  # this process *is* the workers' server

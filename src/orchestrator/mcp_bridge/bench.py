@@ -137,8 +137,8 @@ async def _transport_row(
     server_pid: int | None = None,
 ) -> dict[str, Any]:
     from orchestrator.mcp_bridge.tools import McpTool, ServerHandle
-    from orchestrator.registry import default_registry
     from orchestrator.run_scope import run_scope
+    from orchestrator.toolbox import default_registry
 
     spec = default_registry(mcp=False).get(TOOL).spec
     connection = McpConnection(name, config)
@@ -176,7 +176,7 @@ async def measure_mcp(
     *, calls: int = 500, concurrencies: Sequence[int] = (1, 8, 32), transports: Sequence[str] = ("stdio", "http")
 ) -> dict[str, Any]:
     """Per-call overhead of an MCP tool against the same function in process, and calls/s at each concurrency."""
-    from orchestrator.registry import default_registry
+    from orchestrator.toolbox import default_registry
 
     local_tool = default_registry(mcp=False).get(TOOL)
 

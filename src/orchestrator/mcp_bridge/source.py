@@ -22,9 +22,9 @@ from orchestrator.mcp_bridge.cache import ToolListCache
 from orchestrator.mcp_bridge.config import McpConfig, ServerConfig, load_config
 from orchestrator.mcp_bridge.connection import McpConnection
 from orchestrator.mcp_bridge.tools import McpTool, ServerHandle, annotations_of, is_wrapped, spec_from_listing
-from orchestrator.registry import Tool, ToolRegistry, ToolSpec
+from orchestrator.registry import Tool, ToolSource, ToolSpec
 
-__all__ = ["McpToolSource", "ServerReport", "WorkersSource", "add_mcp_tools", "check_servers", "needs_wrap"]
+__all__ = ["McpToolSource", "ServerReport", "WorkersSource", "check_servers", "mcp_sources", "needs_wrap"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,26 +194,20 @@ def _package_root() -> str:
     return str(Path(orchestrator.__file__).resolve().parents[1])
 
 
-def add_mcp_tools(registry: ToolRegistry, *, mcp_config: Path | None = None) -> None:
-    """Add the configured MCP servers' tools to `registry`, and route the built-in workers over MCP when
-    ``WORKERS_TRANSPORT=mcp`` (the registry hook until tool sources assemble the registry)."""
+def mcp_sources(builtins: ToolSource) -> tuple[ToolSource, list[ToolSource]]:
+    """The settings' MCP sources: `builtins`, or with ``WORKERS_TRANSPORT=mcp`` the same tools behind
+    ``mcp serve``; and the servers of ``ORCHESTRATOR_MCP_CONFIG`` (or ``--mcp-config``), if any."""
     from orchestrator.settings import current_settings
 
     settings = current_settings()
-    path = mcp_config or settings.orchestrator_mcp_config
+    path = settings.orchestrator_mcp_config
     if settings.workers_transport == "mcp" or path is not None:
         _require_sdk()
     if settings.workers_transport == "mcp":
-        from orchestrator.registry import BUILTINS
-
-        workers = WorkersSource(
-            [tool.spec for tool in BUILTINS], url=settings.workers_mcp_url, token=settings.orchestrator_mcp_token
-        )
-        for tool in workers.tools():
-            registry.add(tool, replace=True)
-    if path is not None:
-        for tool in McpToolSource.from_file(Path(path)).tools():
-            registry.add(tool)
+        specs = [tool.spec for tool in builtins.tools()]
+        builtins = WorkersSource(specs, url=settings.workers_mcp_url, token=settings.orchestrator_mcp_token)
+    servers: list[ToolSource] = [McpToolSource.from_file(Path(path))] if path is not None else []
+    return builtins, servers
 
 
 def _require_sdk() -> None:
