@@ -143,7 +143,7 @@ async def _transport_row(
     spec = default_registry(mcp=False).get(TOOL).spec
     connection = McpConnection(name, config)
     async with run_scope():  # the tool's calls share the run's connection, as in a plan
-        tool = McpTool(spec, server=ServerHandle(name, lambda: connection), remote_name=TOOL)
+        tool = McpTool(spec, server=ServerHandle(name, lambda: connection, trusted=True), remote_name=TOOL)
 
         def raw() -> Awaitable[Any]:  # the SDK's call alone, no conversion
             return connection.call(TOOL, ARGS)

@@ -21,12 +21,23 @@ from orchestrator.errors import ToolError
 from orchestrator.mcp_bridge.cache import ToolListCache
 from orchestrator.mcp_bridge.config import McpConfig, ServerConfig, load_config
 from orchestrator.mcp_bridge.connection import McpConnection
-from orchestrator.mcp_bridge.tools import McpTool, ServerHandle, annotations_of, is_wrapped, spec_from_listing
+from orchestrator.mcp_bridge.tools import (
+    TOOL_NAME,
+    McpTool,
+    ServerHandle,
+    annotations_of,
+    is_wrapped,
+    spec_from_listing,
+)
 from orchestrator.registry import Tool, ToolSource, ToolSpec
 
 __all__ = ["McpToolSource", "ServerReport", "WorkersSource", "check_servers", "mcp_sources", "needs_wrap"]
 
 logger = logging.getLogger(__name__)
+
+
+MAX_TOOLS = 1000
+"""Tools taken from one server (a server listing more is cut short, with a warning)."""
 
 
 def needs_wrap(output_schema: dict[str, Any]) -> bool:
@@ -116,9 +127,20 @@ class McpToolSource:
                 else:
                     listings[report.name] = report.tools or []
         tools: list[Tool] = []
-        for name in servers:
-            handle = ServerHandle(name, lambda name=name: self.connection(name))  # type: ignore[misc]
-            for listed in listings.get(name, []):
+        for name, config in servers.items():
+            key = f"{name}-{config.fingerprint()}"
+            handle = ServerHandle(name, lambda name=name: self.connection(name), key=key)  # type: ignore[misc]
+            listed_tools = listings.get(name, [])
+            if len(listed_tools) > MAX_TOOLS:
+                logger.warning(
+                    "mcp server %r lists %d tools; only the first %d are used", name, len(listed_tools), MAX_TOOLS
+                )
+            for listed in listed_tools[:MAX_TOOLS]:
+                if not TOOL_NAME.match(listed.name):
+                    logger.warning(
+                        "mcp server %r: tool name %r is not a valid MCP tool name; left out", name, listed.name[:80]
+                    )
+                    continue
                 spec = spec_from_listing(listed, name=f"{name}.{listed.name}")
                 tools.append(McpTool(spec, server=handle, remote_name=listed.name, wrapped=is_wrapped(listed)))
         self._tools = tools
@@ -178,7 +200,7 @@ class WorkersSource:
 
     def tools(self) -> list[Tool]:
         config = self.server_config()
-        handle = ServerHandle("workers", lambda: McpConnection("workers", config))
+        handle = ServerHandle("workers", lambda: McpConnection("workers", config), trusted=True)
         return [
             McpTool(spec, server=handle, remote_name=spec.name, wrapped=needs_wrap(spec.output_schema))
             for spec in self.specs

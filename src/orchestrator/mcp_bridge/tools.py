@@ -14,6 +14,7 @@ in process and out of process.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,16 +30,30 @@ META = "orchestrator/"
 """Prefix of the ``_meta`` keys our server adds (kind, wrapped output, modes, usage, counts, retryable)."""
 
 
+MAX_DESCRIPTION = 2000
+"""Characters of a server's tool description kept for the catalog."""
+
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+"""MCP's tool names; a server's tool named otherwise is left out."""
+
+
 class ServerHandle:
     """How the tools of one server reach it: the run's shared connection, or one per call outside a run."""
 
-    def __init__(self, key: str, factory: Callable[[], McpConnection]) -> None:
+    def __init__(
+        self, name: str, factory: Callable[[], McpConnection], *, key: str | None = None, trusted: bool = False
+    ) -> None:
         """Args:
-        key: Identifies the server among every source's (scope resources are keyed by it).
+        name: The server's name (in errors and worker modes).
         factory: Makes a new, unstarted connection.
+        key: Identifies the server among every source's (the run's connections are kept by it; default: name).
+        trusted: The server is our own ``mcp serve``: the worker modes, usage and counts in its results'
+            ``_meta`` are reported into the step (another server's ``_meta`` is not believed).
         """
-        self.key = key
+        self.name = name
+        self.key = key or name
         self.factory = factory
+        self.trusted = trusted
 
     async def call(self, tool: str, args: Mapping[str, Any]) -> Any:
         scope = current_scope()
@@ -97,6 +112,8 @@ def spec_from_listing(tool: Any, *, name: str, kind: ToolKind | str = ToolKind.M
         output = _unwrapped_schema(output)
     title = tool.title or (tool.annotations.title if tool.annotations is not None else None)
     description = (tool.description or "").strip() or title or tool.name
+    if len(description) > MAX_DESCRIPTION:  # the planner reads it: a server must not flood its prompt
+        description = description[:MAX_DESCRIPTION] + "..."
     return ToolSpec(
         name=name,
         kind=ToolKind(kind),
@@ -178,12 +195,12 @@ class McpTool:
         meta = result.meta or {}
         if result.is_error:
             retryable = bool(meta.get(META + "retryable", False))
-            who = f"mcp server {self.server.key!r}, tool {self.remote_name!r}"
+            who = f"mcp server {self.server.name!r}, tool {self.remote_name!r}"
             raise ToolError(f"{who}: {error_text(result)}", retryable=retryable)
-        if META + "modes" in meta:
+        if self.server.trusted and META + "modes" in meta:
             report_meta(meta)
         else:
-            report_mode(f"mcp:{self.server.key}")
+            report_mode(f"mcp:{self.server.name}")
         return output_of(result, wrapped=self.wrapped)
 
     def check_value(self, arg: str, value: Any) -> str | None:
