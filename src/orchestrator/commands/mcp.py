@@ -127,4 +127,4 @@ def serve(
     except KeyboardInterrupt:
         stderr.print("mcp server stopped", markup=False)
     except OSError as exc:
-        raise ConfigurationError(f"--http {http}: cannot listen there ({exc.strerror or exc})") from None
+        raise ConfigurationError(f"--http {http}: {exc.strerror or exc}") from None

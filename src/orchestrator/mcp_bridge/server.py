@@ -427,26 +427,34 @@ async def serve_http(
         token: When set, every request must carry it as a bearer token.
         ready: Called with the bound port once the server listens.
     """
+    import socket
+
+    import anyio
     import uvicorn
 
     app = server.streamable_http_app(host=host)
     if token:
         app = bearer_guard(app, token)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    web = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(web.serve())
+    # Bind here, not in uvicorn: it exits the process when it cannot bind, and we want one clear error.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        while not web.started:
-            if task.done():
-                await task  # raises why it could not start (port in use...)
-                return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.get_running_loop().create_task(web.serve(sockets=[sock]))
+    try:
+        while not web.started and not task.done():
             await asyncio.sleep(0.02)
-        if ready is not None:
-            sockets = [s for srv in web.servers for s in srv.sockets]
-            ready(sockets[0].getsockname()[1] if sockets else port)
+        if ready is not None and web.started:
+            ready(bound)
         await task
     finally:
         if not task.done():
             web.should_exit = True
-            with __import__("anyio").CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 await task
+        sock.close()
