@@ -242,3 +242,30 @@ async def test_over_http_the_token_is_required_and_a_host_lists_calls_and_runs(h
         run = await client.call_tool("run_plan", {"plan": PLAN, "inputs": {"amount": 1}}, progress_callback=on_progress)
         assert run.structured_content["output"] == "gross 1.1\n"
     assert "step 'report' finished" in steps
+
+
+def test_http_address_forms_and_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from orchestrator.commands.mcp import parse_address
+    from orchestrator.errors import ConfigurationError
+
+    assert parse_address("8765") == ("127.0.0.1", 8765)
+    assert parse_address(":8765") == ("127.0.0.1", 8765)
+    assert parse_address("0.0.0.0:1") == ("0.0.0.0", 1)
+    assert parse_address("[::1]:9") == ("::1", 9)
+    with pytest.raises(ConfigurationError, match="expected HOST:PORT"):
+        parse_address("localhost:http")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "mcp", "serve", "--http", f"127.0.0.1:{port}"],
+            env={**child_env(), "ORCHESTRATOR_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in proc.stderr
