@@ -183,3 +183,26 @@ def test_ctrl_c_during_an_mcp_call_exits_130_and_leaves_no_process(tmp_path: Pat
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert no_orphans(marker)
+
+
+def test_a_batch_starts_each_server_once_for_every_document(tmp_path: Path, marker: str) -> None:
+    starts = tmp_path / "starts.txt"
+    config = write_config(tmp_path, {"peer": peer(marker, starts)})
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(4):
+        (docs / f"d{n}.txt").write_text(f"document {n}")
+    plan = write_plan(
+        tmp_path,
+        {
+            "inputs": {"path": {"type": "string"}},
+            "steps": [{"id": "say", "tool": "peer.echo", "args": {"text": "{{input:path}}"}}],
+            "output": "step:say",
+        },
+    )
+    proc = cli("batch", str(plan), str(docs), "--input", "path", "--mcp-config", str(config), home=tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert sorted(line["output"] for line in lines) == [str(docs / f"d{n}.txt") for n in range(4)]
+    assert len(starts.read_text().splitlines()) == 2  # one to list the tools, one for the whole batch
+    assert no_orphans(marker)
