@@ -6,6 +6,9 @@
 
 The SDK-backed adapters (:class:`OpenAIChatModel`, :class:`AnthropicChatModel`) are imported on first
 use, so this package imports without the ``openai`` and ``anthropic`` extras.
+
+A layer beside the keyword rules: used by the planner, the small-model worker and ``synthesize``; it knows
+none of them.
 """
 
 from __future__ import annotations
