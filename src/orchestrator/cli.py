@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator.commands._common import (
     InputsOpt,
@@ -23,12 +22,13 @@ from orchestrator.commands._common import (
     stdout,
 )
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
-from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
-from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
-from orchestrator.plan.model import plan_json_schema
-from orchestrator.plan.validate import load_plan
-from orchestrator.registry import ToolAnnotations, ToolRegistry
-from orchestrator.toolbox import default_registry
+from orchestrator.logs import configure_logging
+
+if TYPE_CHECKING:
+    from orchestrator.registry import ToolAnnotations, ToolRegistry
+
+# Start-up: each command imports what it needs when it runs (the executor, the tools, rich tables), so
+# `orchestrator --help` loads none of it; `orchestrator bench startup` measures it.
 
 app = typer.Typer(
     name="orchestrator",
@@ -42,6 +42,8 @@ app.add_typer(eval_app, name="eval")
 
 
 def registry() -> ToolRegistry:
+    from orchestrator.toolbox import default_registry
+
     return default_registry()
 
 
@@ -52,6 +54,10 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run a plan with live per-step progress, then print its output."""
+    from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
+    from orchestrator.observability import StepTable, describe_interrupted, render_output
+    from orchestrator.plan.validate import load_plan
+
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
@@ -75,6 +81,8 @@ def run(
 @app.command()
 def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to check")]) -> None:
     """Check plans against the format and the tool registry, listing every problem; runs nothing."""
+    from orchestrator.plan.validate import load_plan
+
     tools = registry()
     failed = 0
     for path in plans:
@@ -95,6 +103,8 @@ def tools(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([spec.model_dump(mode="json") for spec in catalog])
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     table.add_column("tool", style="bold")
     table.add_column("kind")
@@ -123,6 +133,8 @@ def _hints(annotations: ToolAnnotations) -> str:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the plan format."""
+    from orchestrator.plan.model import plan_json_schema
+
     print_json(plan_json_schema())
 
 
