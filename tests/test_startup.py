@@ -117,7 +117,7 @@ def test_bench_startup_reports_medians_and_ratios_for_each_command() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
-    assert report["rounds"] == 1 and report["baseline_median_s"] > 0
+    assert report["rounds"] == 1 and report["baseline_median_s"] > 0 and report["floor_ratio"] > 0
     assert [row["command"] for row in report["rows"]] == [
         "orchestrator --help",
         "orchestrator validate PLAN",

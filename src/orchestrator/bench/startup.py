@@ -27,6 +27,13 @@ __all__ = ["BASELINE", "TARGET_RATIO", "StartupReport", "StartupRow", "measure_s
 BASELINE: tuple[str, ...] = ("-c", "import pydantic, rich, typer")
 """What the commands are compared with: importing the three libraries the CLI is built on."""
 
+FLOOR: tuple[str, ...] = (
+    "-c",
+    "import rich.console, typer.main\nfrom pydantic import BaseModel\nclass P(BaseModel):\n    x: int\nP(x=1)",
+)
+"""For reading the figures, no target: what any pydantic-validating typer command pays before its own code
+(pydantic builds its first model, typer its command, rich a console)."""
+
 TARGET_RATIO = 3.0
 """Each command should start within this many times the baseline."""
 
@@ -63,6 +70,8 @@ class StartupReport(BaseModel):
 
     baseline: str
     baseline_median_s: float
+    floor_ratio: float
+    """The median ratio of :data:`FLOOR` to the baseline (no target)."""
     rounds: int
     rows: list[StartupRow]
 
@@ -97,15 +106,19 @@ def measure_startup(rounds: int = 7, *, python: str | None = None) -> StartupRep
             "orchestrator tools": ["tools"],
         }
         base = [python, *BASELINE]
-        _timed(base, env)  # warm the file cache once, for everyone alike
+        floor_argv = [python, *FLOOR]
+        _timed(base, env)  # warm the file cache (and the bytecode cache) once, for everyone alike
+        _timed(floor_argv, env)
         for args in commands.values():
             _timed([python, "-m", "orchestrator", *args], env)
         baseline: list[float] = []
         times: dict[str, list[float]] = {name: [] for name in commands}
         ratios: dict[str, list[float]] = {name: [] for name in commands}
+        floor: list[float] = []
         for _ in range(rounds):
             b = _timed(base, env)
             baseline.append(b)
+            floor.append(_timed(floor_argv, env) / b)
             for name, args in commands.items():
                 t = _timed([python, "-m", "orchestrator", *args], env)
                 times[name].append(t)
@@ -124,6 +137,7 @@ def measure_startup(rounds: int = 7, *, python: str | None = None) -> StartupRep
     return StartupReport(
         baseline='python -c "import pydantic, rich, typer"',
         baseline_median_s=round(statistics.median(baseline), 4),
+        floor_ratio=round(statistics.median(floor), 2),
         rounds=rounds,
         rows=rows,
     )

@@ -206,6 +206,7 @@ def bench_startup(
     for col in ("command", "median s", "ratio", ""):
         table.add_column(col, justify="left" if col == "command" else "right")
     table.add_row("baseline", f"{report.baseline_median_s:.3f}", "1.00x", "")
+    table.add_row("floor: a typer command + a pydantic model", "", f"{report.floor_ratio:.2f}x", "")
     for row in report.rows:
         verdict = "[green]ok[/]" if row.met else "[red]over[/]"
         table.add_row(row.command, f"{row.median_s:.3f}", f"{row.ratio:.2f}x", verdict)
