@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -51,24 +52,38 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def imported_by(*args: str) -> set[str]:
-    """The modules `orchestrator ARGS` imports, read from ``python -X importtime`` (the CLI as users run it)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "orchestrator", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_env(),
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    names = set()
-    for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip()
-            if name != "package":
-                names.add(name)
-    assert "orchestrator.cli" in names  # the parse worked
+_RUNNER = """
+import json, runpy, sys
+out, sys.argv = sys.argv[1], ["orchestrator", *sys.argv[2:]]
+try:
+    runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def imported_by(*args: str, tmp: Path | None = None) -> set[str]:
+    """The modules `orchestrator ARGS` has loaded when it exits: ``python -m orchestrator`` as users run it,
+    with ``sys.modules`` read at exit (``-X importtime`` would miss modules loaded by ``importlib``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "modules.json"
+        proc = subprocess.run(
+            [sys.executable, "-c", _RUNNER, str(out), *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(),
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        report = json.loads(out.read_text())
+    assert report["code"] in (0, None), proc.stderr[-2000:]
+    names = set(report["modules"])
+    assert "orchestrator.cli" in names  # the runner ran the CLI
     return names
 
 
@@ -126,3 +141,43 @@ def test_bench_startup_reports_medians_and_ratios_for_each_command() -> None:
     for row in report["rows"]:
         assert row["median_s"] > 0 and row["ratio"] > 0 and row["target"] == 3.0
         assert row["met"] == (row["ratio"] <= 3.0)
+
+
+def test_a_command_loads_only_its_own_command_module(plan: Path) -> None:
+    names = imported_by("validate", str(plan))
+    assert not any(n.startswith("orchestrator.commands.") and n != "orchestrator.commands._common" for n in names)
+    assert "orchestrator.commands.bench" in imported_by("bench", "--help")
+
+
+@pytest.mark.parametrize(
+    ("argv", "commands"),
+    [
+        (["validate", "p.json"], []),
+        (["tools", "--json"], []),
+        (["plan", "x"], ["plan"]),
+        (["bench", "startup"], ["bench"]),
+        (["eval", "receipts", "d"], ["eval"]),
+        (["--help"], None),
+        ([], None),
+        (["nonsense"], None),
+        (["--help", "validate"], None),
+    ],
+)
+def test_which_command_modules_main_loads(argv: list[str], commands: list[str] | None) -> None:
+    from orchestrator.cli import _commands_for
+
+    assert _commands_for(argv) == commands
+
+
+def test_the_overview_help_still_lists_every_command() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_env(), "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("run", "validate", "tools", "schema", "plan", "ask", "batch", "bench", "fake-model", "eval"):
+        assert f" {command} " in proc.stdout, command

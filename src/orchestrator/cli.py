@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the run did not fully succeed; 2 a user error (bad plan
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +26,7 @@ from orchestrator.errors import OrchestratorError, PlanValidationError, UserErro
 from orchestrator.logs import configure_logging
 
 if TYPE_CHECKING:
+    from orchestrator.commands import batch, bench, evaluation, fake_model, planning  # noqa: F401 (loaded lazily)
     from orchestrator.registry import ToolAnnotations, ToolRegistry
 
 # Start-up: each command imports what it needs when it runs (the executor, the tools, rich tables), so
@@ -138,24 +140,57 @@ def schema() -> None:
     print_json(plan_json_schema())
 
 
-def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, planning
+_COMMAND_MODULES = {
+    "plan": "planning",
+    "ask": "planning",
+    "batch": "batch",
+    "bench": "bench",
+    "fake-model": "fake_model",
+    "eval": "evaluation",
+}
+"""The commands defined in :mod:`orchestrator.commands` modules, and which module defines each."""
 
-    planning.register(app)
-    batch.register(app)
-    bench.register(app)
-    fake_model.register(app)
-    evaluation.register(eval_app)
+_registered: set[str] = set()
 
 
-_register_commands()
+def register_commands(names: Iterable[str] | None = None) -> None:
+    """Add the commands of :mod:`orchestrator.commands` to `app`: those named (None: all of them).
+
+    :func:`main` adds only the invoked command's module (typer builds every registered command's options
+    before it runs one, so this keeps ``validate`` and ``tools`` quick), and all of them for the overview
+    ``--help`` or an unknown command (so the error lists every command).
+    """
+    import importlib
+
+    wanted = set(_COMMAND_MODULES.values()) if names is None else {_COMMAND_MODULES[n] for n in names}
+    for module_name in dict.fromkeys(_COMMAND_MODULES.values()):  # in this order, as --help lists them
+        if module_name not in wanted or module_name in _registered:
+            continue
+        module = importlib.import_module(f"orchestrator.commands.{module_name}")
+        module.register(eval_app if module_name == "evaluation" else app)
+        _registered.add(module_name)
+
+
+_CORE_COMMANDS = frozenset({"run", "validate", "tools", "schema"})
+
+
+def _commands_for(argv: Sequence[str]) -> list[str] | None:
+    """The commands `argv` may invoke: its first word when it names one, else None (all of them)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first is None or any(arg in ("--help", "-h") for arg in argv[: argv.index(first)]):
+        return None
+    if first in _CORE_COMMANDS:
+        return []
+    return [first] if first in _COMMAND_MODULES else None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning errors into messages and exit codes."""
     configure_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    register_commands(_commands_for(args))
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="orchestrator")
+        code = app(args=args, standalone_mode=False, prog_name="orchestrator")
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
