@@ -13,15 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.commands._common import (
-    InputsOpt,
-    JsonFlag,
-    announce_small_model,
-    print_json,
-    run_async,
-    stderr,
-    stdout,
-)
+from orchestrator.commands import _common as common
+from orchestrator.commands._common import InputsOpt, JsonFlag, announce_small_model, echo, print_json, run_async
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.logs import configure_logging
 
@@ -63,7 +56,7 @@ def run(
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
-    table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
+    table = StepTable(common.stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
     announce_small_model()
     try:
         if as_json:
@@ -72,10 +65,10 @@ def run(
         else:
             with table:
                 result, _ = run_async(run_compiled(compiled, values, on_event=table))
-            render_output(result, stdout)
+            render_output(result, common.stdout)
     except KeyboardInterrupt:
-        stderr.line()  # the live table may not have ended its last line
-        stderr.print(describe_interrupted(table), markup=False, highlight=False)
+        common.stderr.line()  # the live table may not have ended its last line
+        common.stderr.print(describe_interrupted(table), markup=False, highlight=False)
         raise typer.Exit(130) from None
     raise typer.Exit(0 if result.ok else 1)
 
@@ -92,9 +85,9 @@ def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to che
             compiled = load_plan(path, tools)
         except UserError as exc:
             failed += 1
-            stderr.print(str(exc), markup=False, highlight=False)
+            echo(str(exc), err=True)
             continue
-        stdout.print(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary(), markup=False)
+        echo(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary())
     raise typer.Exit(2 if failed else 0)
 
 
@@ -119,7 +112,7 @@ def tools(as_json: JsonFlag = False) -> None:
         args = ", ".join(f"{n}{'' if n in required else '?'}" for n in props)
         description = spec.description.splitlines()[0] if spec.description else ""
         table.add_row(spec.name, spec.kind.value, args, _hints(spec.annotations), description)
-    stdout.print(table)
+    common.stdout.print(table)
 
 
 def _hints(annotations: ToolAnnotations) -> str:
@@ -194,26 +187,26 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        stderr.print("aborted")
+        common.stderr.print("aborted")
         return 130
     except typer.TyperException as exc:  # usage errors: typer vendors click, so catch its public base
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            stderr.print(f"error: {exc}", markup=False)
+            common.stderr.print(f"error: {exc}", markup=False)
         return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
-        stderr.print("interrupted: running steps were cancelled")
+        common.stderr.print("interrupted: running steps were cancelled")
         return 130
     except PlanValidationError as exc:
-        stderr.print(str(exc), markup=False, highlight=False)
+        echo(str(exc), err=True)
         return 2
     except UserError as exc:
-        stderr.print(f"error: {exc}", markup=False, highlight=False)
+        echo(f"error: {exc}", err=True)
         return 2
     except OrchestratorError as exc:
-        stderr.print(f"failed: {exc}", markup=False, highlight=False)
+        echo(f"failed: {exc}", err=True)
         return 1
     return code if isinstance(code, int) else 0
 
