@@ -302,8 +302,8 @@ def _guard(annotation: Any) -> Callable[[Any], Any] | None:
     if origin is list and len(args) == 1 and (args[0] in _EXACT or args[0] is Any):
         if args[0] is Any:
             return lambda v: list(v) if type(v) is list else _NO
-        item = _EXACT[args[0]]
-        return lambda v: list(v) if type(v) is list and all(type(e) is item for e in v) else _NO
+        kinds = frozenset({_EXACT[args[0]]})
+        return lambda v: list(v) if type(v) is list and {*map(type, v)} <= kinds else _NO
     if origin is dict and len(args) == 2 and args[0] is str and (args[1] in _EXACT or args[1] is Any):
         value_kind = _EXACT.get(args[1])
         return lambda v: (

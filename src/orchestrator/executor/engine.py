@@ -73,8 +73,11 @@ class _Run:
         retry: RetryPolicy,
         run_id: str,
         completed: Mapping[str, Any],
+        keep_events: bool = True,
     ):
         self.goal = goal
+        # Events are built only when someone looks: a handler, or a caller that wants the list back.
+        self.record = keep_events or bool(handlers)
         self.inputs = inputs
         self.handlers = handlers
         self.retry = retry
@@ -186,9 +189,10 @@ class _Run:
         return perf_counter() - self.t0
 
     def emit(self, event: Event) -> None:
-        self.events.append(event)
-        if self.handlers:
-            self.notify(event)
+        if self.record:
+            self.events.append(event)
+            if self.handlers:
+                self.notify(event)
 
     def notify(self, event: Event) -> None:
         for handler in self.handlers:
@@ -277,10 +281,11 @@ class _Run:
         sid = cs.id
         rec = self.records[sid]
         rec.started_s = started = perf_counter() - self.t0
-        event: Event = StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind)
-        self.events.append(event)
-        if self.handlers:
-            self.notify(event)
+        if self.record:
+            event: Event = StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind)
+            self.events.append(event)
+            if self.handlers:
+                self.notify(event)
         items: int | None = None
         try:
             sems = self.sems.get(cs.tool_name)
@@ -288,14 +293,18 @@ class _Run:
                 sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
             tool = cs.tool
             direct = cs.direct
-            if direct is not None and cs.simple and not sems and self.model_calls_left is None:
-                # The common case (see `orchestrator bench`): one attempt, arguments from compiled resolvers,
-                # the call guarded by exact type checks instead of Pydantic (FunctionTool.direct_call). The tool
-                # reports straight into the step's result; each step runs in its own task with its own copy of
-                # the context, so the variable needs no reset.
+            if direct is not None and not sems and self.model_calls_left is None:
+                # The common case (see `orchestrator bench`): a simple step (one attempt, no for_each, no
+                # timeout) whose arguments validation proved, called through exact type guards instead of
+                # Pydantic (FunctionTool.direct_call). The tool reports straight into the step's result; each
+                # step runs in its own task with its own copy of the context, so the variable needs no reset.
                 rec.attempts = 1
                 _current.set(rec)
-                output = tool.dump(await direct(_resolve_args(cs, self.outputs, self.inputs)))  # type: ignore[attr-defined]
+                try:
+                    args = resolve_in(cs.args, self.outputs, self.inputs, None)
+                except (ResolveError, KeyError) as exc:
+                    raise ToolError(f"cannot resolve arguments: {exc}") from exc
+                output = tool.dump(await direct(args))  # type: ignore[attr-defined]
             elif cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
                 rec.attempts = 1
                 _current.set(rec)
@@ -325,10 +334,11 @@ class _Run:
         rec.status = "succeeded"
         rec.finished_s = finished = perf_counter() - self.t0
         rec.duration_s = duration = finished - started
-        event = StepFinished(self.run_id, finished, sid, rec.attempts, duration, rec.modes, rec.usage, items)
-        self.events.append(event)
-        if self.handlers:
-            self.notify(event)
+        if self.record:
+            event = StepFinished(self.run_id, finished, sid, rec.attempts, duration, rec.modes, rec.usage, items)
+            self.events.append(event)
+            if self.handlers:
+                self.notify(event)
         self.settle(sid)
 
     def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
@@ -494,8 +504,10 @@ async def run_compiled(
     retry: RetryPolicy | None = None,
     run_id: str | None = None,
     completed: Mapping[str, Any] | None = None,
+    keep_events: bool = True,
 ) -> tuple[RunResult, list[Event]]:
-    """Run a validated plan; returns the result and every event emitted.
+    """Run a validated plan; returns the result and every event emitted (none with ``keep_events=False``
+    and no handler: building them is then skipped).
 
     `completed` maps step ids to outputs already known (a resumed or replanned run): those steps are not
     run again, and their dependents start at once.
@@ -508,6 +520,7 @@ async def run_compiled(
         retry=retry or RetryPolicy(),
         run_id=run_id or new_run_id(),
         completed=completed or {},
+        keep_events=keep_events,
     )
     run.load(compiled)
     # Run-wide state (model budget, small-model worker): the enclosing batch's, else this run's own.

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 RefKind = Literal["step", "input", "item"]
 PathPart = str | int
@@ -26,9 +25,12 @@ _SEGMENT = re.compile(rf"\.(?P<field>{_NAME})|\[(?P<index>-?\d+)\]")
 _LOOKS_LIKE_REF = re.compile(r"^(step|input|item)(:|$)")
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A parsed reference: `step:parse.items[0]` is Ref("step", "parse", ("items", 0))."""
+class Ref(NamedTuple):
+    """A parsed reference: `step:parse.items[0]` is Ref("step", "parse", ("items", 0)).
+
+    Named tuples, here and for the nodes below: immutable and hashable like a frozen dataclass, and built
+    several times faster (validation builds a few per step).
+    """
 
     kind: RefKind
     name: str
@@ -67,12 +69,13 @@ def _is_name(text: str) -> bool:
 
 def parse_ref(text: str) -> Ref | None:
     """Parse a whole-string reference; None when `text` is not one."""
-    if not text.startswith(_REF_PREFIXES):  # most strings: no regex needed
+    if text.startswith("step:"):
+        if "[" not in text:  # the usual `step:<id>` or `step:<id>.<field>`, without the regex
+            name, dot, field = text[5:].partition(".")
+            if "." not in field and _is_name(name) and (not dot or _is_name(field)):
+                return Ref("step", name, (field,) if dot else ())
+    elif not text.startswith(_REF_PREFIXES):  # most strings: no regex needed
         return None
-    if text.startswith("step:") and "[" not in text:  # the usual `step:<id>` or `step:<id>.<field>`
-        parts = text[5:].split(".")
-        if len(parts) <= 2 and all(_is_name(p) for p in parts):
-            return Ref("step", parts[0], tuple(parts[1:]))
     m = _WHOLE.match(text)
     if m is None:
         return None
@@ -97,28 +100,23 @@ class ResolveError(Exception):
 # --- compiled nodes -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RefNode:
+class RefNode(NamedTuple):
     ref: Ref
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateNode:
+class TemplateNode(NamedTuple):
     parts: tuple[str | Ref, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class DictNode:
+class DictNode(NamedTuple):
     items: tuple[tuple[str, Any], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ListNode:
+class ListNode(NamedTuple):
     items: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Literal_:
+class Literal_(NamedTuple):
     value: Any
 
 
@@ -134,13 +132,12 @@ def compile_value(value: Any, malformed: list[bool] | None = None) -> Node:
     kind = type(value)
     if kind is int or kind is float or kind is bool or value is None:
         return Literal_(value)
-    if isinstance(value, str):
-        if value.startswith(_REF_PREFIXES):
-            ref = parse_ref(value)
-            if ref is not None:
-                return RefNode(ref)
-            if malformed is not None and looks_like_ref(value):
-                malformed.append(True)
+    if kind is str or isinstance(value, str):
+        ref = parse_ref(value)
+        if ref is not None:
+            return RefNode(ref)
+        if malformed is not None and value.startswith(_REF_PREFIXES) and looks_like_ref(value):
+            malformed.append(True)
         if "{{" in value:
             parts = _template_parts(value)
             if malformed is not None and any(
@@ -150,18 +147,20 @@ def compile_value(value: Any, malformed: list[bool] | None = None) -> Node:
             if any(isinstance(p, Ref) for p in parts):
                 return TemplateNode(parts)
         return Literal_(value)
-    if isinstance(value, Mapping):
-        items = tuple((k, compile_value(v, malformed)) for k, v in value.items())
-        for _, node in items:
-            if type(node) is not Literal_:
-                return DictNode(items)
-        return Literal_(value)
-    if isinstance(value, list):
-        nodes = tuple(compile_value(v, malformed) for v in value)
+    if kind is list:
+        nodes = [compile_value(v, malformed) for v in value]
         for node in nodes:
             if type(node) is not Literal_:
-                return ListNode(nodes)
+                return ListNode(tuple(nodes))
         return Literal_(value)
+    if kind is dict or isinstance(value, Mapping):
+        items = [(k, compile_value(v, malformed)) for k, v in value.items()]
+        for _, node in items:
+            if type(node) is not Literal_:
+                return DictNode(tuple(items))
+        return Literal_(value)
+    if isinstance(value, list):
+        return compile_value(list(value), malformed)
     return Literal_(value)
 
 

@@ -428,6 +428,7 @@ class _Checker:
         self._targets: dict[tuple[str, bool, tuple[Any, ...]], tuple[schemas.Schema | None, schemas.Schema, str | None]] = {}
         self._compat: dict[tuple[int, int], bool] = {}
         self._args: dict[tuple[str, str], _ArgInfo | None] = {}
+        self._kinds: dict[str, str] = {}
 
     def tool(self, name: str) -> Tool | None:
         if name in self.tools:
@@ -490,7 +491,14 @@ class _Checker:
 
     def _kind(self, tool_name: str) -> str | None:
         tool = self.tool(tool_name)
-        return tool.spec.kind.value if tool is not None else None
+        return self.kind_of(tool) if tool is not None else None
+
+    def kind_of(self, tool: Tool) -> str:
+        """The tool's kind as text (an enum's ``.value`` is slow enough to matter once per step)."""
+        kind = self._kinds.get(tool.spec.name)
+        if kind is None:
+            kind = self._kinds[tool.spec.name] = tool.spec.kind.value
+        return kind
 
     # --- one step -------------------------------------------------------------------------------------
 
@@ -544,13 +552,13 @@ class _Checker:
             for_each,
             deps,
             tool.spec.name,
-            tool.spec.kind.value,
+            self.kind_of(tool),
             simple,
             step.on_error,
             step.retries,
             step.timeout_s,
             step.raw,
-            direct_call(frozenset(args)) if proven and direct_call is not None else None,
+            direct_call(frozenset(args)) if simple and proven and direct_call is not None else None,
         )
 
     def check_for_each(

@@ -24,6 +24,7 @@ from orchestrator.executor.events import Event, RunResult, StepFailed, StepFinis
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.streaming import StreamingRun
 from orchestrator.plan.issues import PlanIssue
+from orchestrator.plan.limits import ModelPlanLimits
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.planner._prompts import repair_prompt
 from orchestrator.planner.reader import StepExtractor
@@ -110,6 +111,7 @@ async def stream_and_run(
         limits=planner.limits,
         retry=planner.retry,
         run_id=session.run_id,
+        plan_limits=ModelPlanLimits.from_settings(),
     )
     async with run:
         try:

@@ -35,6 +35,7 @@ from orchestrator.executor.events import as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.model import Plan, plan_json_schema
+from orchestrator.plan.limits import ModelPlanLimits
 from orchestrator.plan.validate import CompiledPlan, check_plan, validate_plan
 from orchestrator.planner._prompts import repair_prompt, request_prompt, system_prompt
 from orchestrator.planner._reuse import CONFIGURE, lookup_plan, remember_plan
@@ -243,7 +244,7 @@ class LargePlanner:
         choice = await self.announce(session)
         match = await lookup_plan(self, request, context, session, library_mode=choice.provider == LIBRARY)
         if match is not None:
-            compiled = validate_plan(match.plan, self.registry)
+            compiled = validate_plan(match.plan, self.registry, limits=ModelPlanLimits.from_settings())
             session.announce(compiled)
             result = await self.execute(compiled, context, session)
         elif self.stream if stream is None else stream:
@@ -333,7 +334,7 @@ class LargePlanner:
         except JSONReadError as exc:
             hint = "the output limit cut the answer" if truncated else "answer with one JSON object and nothing else"
             return None, None, [PlanIssue(code="not_json", message=str(exc), hint=hint)]
-        compiled, issues = check_plan(data, self.registry)
+        compiled, issues = check_plan(data, self.registry, limits=ModelPlanLimits.from_settings())
         if compiled is None:
             return data, None, issues
         if context is not None:
