@@ -129,7 +129,11 @@ def check_values(data: Any, limits: Limits = DEFAULT_LIMITS) -> list[tuple[PathK
             problems.append((path, "too_large", f"nested deeper than {limits.max_depth} levels"))
             continue
         if isinstance(value, Mapping):
-            stack.extend(((*path, k), v) for k, v in value.items())
+            for key in value:
+                problem = _bad_scalar(key, limits) if isinstance(key, str) else None
+                if problem is not None:
+                    problems.append((path, problem[0], f"a field name {problem[1]}"))
+            stack.extend(((*path, k), v) for k, v in value.items() if not (isinstance(k, str) and _bad_scalar(k, limits)))
         elif isinstance(value, list | tuple):
             stack.extend(((*path, i), v) for i, v in enumerate(value))
         else:
@@ -159,6 +163,10 @@ def _values_ok(data: Any, limits: Limits) -> bool:
                     return False
                 continue
             depth += 1
+            if kind is dict:
+                for key in value:
+                    if type(key) is not str or "\x00" in key or (not key.isascii() and _bad_unicode(key)):
+                        return False
             for child in value.values() if kind is dict else value:
                 if type(child) in _SAFE_SCALARS:
                     if type(child) is int and not INT_MIN <= child <= INT_MAX:

@@ -756,11 +756,25 @@ class _Checker:
                     self.check_ref_type(step, name, info.schema, schema, ref, base, item)
             elif kind is ListNode:
                 items = info.items if info is not None else None
+                compat = self._compat
                 for index, child in enumerate(node.items):  # type: ignore[union-attr]
                     if type(child) is RefNode:
-                        self.check_ref(step, child.ref, (*base, "args", name), f"args.{name}", refs, item)
+                        ref = child.ref
+                        if ref.kind == "step" and ref.name in by_id and ref.name != step.id:
+                            # The usual list of step references, inline: a known step, a path checked once
+                            # per tool, a type compatibility already known for this pair of schemas.
+                            refs.append(ref.name)
+                            target = self.target(ref)
+                            if target[2] is not None:
+                                self.issue(
+                                    step, "unknown_field", f"{ref}: {target[2]}", f"args.{name}", (*base, "args", name)
+                                )
+                            elif items is not None and not compat.get((id(items), id(target[0]))):
+                                self.check_ref_type(step, f"{name}[{index}]", items, schema, ref, base, item)
+                            continue
+                        self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
                         if items is not None:
-                            self.check_ref_type(step, f"{name}[{index}]", items, schema, child.ref, base, item)
+                            self.check_ref_type(step, f"{name}[{index}]", items, schema, ref, base, item)
                     else:
                         for ref, _ in iter_refs(child):
                             self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)

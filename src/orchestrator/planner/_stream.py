@@ -111,7 +111,7 @@ async def stream_and_run(
         limits=planner.limits,
         retry=planner.retry,
         run_id=session.run_id,
-        plan_limits=ModelPlanLimits.from_settings(),
+        plan_limits=ModelPlanLimits.from_settings(planner.settings),
     )
     async with run:
         try:

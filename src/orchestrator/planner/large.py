@@ -244,7 +244,7 @@ class LargePlanner:
         choice = await self.announce(session)
         match = await lookup_plan(self, request, context, session, library_mode=choice.provider == LIBRARY)
         if match is not None:
-            compiled = validate_plan(match.plan, self.registry, limits=ModelPlanLimits.from_settings())
+            compiled = validate_plan(match.plan, self.registry, limits=ModelPlanLimits.from_settings(self.settings))
             session.announce(compiled)
             result = await self.execute(compiled, context, session)
         elif self.stream if stream is None else stream:
@@ -334,7 +334,7 @@ class LargePlanner:
         except JSONReadError as exc:
             hint = "the output limit cut the answer" if truncated else "answer with one JSON object and nothing else"
             return None, None, [PlanIssue(code="not_json", message=str(exc), hint=hint)]
-        compiled, issues = check_plan(data, self.registry, limits=ModelPlanLimits.from_settings())
+        compiled, issues = check_plan(data, self.registry, limits=ModelPlanLimits.from_settings(self.settings))
         if compiled is None:
             return data, None, issues
         if context is not None:
