@@ -76,6 +76,11 @@ def parse_ref(text: str) -> Ref | None:
                 return Ref("step", name, (field,) if dot else ())
     elif not text.startswith(_REF_PREFIXES):  # most strings: no regex needed
         return None
+    return _parse_slow(text)
+
+
+def _parse_slow(text: str) -> Ref | None:
+    """:func:`parse_ref` by the grammar's regular expression alone (the fast path must agree with it)."""
     m = _WHOLE.match(text)
     if m is None:
         return None
