@@ -77,6 +77,8 @@ def parse_plan_text(text: str, *, origin: str | None = None, limits: Limits = DE
         raise PlanLoadError(f"invalid JSON: {exc.msg}", path=origin, line=exc.lineno, column=exc.colno) from None
     except RecursionError:
         raise PlanLoadError("plan nests too deeply to read", path=origin) from None
+    except ValueError as exc:  # a number json cannot convert; the hooks above keep this from happening
+        raise PlanLoadError(f"invalid JSON: {exc}", path=origin) from None
     return data, SourceMap(origin, locate(text))
 
 
@@ -228,7 +230,7 @@ def locate(text: str) -> dict[PathKey, tuple[int, int]]:
     line_starts = [0]
     line_starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
     positions: dict[PathKey, tuple[int, int]] = {}
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_parse_int)
 
     def skip(k: int) -> int:
         while k < len(text) and text[k] in _WS:
