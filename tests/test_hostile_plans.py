@@ -236,7 +236,12 @@ def deep(levels: int) -> Any:
 async def test_execute_plan_refuses_hostile_values_before_anything_runs(
     tools: ToolRegistry, calls: Counter[str], value: Any
 ) -> None:
-    plan = {"steps": [{"id": "ok", "tool": "work", "args": {"n": 1}}, {"id": "bad", "tool": "judge", "args": {"text": value}}]}
+    plan = {
+        "steps": [
+            {"id": "ok", "tool": "work", "args": {"n": 1}},
+            {"id": "bad", "tool": "judge", "args": {"text": value}},
+        ]
+    }
     with pytest.raises(PlanValidationError) as caught:
         await execute_plan(plan, registry=tools)
     assert [issue.step_id for issue in caught.value.issues] == ["bad"]

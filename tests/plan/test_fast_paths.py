@@ -44,7 +44,9 @@ def test_the_reference_parser_shortcut_agrees_with_the_grammar(body: str, prefix
 json_scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "value"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "value"]), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 refs = st.builds(
@@ -187,7 +189,9 @@ hostile_scalars = (
 )
 hostile_values = st.recursive(
     hostile_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["k", "\x00k", "\ud800"]), inner, max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["k", "\x00k", "\ud800"]), inner, max_size=2)
+    ),
     max_leaves=10,
 )
 

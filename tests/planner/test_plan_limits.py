@@ -17,7 +17,9 @@ from .conftest import CONTEXT, PLAN
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_model_plan_over_the_step_limit_is_sent_back_and_never_run(tools: ToolRegistry, settings: Settings) -> None:
+async def test_a_model_plan_over_the_step_limit_is_sent_back_and_never_run(
+    tools: ToolRegistry, settings: Settings
+) -> None:
     tight = settings.model_copy(update={"model_plan_max_steps": 2})
     model = ScriptedChatModel(json.dumps(PLAN), json.dumps(PLAN), model="gpt-4o", provider="openai")
     planner = LargePlanner(chat_model=model, registry=tools, settings=tight, library=False, max_attempts=2)

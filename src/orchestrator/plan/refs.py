@@ -288,7 +288,7 @@ def resolve_in(node: Node, steps: Mapping[str, Any], inputs: Mapping[str, Any], 
     if kind is RefNode:
         return _lookup(node.ref, steps, inputs, item)  # type: ignore[union-attr]
     if kind is ListNode:
-        return [resolve_in(child, steps, inputs, item) for child in node.items]  # type: ignore[union-attr]
+        return [resolve_in(child, steps, inputs, item) for child in node.items]  # type: ignore[union-attr,arg-type]
     if kind is DictNode:
         return {k: resolve_in(child, steps, inputs, item) for k, child in node.items}  # type: ignore[union-attr]
     return "".join(

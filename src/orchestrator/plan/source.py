@@ -46,8 +46,6 @@ def _parse_int(text: str) -> int | HugeNumber:
     return int(text) if len(text) <= 40 else HugeNumber(text)
 
 
-
-
 @dataclass
 class SourceMap:
     """JSON path -> (line, column) for a plan read from text."""
@@ -135,7 +133,9 @@ def check_values(data: Any, limits: Limits = DEFAULT_LIMITS) -> list[tuple[PathK
                 problem = _bad_scalar(key, limits) if isinstance(key, str) else None
                 if problem is not None:
                     problems.append((path, problem[0], f"a field name {problem[1]}"))
-            stack.extend(((*path, k), v) for k, v in value.items() if not (isinstance(k, str) and _bad_scalar(k, limits)))
+            stack.extend(
+                ((*path, k), v) for k, v in value.items() if not (isinstance(k, str) and _bad_scalar(k, limits))
+            )
         elif isinstance(value, list | tuple):
             stack.extend(((*path, i), v) for i, v in enumerate(value))
         else:
@@ -156,34 +156,41 @@ def _values_ok(data: Any, limits: Limits) -> bool:
     while stack:
         value, depth = pop()
         kind = type(value)
-        if kind is str:
-            if len(value) > max_string or "\x00" in value or (not value.isascii() and _bad_unicode(value)):
-                return False
-        elif kind is dict or kind is list:
+        if kind is dict or kind is list:
             if depth >= max_depth:
                 if value:
                     return False
                 continue
+            if kind is dict and not _keys_ok(value):
+                return False
             depth += 1
-            if kind is dict:
-                for key in value:
-                    if type(key) is not str or "\x00" in key or (not key.isascii() and _bad_unicode(key)):
-                        return False
             for child in value.values() if kind is dict else value:
-                if type(child) in _SAFE_SCALARS:
-                    if type(child) is int and not INT_MIN <= child <= INT_MAX:
+                child_kind = type(child)
+                if child_kind is int:
+                    if not INT_MIN <= child <= INT_MAX:
                         return False
-                else:
+                elif child_kind is not bool and child is not None:
                     push((child, depth))
-        elif kind is int:
-            if not INT_MIN <= value <= INT_MAX:
-                return False
-        elif kind is float:
-            if value != value or value == _INF or value == -_INF:
-                return False
-        elif value is not None and kind is not bool:
+        elif not _scalar_ok(value, kind, max_string):
             return False
     return True
+
+
+def _keys_ok(value: dict[Any, Any]) -> bool:
+    for key in value:
+        if type(key) is not str or "\x00" in key or (not key.isascii() and _bad_unicode(key)):
+            return False
+    return True
+
+
+def _scalar_ok(value: Any, kind: type, max_string: int) -> bool:
+    if kind is str:
+        return not (len(value) > max_string or "\x00" in value or (not value.isascii() and _bad_unicode(value)))
+    if kind is int:
+        return bool(INT_MIN <= value <= INT_MAX)
+    if kind is float:
+        return not (value != value or value == _INF or value == -_INF)
+    return value is None or kind is bool
 
 
 _SAFE_SCALARS = frozenset({int, bool, type(None)})

@@ -213,7 +213,11 @@ def _fast_step(index: int, raw: Any) -> _StepData | None:
     args = raw.get("args", _EMPTY)
     deps = raw.get("depends_on", ())
     description = raw.get("description")
-    if type(args) is not dict or type(deps) not in (list, tuple) or (description is not None and type(description) is not str):
+    if (
+        type(args) is not dict
+        or type(deps) not in (list, tuple)
+        or (description is not None and type(description) is not str)
+    ):
         return None
     for key in args:
         if type(key) is not str:
@@ -254,7 +258,9 @@ def check_plan(
         return None, out.issues
     for path, code, message in check_values(data, limits):
         step_id = _raw_step_id(data, path)
-        out.add(code, message, step_id=step_id, field=_field_name(path[2:]) if step_id else _field_name(path), path=path)
+        out.add(
+            code, message, step_id=step_id, field=_field_name(path[2:]) if step_id else _field_name(path), path=path
+        )
     if out.issues:
         return None, out.issues
 
@@ -425,7 +431,9 @@ class _Checker:
         self.by_id: dict[str, _StepData] = {}
         self.tools: dict[str, Tool | None] = {}
         # (step id, path) -> (schema, root, error): what a reference points at, worked out once per target
-        self._targets: dict[tuple[str, bool, tuple[Any, ...]], tuple[schemas.Schema | None, schemas.Schema, str | None]] = {}
+        self._targets: dict[
+            tuple[str, bool, tuple[Any, ...]], tuple[schemas.Schema | None, schemas.Schema, str | None]
+        ] = {}
         self._compat: dict[tuple[int, int], bool] = {}
         self._args: dict[tuple[str, str], _ArgInfo | None] = {}
         self._kinds: dict[str, str] = {}
@@ -463,7 +471,8 @@ class _Checker:
         if limits.max_model_steps is not None:
             model_steps = [s.id for s in self.by_id.values() if self._kind(s.tool) in MODEL_KINDS]
             if len(model_steps) > limits.max_model_steps:
-                what = f"{len(model_steps)} steps use a model ({', '.join(model_steps[:5])}{', ...' * (len(model_steps) > 5)})"
+                named = ", ".join(model_steps[:5]) + (", ..." if len(model_steps) > 5 else "")
+                what = f"{len(model_steps)} steps use a model ({named})"
                 self.out.add(
                     "too_many_model_steps",
                     limits.refusal(what, limits.max_model_steps, "max_model_steps"),
@@ -502,7 +511,9 @@ class _Checker:
 
     # --- one step -------------------------------------------------------------------------------------
 
-    def issue(self, step: _StepData, code: str, message: str, field: str, path: PathKey, hint: str | None = None) -> None:
+    def issue(
+        self, step: _StepData, code: str, message: str, field: str, path: PathKey, hint: str | None = None
+    ) -> None:
         self.out.add(code, message, step_id=step.id, field=field, path=path, hint=hint)
 
     def step(self, step: _StepData) -> CompiledStep:
@@ -526,11 +537,18 @@ class _Checker:
         args = self.check_args(step, tool, base, refs, item_schema)
         for dep in step.depends_on:
             if dep == step.id:
-                self.issue(step, "self_dependency", "a step cannot depend on itself", "depends_on", (*base, "depends_on"))
+                self.issue(
+                    step, "self_dependency", "a step cannot depend on itself", "depends_on", (*base, "depends_on")
+                )
             elif dep not in self.by_id:
                 hint = _did_you_mean(dep, list(self.by_id))
                 self.issue(
-                    step, "unknown_step", f"depends_on names unknown step {dep!r}", "depends_on", (*base, "depends_on"), hint
+                    step,
+                    "unknown_step",
+                    f"depends_on names unknown step {dep!r}",
+                    "depends_on",
+                    (*base, "depends_on"),
+                    hint,
                 )
             else:
                 refs.append(dep)
@@ -621,7 +639,9 @@ class _Checker:
         return found[0], found[1], origin + found[2]
 
     @staticmethod
-    def _path_error(base: schemas.Schema | None, path: tuple[Any, ...], root: schemas.Schema, origin: str) -> str | None:
+    def _path_error(
+        base: schemas.Schema | None, path: tuple[Any, ...], root: schemas.Schema, origin: str
+    ) -> str | None:
         for cut in range(1, len(path) + 1):
             _, error = schemas.at_path(base, path[:cut], root)
             if error:
@@ -733,7 +753,6 @@ class _Checker:
         schema: Mapping[str, Any] = tool.spec.input_schema if tool is not None else {}
         malformed: list[bool] = []
         args: dict[str, Node] = {}
-        by_id = self.by_id
         for name, value in step.args.items():
             node = args[name] = compile_value(value, malformed)
             kind = type(node)
@@ -744,53 +763,11 @@ class _Checker:
                 if info is not None:
                     self.check_literal(step, tool, info, name, value, base)  # type: ignore[arg-type]
             elif kind is RefNode:
-                ref = node.ref  # type: ignore[union-attr]
-                if ref.kind == "step" and ref.name in by_id and ref.name != step.id:
-                    refs.append(ref.name)
-                    target = self.target(ref)
-                    if target[2] is not None:
-                        self.issue(step, "unknown_field", f"{ref}: {target[2]}", f"args.{name}", (*base, "args", name))
-                else:
-                    self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
-                if info is not None:
-                    self.check_ref_type(step, name, info.schema, schema, ref, base, item)
+                self._arg_ref(step, name, node.ref, info, schema, base, refs, item)  # type: ignore[union-attr]
             elif kind is ListNode:
-                items = info.items if info is not None else None
-                compat = self._compat
-                for index, child in enumerate(node.items):  # type: ignore[union-attr]
-                    if type(child) is RefNode:
-                        ref = child.ref
-                        if ref.kind == "step" and ref.name in by_id and ref.name != step.id:
-                            # The usual list of step references, inline: a known step, a path checked once
-                            # per tool, a type compatibility already known for this pair of schemas.
-                            refs.append(ref.name)
-                            target = self.target(ref)
-                            if target[2] is not None:
-                                self.issue(
-                                    step, "unknown_field", f"{ref}: {target[2]}", f"args.{name}", (*base, "args", name)
-                                )
-                            elif items is not None and not compat.get((id(items), id(target[0]))):
-                                self.check_ref_type(step, f"{name}[{index}]", items, schema, ref, base, item)
-                            continue
-                        self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
-                        if items is not None:
-                            self.check_ref_type(step, f"{name}[{index}]", items, schema, ref, base, item)
-                    else:
-                        for ref, _ in iter_refs(child):
-                            self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
+                self._arg_list(step, name, node, info, schema, base, refs, item)  # type: ignore[arg-type]
             else:
-                for ref, _ in iter_refs(node):
-                    self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
-                if kind is TemplateNode and info is not None:
-                    expected = schemas.types_of(info.schema, schema)
-                    if not schemas.compatible(frozenset({"string"}), expected):
-                        self.issue(
-                            step,
-                            "invalid_arg",
-                            f"argument {name!r} expects {'/'.join(sorted(expected or []))}, but a template gives text",
-                            f"args.{name}",
-                            (*base, "args", name),
-                        )
+                self._arg_other(step, name, node, info, schema, base, refs, item)
         if malformed:
             for name, value in step.args.items():
                 self._check_malformed(step, value, (*base, "args", name), f"args.{name}")
@@ -799,6 +776,84 @@ class _Checker:
                 if name not in args:
                     self.missing_arg(step, tool, name, base)
         return args
+
+    def _arg_ref(
+        self,
+        step: _StepData,
+        name: str,
+        ref: Ref,
+        info: _ArgInfo | None,
+        schema: Mapping[str, Any],
+        base: PathKey,
+        refs: list[str],
+        item: tuple[schemas.Schema | None, schemas.Schema],
+    ) -> None:
+        if ref.kind == "step" and ref.name in self.by_id and ref.name != step.id:
+            refs.append(ref.name)
+            target = self.target(ref)
+            if target[2] is not None:
+                self.issue(step, "unknown_field", f"{ref}: {target[2]}", f"args.{name}", (*base, "args", name))
+        else:
+            self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
+        if info is not None:
+            self.check_ref_type(step, name, info.schema, schema, ref, base, item)
+
+    def _arg_list(
+        self,
+        step: _StepData,
+        name: str,
+        node: ListNode,
+        info: _ArgInfo | None,
+        schema: Mapping[str, Any],
+        base: PathKey,
+        refs: list[str],
+        item: tuple[schemas.Schema | None, schemas.Schema],
+    ) -> None:
+        items = info.items if info is not None else None
+        compat, by_id = self._compat, self.by_id
+        for index, child in enumerate(node.items):
+            if type(child) is not RefNode:
+                for ref, _ in iter_refs(child):
+                    self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
+                continue
+            ref = child.ref
+            if ref.kind == "step" and ref.name in by_id and ref.name != step.id:
+                # The usual list of step references, inline: a known step, a path checked once per tool,
+                # a type compatibility already known for this pair of schemas.
+                refs.append(ref.name)
+                target = self.target(ref)
+                if target[2] is not None:
+                    self.issue(step, "unknown_field", f"{ref}: {target[2]}", f"args.{name}", (*base, "args", name))
+                elif items is not None and not compat.get((id(items), id(target[0]))):
+                    self.check_ref_type(step, f"{name}[{index}]", items, schema, ref, base, item)
+                continue
+            self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
+            if items is not None:
+                self.check_ref_type(step, f"{name}[{index}]", items, schema, ref, base, item)
+
+    def _arg_other(
+        self,
+        step: _StepData,
+        name: str,
+        node: Node,
+        info: _ArgInfo | None,
+        schema: Mapping[str, Any],
+        base: PathKey,
+        refs: list[str],
+        item: tuple[schemas.Schema | None, schemas.Schema],
+    ) -> None:
+        for ref, _ in iter_refs(node):
+            self.check_ref(step, ref, (*base, "args", name), f"args.{name}", refs, item)
+        if type(node) is TemplateNode and info is not None:
+            expected = schemas.types_of(info.schema, schema)
+            if not schemas.compatible(frozenset({"string"}), expected):
+                self.issue(
+                    step,
+                    "invalid_arg",
+                    f"argument {name!r} expects {'/'.join(sorted(expected or []))}, but a template gives text",
+                    f"args.{name}",
+                    (*base, "args", name),
+                )
 
     def unknown_arg(self, step: _StepData, tool: Tool, name: str, base: PathKey) -> None:
         schema = tool.spec.input_schema
@@ -824,7 +879,11 @@ class _Checker:
             if not valid:
                 for where, message in literal_errors(tool, name, value)[:1]:
                     self.issue(
-                        step, "invalid_arg", f"argument {name!r}: {message}", f"args.{name}{where}", (*base, "args", name)
+                        step,
+                        "invalid_arg",
+                        f"argument {name!r}: {message}",
+                        f"args.{name}{where}",
+                        (*base, "args", name),
                     )
                 return
         if info.python_check:
@@ -858,7 +917,8 @@ class _Checker:
             self.issue(
                 step,
                 "invalid_arg",
-                f"argument {name!r} expects {'/'.join(sorted(expected or []))}, but {ref} is {'/'.join(sorted(got or []))}",
+                f"argument {name!r} expects {'/'.join(sorted(expected or []))}, "
+                f"but {ref} is {'/'.join(sorted(got or []))}",
                 f"args.{name.split('[')[0]}",
                 (*base, "args", name.split("[")[0]),
             )

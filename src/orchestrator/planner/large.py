@@ -34,8 +34,8 @@ from orchestrator.executor import ConcurrencyLimits, EventHandler, RetryPolicy, 
 from orchestrator.executor.events import as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.plan.issues import PlanIssue
-from orchestrator.plan.model import Plan, plan_json_schema
 from orchestrator.plan.limits import ModelPlanLimits
+from orchestrator.plan.model import Plan, plan_json_schema
 from orchestrator.plan.validate import CompiledPlan, check_plan, validate_plan
 from orchestrator.planner._prompts import repair_prompt, request_prompt, system_prompt
 from orchestrator.planner._reuse import CONFIGURE, lookup_plan, remember_plan

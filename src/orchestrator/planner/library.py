@@ -34,8 +34,8 @@ import anyio
 from orchestrator.embeddings import Embedder, cosine
 from orchestrator.errors import ConfigurationError, InputError
 from orchestrator.executor.inputs import prepare_inputs
-from orchestrator.plan.model import Plan
 from orchestrator.plan.limits import ModelPlanLimits
+from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import check_plan
 from orchestrator.registry import ToolRegistry
 from orchestrator.settings import Settings, current_settings
