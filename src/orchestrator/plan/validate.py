@@ -296,13 +296,10 @@ def check_plan(
     _check_output(out, output_node, compiled, inputs)
     if out.issues or head is None or len(steps) != len(raw_steps):
         return None, out.issues
-    order = _graph(out, compiled, {step.id: step.index for step in steps})
-    if order is None:
+    graph = _graph(out, compiled, {step.id: step.index for step in steps})
+    if graph is None:
         return None, out.issues
-    dependents: dict[str, list[str]] = {sid: [] for sid in compiled}
-    for sid, cs in compiled.items():
-        for d in cs.deps:
-            dependents[d].append(sid)
+    order, dependents = graph
     return (
         CompiledPlan(
             data=data,
@@ -327,8 +324,11 @@ def _raw_step_id(data: Mapping[str, Any], path: PathKey) -> str | None:
     return None
 
 
-def _graph(out: _Collector, compiled: Mapping[str, CompiledStep], index: Mapping[str, int]) -> list[str] | None:
-    """A topological order (Kahn, stable in plan order), or None after reporting the cycle as a path."""
+def _graph(
+    out: _Collector, compiled: Mapping[str, CompiledStep], index: Mapping[str, int]
+) -> tuple[list[str], dict[str, list[str]]] | None:
+    """(A topological order (Kahn, stable in plan order), each step's dependents), or None after reporting
+    the cycle as a path."""
     remaining = {sid: len(cs.deps) for sid, cs in compiled.items()}
     dependents: dict[str, list[str]] = {sid: [] for sid in compiled}
     for sid, cs in compiled.items():
@@ -341,7 +341,7 @@ def _graph(out: _Collector, compiled: Mapping[str, CompiledStep], index: Mapping
             if remaining[child] == 0:
                 order.append(child)
     if len(order) == len(compiled):
-        return order
+        return order, dependents
     cycle = find_cycle({sid: cs.deps for sid, cs in compiled.items()}) or sorted(set(compiled) - set(order))[:1]
     first = cycle[0]
     out.add(
