@@ -128,44 +128,64 @@ class Literal_(NamedTuple):
 Node = RefNode | TemplateNode | DictNode | ListNode | Literal_
 
 
-def compile_value(value: Any, malformed: list[bool] | None = None) -> Node:
+def compile_value(value: Any, malformed: list[bool] | None = None, strings: dict[str, Node] | None = None) -> Node:
     """Compile an argument value (any JSON) into resolver nodes.
 
     When `malformed` is given, ``True`` is appended to it for each string that looks like a reference but
-    is not one (the validator then walks the value again to say where).
+    is not one (the validator then walks the value again to say where). `strings` caches the nodes of
+    strings already compiled (the same reference often stands in many steps; nodes are immutable).
     """
     kind = type(value)
     if kind is int or kind is float or kind is bool or value is None:
         return Literal_(value)
+    if kind is str and strings is not None:
+        return _compile_cached(value, malformed, strings)
     if kind is str or isinstance(value, str):
-        ref = parse_ref(value)
-        if ref is not None:
-            return RefNode(ref)
-        if malformed is not None and value.startswith(_REF_PREFIXES) and looks_like_ref(value):
-            malformed.append(True)
-        if "{{" in value:
-            parts = _template_parts(value)
-            if malformed is not None and any(
-                parse_ref(body) is None and looks_like_ref(body) for body in template_bodies(value)
-            ):
-                malformed.append(True)
-            if any(isinstance(p, Ref) for p in parts):
-                return TemplateNode(parts)
-        return Literal_(value)
+        return _compile_string(value, malformed)
     if kind is list:
-        nodes = [compile_value(v, malformed) for v in value]
+        nodes = [compile_value(v, malformed, strings) for v in value]
         for node in nodes:
             if type(node) is not Literal_:
                 return ListNode(tuple(nodes))
         return Literal_(value)
     if kind is dict or isinstance(value, Mapping):
-        items = [(k, compile_value(v, malformed)) for k, v in value.items()]
+        items = [(k, compile_value(v, malformed, strings)) for k, v in value.items()]
         for _, node in items:
             if type(node) is not Literal_:
                 return DictNode(tuple(items))
         return Literal_(value)
     if isinstance(value, list):
-        return compile_value(list(value), malformed)
+        return compile_value(list(value), malformed, strings)
+    return Literal_(value)
+
+
+def _compile_cached(value: str, malformed: list[bool] | None, strings: dict[str, Node]) -> Node:
+    node = strings.get(value)
+    if node is None:
+        found: list[bool] = []
+        node = _compile_string(value, found)
+        if found:  # a malformed string is reported where it stands, each time: not cached
+            if malformed is not None:
+                malformed.append(True)
+        else:
+            strings[value] = node
+    return node
+
+
+def _compile_string(value: str, malformed: list[bool] | None) -> Node:
+    ref = parse_ref(value)
+    if ref is not None:
+        return RefNode(ref)
+    if malformed is not None and value.startswith(_REF_PREFIXES) and looks_like_ref(value):
+        malformed.append(True)
+    if "{{" in value:
+        parts = _template_parts(value)
+        if malformed is not None and any(
+            parse_ref(body) is None and looks_like_ref(body) for body in template_bodies(value)
+        ):
+            malformed.append(True)
+        if any(isinstance(p, Ref) for p in parts):
+            return TemplateNode(parts)
     return Literal_(value)
 
 
@@ -287,10 +307,23 @@ def resolve_in(node: Node, steps: Mapping[str, Any], inputs: Mapping[str, Any], 
         return node.value  # type: ignore[union-attr]
     if kind is RefNode:
         return _lookup(node.ref, steps, inputs, item)  # type: ignore[union-attr]
-    if kind is ListNode:
-        return [resolve_in(child, steps, inputs, item) for child in node.items]  # type: ignore[union-attr,arg-type]
-    if kind is DictNode:
-        return {k: resolve_in(child, steps, inputs, item) for k, child in node.items}  # type: ignore[union-attr]
+    if kind is ListNode or kind is DictNode:
+        # Children that are literals or references are taken inline: one call less for each.
+        out: Any = [] if kind is ListNode else {}
+        for entry in node.items:  # type: ignore[union-attr]
+            child: Any = entry if kind is ListNode else entry[1]
+            child_kind = type(child)
+            if child_kind is Literal_:
+                value = child.value
+            elif child_kind is RefNode:
+                value = _lookup(child.ref, steps, inputs, item)
+            else:
+                value = resolve_in(child, steps, inputs, item)
+            if kind is ListNode:
+                out.append(value)
+            else:
+                out[entry[0]] = value
+        return out
     return "".join(
         part if isinstance(part, str) else as_text(_lookup(part, steps, inputs, item))
         for part in node.parts  # type: ignore[union-attr]

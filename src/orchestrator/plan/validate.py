@@ -454,6 +454,7 @@ class _Checker:
         self._compat: dict[tuple[int, int], bool] = {}
         self._args: dict[tuple[str, str], _ArgInfo | None] = {}
         self._kinds: dict[str, str] = {}
+        self._strings: dict[str, Node] = {}  # compiled strings: the same reference stands in many steps
 
     def tool(self, name: str) -> Tool | None:
         if name in self.tools:
@@ -771,7 +772,7 @@ class _Checker:
         malformed: list[bool] = []
         args: dict[str, Node] = {}
         for name, value in step.args.items():
-            node = args[name] = compile_value(value, malformed)
+            node = args[name] = compile_value(value, malformed, self._strings)
             kind = type(node)
             info = self.arg_info(tool, name) if tool is not None else None
             if info is None and tool is not None:
