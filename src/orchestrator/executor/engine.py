@@ -300,11 +300,8 @@ class _Run:
                 # step runs in its own task with its own copy of the context, so the variable needs no reset.
                 rec.attempts = 1
                 _current.set(rec)
-                try:
-                    args = resolve_in(cs.args, self.outputs, self.inputs, None)
-                except (ResolveError, KeyError) as exc:
-                    raise ToolError(f"cannot resolve arguments: {exc}") from exc
-                output = tool.dump(await direct(args))  # type: ignore[attr-defined]
+                # No local holds the arguments while the tool runs: a wide fan-out keeps less alive at once.
+                output = tool.dump(await direct(_resolve_args(cs, self.outputs, self.inputs)))  # type: ignore[attr-defined]
             elif cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
                 rec.attempts = 1
                 _current.set(rec)
