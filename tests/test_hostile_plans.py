@@ -261,3 +261,29 @@ async def test_an_oversized_model_fan_out_runs_nothing_of_it(tools: ToolRegistry
     assert result.steps["many"].status == "succeeded" and result.steps["each"].status == "failed"
     assert "MODEL_PLAN_MAX_FOR_EACH" in (result.steps["each"].error or "")
     assert calls == Counter({"work": 1})
+
+
+@pytest.mark.parametrize(
+    ("pair", "words"),
+    [
+        ("n=" + "9" * 5000, "5,000 digits"),
+        ("n=1e999", "not finite"),
+        ("n=NaN", "not finite"),
+        ("n=" + "[" * 100_000, "expected number"),
+    ],
+    ids=["5000-digit-int", "1e999", "NaN", "deep"],
+)
+def test_hostile_run_inputs_are_one_input_error(home: Path, pair: str, words: str) -> None:
+    path = home / "inputs.json"
+    path.write_text(
+        json.dumps(
+            {
+                "inputs": {"n": {"type": "number"}},
+                "steps": [{"id": "first", "tool": "record", "args": {"note": "{{input:n}}"}}],
+            }
+        )
+    )
+    proc = cli(home, "run", str(path), "--input", pair)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and words in proc.stderr and len(proc.stderr) < 400
+    assert ran(home) == []

@@ -18,7 +18,17 @@ from orchestrator._json_text import outside_strings
 from orchestrator.errors import PlanLoadError
 from orchestrator.plan.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "PathKey", "SourceMap", "check_values", "parse_plan_text", "read_plan_file"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "HugeNumber",
+    "Limits",
+    "PathKey",
+    "SourceMap",
+    "check_values",
+    "parse_json_int",
+    "parse_plan_text",
+    "read_plan_file",
+]
 
 PathKey = tuple[str | int, ...]
 
@@ -42,7 +52,7 @@ class HugeNumber:
         return f"{self.digits[:12]}...({len(self.digits)} digits)"
 
 
-def _parse_int(text: str) -> int | HugeNumber:
+def parse_json_int(text: str) -> int | HugeNumber:
     return int(text) if len(text) <= 40 else HugeNumber(text)
 
 
@@ -70,7 +80,7 @@ def parse_plan_text(text: str, *, origin: str | None = None, limits: Limits = DE
     if depth > limits.max_depth + 2:  # +2: the plan object and the steps list hold the real content
         raise PlanLoadError(f"plan nests {depth} levels deep; the limit is {limits.max_depth}", path=origin)
     try:
-        data = json.loads(text, parse_int=_parse_int)
+        data = json.loads(text, parse_int=parse_json_int)
     except json.JSONDecodeError as exc:
         raise PlanLoadError(f"invalid JSON: {exc.msg}", path=origin, line=exc.lineno, column=exc.colno) from None
     except RecursionError:
@@ -237,7 +247,7 @@ def locate(text: str) -> dict[PathKey, tuple[int, int]]:
     line_starts = [0]
     line_starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
     positions: dict[PathKey, tuple[int, int]] = {}
-    decoder = json.JSONDecoder(parse_int=_parse_int)
+    decoder = json.JSONDecoder(parse_int=parse_json_int)
 
     def skip(k: int) -> int:
         while k < len(text) and text[k] in _WS:
