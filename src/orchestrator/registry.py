@@ -247,8 +247,16 @@ class FunctionTool:
     def plain_arg(self, name: str) -> bool:
         """Whether argument `name` has a plain type, which its JSON Schema describes completely (no
         constraints or validators that only Pydantic knows)."""
-        field = self.arg_model.model_fields.get(name)
-        return field is not None and not field.metadata and _guard(field.annotation) is not None
+        return self.literal_check(name) is not None
+
+    def literal_check(self, name: str) -> Callable[[Any], bool] | None:
+        """For a plain-typed argument, a predicate that says exactly what its JSON Schema says about a
+        JSON value (exact types: a boolean is not an integer, text is not a number); None otherwise."""
+        info = self.arg_model.model_fields.get(name)
+        guard = None if info is None or info.metadata else _guard(info.annotation)
+        if guard is None:
+            return None
+        return lambda value: guard(value) is not _NO
 
     def direct_call(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
         """A call of this tool with arguments `names` that skips Pydantic, or None when that is not safe.

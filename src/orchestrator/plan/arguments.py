@@ -6,7 +6,9 @@ minimum and maximum, enums, lengths, patterns, nested objects and arrays. The va
 `jsonschema-rs <https://pypi.org/project/jsonschema-rs/>`_: a complete, maintained JSON Schema
 implementation (drafts 4 to 2020-12) in Rust. Pydantic only validates the types it generated a schema
 from, not arbitrary schemas; the pure-Python ``jsonschema`` costs tens of microseconds a value, where
-this costs well under one (see ``orchestrator bench``).
+this costs well under one (see ``orchestrator bench``). For plain-typed arguments of function tools the
+validator (check_plan) first asks the tool's exact type check, which says what such a schema says; this
+module is then only asked to word the error, so most plans never load the validator at all.
 """
 
 from __future__ import annotations

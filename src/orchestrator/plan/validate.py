@@ -396,10 +396,14 @@ class _ArgInfo:
     items: Mapping[str, Any] | None  # its `items`, for lists of references
     validator: Any  # JSON Schema validator for literals, or None
     python_check: bool  # also ask the tool's own check_value
+    quick: Callable[[Any], bool] | None = None  # an exact type check standing for a plain type's schema
 
 
-def _never(name: str) -> bool:
-    return False
+_UNBUILT: Any = object()
+
+
+def _no_check(name: str) -> None:
+    return None
 
 
 class _MissingTool:
@@ -752,10 +756,12 @@ class _Checker:
         info: _ArgInfo | None = None
         if name in props:
             items = schemas.deref(props[name], schema).get("items")
-            validator = validator_for(tool, name)
-            # A plain type's JSON Schema says all it means; otherwise the tool's own check runs too.
-            plain = validator is not None and getattr(tool, "plain_arg", _never)(name)
-            info = _ArgInfo(props[name], items if isinstance(items, Mapping) else None, validator, not plain)
+            # A plain type's schema is only its type: an exact type check says all of it (the JSON Schema
+            # validator is then only asked for the message, when that check fails). Otherwise the schema
+            # validator checks, and the tool's own check runs too.
+            quick = getattr(tool, "literal_check", _no_check)(name)
+            # The JSON Schema validator is built on first need (a literal to check), not for references.
+            info = _ArgInfo(props[name], items if isinstance(items, Mapping) else None, _UNBUILT, quick is None, quick)
         self._args[key] = info
         return info
 
@@ -888,6 +894,20 @@ class _Checker:
         self.issue(step, "missing_arg", message, f"args.{name}", (*base, "args"), desc)
 
     def check_literal(self, step: _StepData, tool: Tool, info: _ArgInfo, name: str, value: Any, base: PathKey) -> None:
+        if info.quick is not None:
+            if info.quick(value):
+                return
+            problems = literal_errors(tool, name, value)
+            for where, message in problems[:1]:
+                self.issue(
+                    step, "invalid_arg", f"argument {name!r}: {message}", f"args.{name}{where}", (*base, "args", name)
+                )
+            if problems:
+                return
+            self.python_check(step, tool, name, value, base)  # the schema lets it pass: the tool decides
+            return
+        if info.validator is _UNBUILT:
+            info.validator = validator_for(tool, name)
         validator = info.validator
         if validator is not None:
             try:
@@ -905,9 +925,12 @@ class _Checker:
                     )
                 return
         if info.python_check:
-            error = tool.check_value(name, value)
-            if error:
-                self.issue(step, "invalid_arg", f"argument {name!r}: {error}", f"args.{name}", (*base, "args", name))
+            self.python_check(step, tool, name, value, base)
+
+    def python_check(self, step: _StepData, tool: Tool, name: str, value: Any, base: PathKey) -> None:
+        error = tool.check_value(name, value)
+        if error:
+            self.issue(step, "invalid_arg", f"argument {name!r}: {error}", f"args.{name}", (*base, "args", name))
 
     def check_ref_type(
         self,
