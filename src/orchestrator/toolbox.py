@@ -29,9 +29,13 @@ def default_sources(*, plugins: bool = True, mcp: bool = True) -> list[ToolSourc
     builtins: ToolSource = BuiltinTools()
     servers: list[ToolSource] = []
     if mcp:
-        from orchestrator.mcp_bridge.source import mcp_sources
+        from orchestrator.settings import current_settings
 
-        builtins, servers = mcp_sources(builtins)
+        settings = current_settings()
+        if settings.workers_transport == "mcp" or settings.orchestrator_mcp_config is not None:
+            from orchestrator.mcp_bridge.source import mcp_sources  # (asyncio and the SDK only when used)
+
+            builtins, servers = mcp_sources(builtins)
     sources: list[ToolSource] = [builtins]
     if plugins:
         sources.append(EntryPointTools())

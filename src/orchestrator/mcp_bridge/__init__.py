@@ -8,22 +8,7 @@
 - :mod:`~orchestrator.mcp_bridge.server`: ``orchestrator mcp serve``;
 - :mod:`~orchestrator.mcp_bridge.bench`: ``orchestrator bench mcp``.
 
-The package is not called ``mcp`` so that it never shadows the SDK it is built on.
+The package is not called ``mcp`` so that it never shadows the SDK it is built on. It imports nothing
+itself: its modules sit at different layers (``server`` and ``bench`` above the executor and the planner,
+``source`` beside the workers, the rest below them), and importing one must not load the others.
 """
-
-from orchestrator.mcp_bridge.config import McpConfig, ServerConfig, load_config, parse_config
-from orchestrator.mcp_bridge.connection import McpConnection
-from orchestrator.mcp_bridge.source import McpToolSource, WorkersSource, check_servers
-from orchestrator.mcp_bridge.tools import McpTool
-
-__all__ = [
-    "McpConfig",
-    "McpConnection",
-    "McpTool",
-    "McpToolSource",
-    "ServerConfig",
-    "WorkersSource",
-    "check_servers",
-    "load_config",
-    "parse_config",
-]

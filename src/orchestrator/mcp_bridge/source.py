@@ -9,18 +9,15 @@ for, once, to list them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ToolError
 from orchestrator.mcp_bridge.cache import ToolListCache
 from orchestrator.mcp_bridge.config import McpConfig, ServerConfig, load_config
-from orchestrator.mcp_bridge.connection import McpConnection
 from orchestrator.mcp_bridge.tools import (
     TOOL_NAME,
     McpTool,
@@ -30,6 +27,9 @@ from orchestrator.mcp_bridge.tools import (
     spec_from_listing,
 )
 from orchestrator.registry import Tool, ToolSource, ToolSpec
+
+if TYPE_CHECKING:
+    from orchestrator.mcp_bridge.connection import McpConnection
 
 __all__ = ["McpToolSource", "ServerReport", "WorkersSource", "check_servers", "mcp_sources", "needs_wrap"]
 
@@ -69,6 +69,9 @@ class ServerReport:
 
 def _run_sync(coro: Any) -> Any:
     """Run a coroutine to completion from sync code, even when this thread already runs an event loop."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -100,6 +103,8 @@ class McpToolSource:
 
     def connection(self, name: str) -> McpConnection:
         """A new, unstarted connection to server `name` (it refreshes the cached listing when it starts)."""
+        from orchestrator.mcp_bridge.connection import McpConnection
+
         config = self.config.servers[name]
         return McpConnection(name, config, on_tools=lambda tools: self.cache.store(name, config, tools))
 
@@ -152,6 +157,8 @@ class McpToolSource:
 
 async def check_servers(source: McpToolSource, names: Iterable[str] | None = None) -> list[ServerReport]:
     """Start every named server (default: all enabled) at once, list its tools, and close it again."""
+    import asyncio
+
     servers = source.config.enabled()
     chosen = [name for name in (names if names is not None else servers) if name in servers]
 
@@ -199,6 +206,8 @@ class WorkersSource:
         return ServerConfig(command=sys.executable, args=["-m", "orchestrator", "mcp", "serve"], env=env, **limits)
 
     def tools(self) -> list[Tool]:
+        from orchestrator.mcp_bridge.connection import McpConnection
+
         config = self.server_config()
         handle = ServerHandle("workers", lambda: McpConnection("workers", config), trusted=True)
         return [

@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.context import Usage, report_count, report_mode, report_usage
 from orchestrator.errors import ToolError
-from orchestrator.mcp_bridge.connection import McpConnection
 from orchestrator.registry import ToolAnnotations, ToolKind, ToolSpec
 from orchestrator.run_scope import current_scope
+
+if TYPE_CHECKING:
+    from orchestrator.mcp_bridge.connection import McpConnection
 
 __all__ = ["META", "McpTool", "annotations_of", "is_wrapped", "output_of", "spec_from_listing"]
 
