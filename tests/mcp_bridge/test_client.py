@@ -86,7 +86,7 @@ async def test_a_plan_mixing_mcp_and_local_tools_runs_on_one_connection(tmp_path
 def test_literal_arguments_are_checked_against_the_servers_schema_before_the_run(tmp_path: Path, marker: str) -> None:
     registry = registry_with(source(tmp_path, {"peer": peer(marker)}))
     plan = {"steps": [{"id": "sum", "tool": "peer.add", "args": {"a": "many"}}]}
-    with pytest.raises(Exception, match="'many' is not of type 'number'"):
+    with pytest.raises(Exception, match=r"step 'sum' args\.a: .*many.* is not of type .number."):
         validate_plan(plan, registry)
 
 
