@@ -53,6 +53,28 @@ _HEADERISH_RE = re.compile(
     re.IGNORECASE,
 )
 _TIME_RE = re.compile(r"\b\d{1,2}:\d{2}")
+# OCR's readings of a weight unit: "Ib", "1b", "|b" for lb, "kq" for kg. Only where a unit stands: after a
+# number ("1.32 Ib", "2.10Ib@") or a slash ("/Ib"), and before a non-letter. "2.101b" stays as it is: the
+# "1" may be a digit of the weight.
+_UNIT_CONFUSIONS_RE = re.compile(
+    r"(?:(?<=\d)(?P<glued>I|\|)|(?<=\d\s)(?P<spaced>[I1|])|(?<=/)(?P<per>[I1|]))b(?P<s>s?)(?![A-Za-z])"
+    r"|(?:(?<=\d)|(?<=\d\s)|(?<=/))(?P<kg>k)q(?![A-Za-z])"
+)
+
+
+def fix_unit_confusions(line: str) -> str:
+    """Read OCR's look-alikes of weight units as the units: ``1.32 Ib @ 0.59/lb`` -> ``1.32 lb @ 0.59/lb``.
+
+        >>> fix_unit_confusions("ChickenBreast 2.10Ib@4.99/|b 10.48"), fix_unit_confusions("Apples 0.45 kq x 2.99/kq")
+        ('ChickenBreast 2.10lb@4.99/lb 10.48', 'Apples 0.45 kg x 2.99/kg')
+    """
+    if not any(mark in line for mark in ("Ib", "1b", "|b", "kq")):
+        return line
+
+    def unit(match: re.Match[str]) -> str:
+        return "kg" if match["kg"] else "lb" + (match["s"] or "")
+
+    return _UNIT_CONFUSIONS_RE.sub(unit, line)
 
 
 class Kind(Enum):
@@ -111,7 +133,7 @@ def _inline(line: str, minor: int) -> Token | None:
 
 def tokenize(line: str, minor: int = 2) -> Token | None:
     """Type one line of the item region; None for noise (tax codes, column headings, percentages)."""
-    stripped = line.strip()
+    stripped = fix_unit_confusions(line.strip())
     if not stripped or is_column_word(stripped):
         return None
     qty = _QTY_RE.match(stripped)

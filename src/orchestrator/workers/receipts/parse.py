@@ -28,7 +28,7 @@ from orchestrator.errors import ToolError
 from orchestrator.registry import tool
 from orchestrator.small_model_worker.tasks import ReceiptAnswer
 from orchestrator.workers.receipts._amounts import minor_unit
-from orchestrator.workers.receipts._consistency import Adjustments, check
+from orchestrator.workers.receipts._consistency import LINE_PENALTY, Adjustments, check, line_mismatches
 from orchestrator.workers.receipts._currency import detect_currency, prefers_month_first
 from orchestrator.workers.receipts._dates import choose_date, resolve_dayfirst
 from orchestrator.workers.receipts._header import read_header
@@ -65,6 +65,10 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
     )
     outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
     confidence = outcome.confidence
+    mismatched = line_mismatches(items)
+    if mismatched:
+        outcome.issues.extend(mismatched)
+        confidence = round(max(0.0, confidence - LINE_PENALTY * min(len(mismatched), 2)), 2)
     if summary.total_from_subtotal:
         outcome.issues.append("no total printed; the subtotal is taken as the total")
         confidence = round(max(0.0, confidence - 0.3), 2)
@@ -100,6 +104,8 @@ def receipt_from_answer(answer: ReceiptAnswer, *, mode: str) -> ParsedReceipt:
     currency = (answer.currency or "").strip().upper()
     items_sum = round(sum(item.amount for item in items), 2) if items else None
     outcome = check(items_sum, answer.subtotal, answer.total, Adjustments(tax=answer.tax))
+    mismatched = line_mismatches(items)
+    confidence = round(max(0.0, outcome.confidence - LINE_PENALTY * min(len(mismatched), 2)), 2)
     return ParsedReceipt(
         merchant=(answer.merchant or "").strip() or None,
         date=when,
@@ -108,8 +114,8 @@ def receipt_from_answer(answer: ReceiptAnswer, *, mode: str) -> ParsedReceipt:
         tax=answer.tax,
         total=answer.total,
         items=items,
-        confidence=outcome.confidence,
-        issues=issues + outcome.issues,
+        confidence=confidence,
+        issues=issues + outcome.issues + mismatched,
         mode=mode,
     )
 
