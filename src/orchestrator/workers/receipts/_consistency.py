@@ -47,8 +47,12 @@ class Consistency:
     issues: list[str] = field(default_factory=list)
 
 
-def _agrees(base: float, target: float, adjustments: Adjustments) -> bool:
+def agrees(base: float, target: float, adjustments: Adjustments) -> bool:
+    """Whether `base` plus some combination of the printed adjustments gives `target`."""
     return any(abs(base + delta - target) <= TOLERANCE for delta in adjustments.variants())
+
+
+_agrees = agrees
 
 
 def check(

@@ -65,8 +65,8 @@ _UNIT_CONFUSIONS_RE = re.compile(
 def fix_unit_confusions(line: str) -> str:
     """Read OCR's look-alikes of weight units as the units: ``1.32 Ib @ 0.59/lb`` -> ``1.32 lb @ 0.59/lb``.
 
-        >>> fix_unit_confusions("ChickenBreast 2.10Ib@4.99/|b 10.48"), fix_unit_confusions("Apples 0.45 kq x 2.99/kq")
-        ('ChickenBreast 2.10lb@4.99/lb 10.48', 'Apples 0.45 kg x 2.99/kg')
+    >>> fix_unit_confusions("ChickenBreast 2.10Ib@4.99/|b 10.48"), fix_unit_confusions("Apples 0.45 kq x 2.99/kq")
+    ('ChickenBreast 2.10lb@4.99/lb 10.48', 'Apples 0.45 kg x 2.99/kg')
     """
     if not any(mark in line for mark in ("Ib", "1b", "|b", "kq")):
         return line
