@@ -29,7 +29,10 @@ from orchestrator.workers.receipts.ocr_backends import TextBackend
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
 
-GOOD = "{name}\nNO 3, JALAN MAJU, 47000 SELANGOR\n12/01/2019\nTEA 2.00\nRICE 3.00\nSUBTOTAL 5.00\nTOTAL {total}\nCASH {total}"
+GOOD = (
+    "{name}\nNO 3, JALAN MAJU, 47000 SELANGOR\n12/01/2019\nTEA 2.00\nRICE 3.00\nSUBTOTAL 5.00\nTOTAL {total}\n"
+    "CASH {total}"
+)
 UNSURE = "{name}\nNO 3, JALAN MAJU, 47000 SELANGOR\n12/01/2019\nTEA 9.00\nTOTAL {total}"
 
 
