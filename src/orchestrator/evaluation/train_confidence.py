@@ -1,7 +1,8 @@
 """Fit the receipt confidence weights shipped in ``workers/receipts/data/receipt_confidence.json``.
 
     python -m orchestrator.evaluation.train_confidence ../shared/data/receipts/sroie \\
-        ../shared/data/receipts/wildreceipt --ocr rapidocr --out src/orchestrator/workers/receipts/data/receipt_confidence.json
+        ../shared/data/receipts/wildreceipt --ocr rapidocr \\
+        --out src/orchestrator/workers/receipts/data/receipt_confidence.json
 
 Every labelled receipt of every folder is parsed from its provided text and, with ``--ocr``, from the
 OCR of its image too (read through the OCR cache); each field's evidence and whether the parse got the
