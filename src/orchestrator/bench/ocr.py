@@ -60,9 +60,9 @@ async def measure_ocr(
 
 
 RAPIDOCR_CONFIGS: dict[str, dict[str, object]] = {
-    "default": {},
-    "no angle classifier": {"use_cls": False},
-    "no classifier, 2 threads per session": {"use_cls": False, "intra_op_num_threads": 2, "inter_op_num_threads": 1},
+    "1 ONNX thread per session (the back-end's setting)": {"intra_op_num_threads": 1, "inter_op_num_threads": 1},
+    "no angle classifier, 1 thread": {"use_cls": False, "intra_op_num_threads": 1, "inter_op_num_threads": 1},
+    "no angle classifier, 2 threads": {"use_cls": False, "intra_op_num_threads": 2, "inter_op_num_threads": 1},
 }
 """RapidOCR engine settings compared by ``orchestrator bench receipts --profile``: the first is the baseline."""
 
