@@ -21,9 +21,9 @@ from orchestrator.evaluation.receipt_folds import (
     share_needed,
     vendor_key,
 )
+from orchestrator.rules.models import OcrResult, ParsedReceipt
 from orchestrator.testing.fake_llm import FakeLLMServer
 from orchestrator.testing.fake_small_model import SmallModelResponder
-from orchestrator.workers.receipts.models import OcrResult, ParsedReceipt
 from orchestrator.workers.receipts.ocr_backends import TextBackend
 
 pytestmark = pytest.mark.anyio

@@ -85,7 +85,7 @@ def profile_rapidocr(paths: list[Path], configs: dict[str, dict[str, object]] | 
     from PIL import Image
     from rapidocr_onnxruntime import RapidOCR
 
-    from orchestrator.workers.receipts.parse import parse_receipt_text
+    from orchestrator.rules.receipt.parse import parse_receipt_text
 
     configs = configs if configs is not None else RAPIDOCR_CONFIGS
     engines = {name: RapidOCR(**options) for name, options in configs.items()}

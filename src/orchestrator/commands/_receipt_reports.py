@@ -98,9 +98,9 @@ def run_cascade(
     k: int = DEFAULT_FOLDS,
 ) -> None:
     """Escalate unsure receipts up the configured cascade; print accuracy and model calls per 1,000 receipts."""
+    from orchestrator.rules.receipt.confidence import ESCALATE_BELOW
     from orchestrator.settings import current_settings, use_settings
     from orchestrator.small_model_worker import SmallModelWorker
-    from orchestrator.workers.receipts._confidence import ESCALATE_BELOW
 
     settings = current_settings()
     cut = threshold if threshold is not None else settings.small_model_thresholds.get("parse", ESCALATE_BELOW)

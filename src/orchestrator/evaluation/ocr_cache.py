@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
-from orchestrator.workers.receipts.models import OcrResult
 from orchestrator.workers.receipts.ocr_backends import OcrBackend, RapidOcrBackend
 from orchestrator.workers.receipts.ocr_backends._layout import reading_order
 

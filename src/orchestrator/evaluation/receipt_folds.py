@@ -42,7 +42,8 @@ from orchestrator.evaluation.receipts import (
     _Tally,
     receipt_ids,
 )
-from orchestrator.workers.receipts._confidence import (
+from orchestrator.rules.models import ParsedReceipt
+from orchestrator.rules.receipt.confidence import (
     FEATURES,
     FIELDS,
     ConfidenceWeights,
@@ -50,8 +51,7 @@ from orchestrator.workers.receipts._confidence import (
     field_confidence,
     shipped_weights,
 )
-from orchestrator.workers.receipts.models import ParsedReceipt
-from orchestrator.workers.receipts.parse import parse_with_evidence
+from orchestrator.rules.receipt.parse import parse_with_evidence
 
 __all__ = [
     "FoldReport",

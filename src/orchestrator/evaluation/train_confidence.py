@@ -1,15 +1,15 @@
-"""Fit the receipt confidence weights shipped in ``workers/receipts/data/receipt_confidence.json``.
+"""Fit the receipt confidence weights shipped in ``rules/data/receipt_confidence.json``.
 
     python -m orchestrator.evaluation.train_confidence ../shared/data/receipts/sroie \\
         ../shared/data/receipts/wildreceipt --ocr rapidocr \\
-        --out src/orchestrator/workers/receipts/data/receipt_confidence.json
+        --out src/orchestrator/rules/data/receipt_confidence.json
 
 Every labelled receipt of every folder is parsed from its provided text and, with ``--ocr``, from the
 OCR of its image too (read through the OCR cache); each field's evidence and whether the parse got the
 field right become one training sample, and one logistic model per field is fitted on all of them
 (``fit_weights``). Evaluation never uses these weights on the receipts they were fitted on:
 ``orchestrator eval receipts --folds K`` refits them on the other folds for each held-out fold.
-The data card is ``workers/receipts/data/receipt_confidence.md``.
+The data card is ``rules/data/receipt_confidence.md``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from orchestrator.evaluation.receipt_folds import (
     load_labelled,
 )
 from orchestrator.evaluation.receipts import _image_for
-from orchestrator.workers.receipts._confidence import ConfidenceWeights
-from orchestrator.workers.receipts.parse import parse_with_evidence
+from orchestrator.rules.receipt.confidence import ConfidenceWeights
+from orchestrator.rules.receipt.parse import parse_with_evidence
 
 
 async def collect(folders: Sequence[Path], ocr: str | None, cache_dir: Path | None) -> list[Parsed]:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.workers.receipts.models import LineItem
-from orchestrator.workers.receipts.parse import parse_receipt_text
+from orchestrator.rules.models import LineItem
+from orchestrator.rules.receipt.parse import parse_receipt_text
 
 
 def items_of(*rows: str) -> list[LineItem]:
@@ -151,7 +151,7 @@ def test_unit_look_alikes_read_as_units(row: str, quantity: float, unit: float):
 
 
 def test_look_alikes_inside_words_and_ambiguous_digits_stay():
-    from orchestrator.workers.receipts._items import fix_unit_confusions
+    from orchestrator.rules.receipt._items import fix_unit_confusions
 
     assert fix_unit_confusions("Ibis Hotel 1b Jalan") == "Ibis Hotel 1b Jalan"  # no number before "1b"
     assert fix_unit_confusions("Weight 2.101b") == "Weight 2.101b"  # the 1 may be the weight's digit

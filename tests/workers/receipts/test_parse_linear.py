@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.workers.receipts.categorize import categorize_with_keywords
-from orchestrator.workers.receipts.models import LineItem
-from orchestrator.workers.receipts.parse import parse_receipt_text
+from orchestrator.rules.categories import categorize_with_keywords
+from orchestrator.rules.models import LineItem
+from orchestrator.rules.receipt.parse import parse_receipt_text
 
 GROWTH_LIMIT = 5.5
 """Work at 4x the size over work at 1x: linear is ~4, quadratic ~16."""

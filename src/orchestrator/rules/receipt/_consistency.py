@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import product
 
-from orchestrator.workers.receipts.models import LineItem
+from orchestrator.rules.models import LineItem
 
 TOLERANCE = 0.06
 """Amounts closer than this agree (covers cash rounding to 5 sen/cents)."""

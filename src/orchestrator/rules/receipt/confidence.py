@@ -7,8 +7,8 @@ many other dates the receipt prints; for the header, whether a registered compan
 street word was found, and where. A logistic model per field turns the evidence into a probability. Its
 weights are fitted on labelled receipts (``orchestrator.evaluation.train_confidence``; vendor-held-out
 folds when evaluating, every labelled receipt for the shipped weights in
-``data/receipt_confidence.json``), so a confidence of 0.9 means about nine in ten such fields are right:
-``orchestrator eval receipts --folds K`` prints the reliability table that checks it.
+``orchestrator/rules/data/receipt_confidence.json``), so a confidence of 0.9 means about nine in ten
+such fields are right: ``orchestrator eval receipts --folds K`` prints the reliability table that checks it.
 
 Without the weights file (or for a field it lacks) the total's confidence is the parser's consistency
 score and any other field found gets 0.5: usable for ranking totals, not calibrated.
@@ -26,11 +26,11 @@ from importlib import resources
 
 from pydantic import BaseModel, Field, ValidationError
 
-from orchestrator.workers.receipts._consistency import Adjustments, agrees
-from orchestrator.workers.receipts._dates import find_dates
-from orchestrator.workers.receipts._labels import TOTAL_TIER, Label
-from orchestrator.workers.receipts._summary import Summary, close
-from orchestrator.workers.receipts.models import LineItem
+from orchestrator.rules.models import LineItem
+from orchestrator.rules.receipt._consistency import Adjustments, agrees
+from orchestrator.rules.receipt._dates import find_dates
+from orchestrator.rules.receipt._labels import TOTAL_TIER, Label
+from orchestrator.rules.receipt._summary import Summary, close
 
 FIELDS = ("total", "date", "merchant", "address")
 
@@ -192,7 +192,7 @@ def probability(values: Sequence[float], weights: FieldWeights) -> float:
 def shipped_weights() -> ConfidenceWeights:
     """The weights shipped with the package (empty when the file is missing or stale)."""
     try:
-        text = resources.files("orchestrator.workers.receipts").joinpath("data/receipt_confidence.json").read_text()
+        text = resources.files("orchestrator.rules").joinpath("data/receipt_confidence.json").read_text()
         weights = ConfidenceWeights.model_validate(json.loads(text))
     except (OSError, ValueError, ValidationError):
         return ConfidenceWeights()
