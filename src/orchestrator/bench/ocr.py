@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -67,7 +68,7 @@ RAPIDOCR_CONFIGS: dict[str, dict[str, object]] = {
 """RapidOCR engine settings compared by ``orchestrator bench receipts --profile``: the first is the baseline."""
 
 
-def profile_rapidocr(paths: list[Path], configs: dict[str, dict[str, object]] | None = None) -> dict[str, object]:
+def profile_rapidocr(paths: list[Path], configs: dict[str, dict[str, object]] | None = None) -> dict[str, Any]:
     """Where rapidocr's time goes (detection, angle classification, recognition, by image size), and what
     each engine setting gains, at what cost in accuracy.
 
@@ -113,7 +114,7 @@ def profile_rapidocr(paths: list[Path], configs: dict[str, dict[str, object]] | 
         return parsed.total, parsed.date, parsed.merchant
 
     base_fields = [fields(t) for t in texts[baseline]]
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for name in configs:
         wall, det, cls, rec = spent[name]
         same = sum(fields(t) == b for t, b in zip(texts[name], base_fields, strict=True))

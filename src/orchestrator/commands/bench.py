@@ -115,7 +115,7 @@ def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
     table = Table(title=f"rapidocr on {len(pictures)} images of {folder}, settings interleaved", show_edge=False)
     for col in ("setting", "images/s", "vs default", "detect s", "classify s", "recognise s", "same fields", "text"):
         table.add_column(col, justify="left" if col == "setting" else "right")
-    for row in report["rows"]:  # type: ignore[union-attr]
+    for row in report["rows"]:
         table.add_row(
             str(row["config"]),
             f"{row['images_per_s']:.2f}",
@@ -130,7 +130,7 @@ def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
     sizes = Table(title="default setting: seconds per image by size", show_edge=False)
     for col in ("megapixels", "detect s", "recognise s"):
         sizes.add_column(col, justify="right")
-    for row in report["by_size"]:  # type: ignore[union-attr]
+    for row in report["by_size"]:
         sizes.add_row(f"{row['megapixels']:.2f}", f"{row['det_s']:.2f}", f"{row['rec_s']:.2f}")
     stdout.print(sizes)
 

@@ -33,8 +33,13 @@ from orchestrator.rules.receipt.confidence import ConfidenceWeights
 from orchestrator.rules.receipt.parse import parse_with_evidence
 
 
-async def collect(folders: Sequence[Path], ocr: str | None, cache_dir: Path | None) -> list[Parsed]:
-    """Parse every labelled receipt (provided text, and OCR text with `ocr`), with its evidence."""
+async def collect(
+    folders: Sequence[Path], ocr: str | None, cache_dir: Path | None, *, cached_only: bool = False
+) -> list[Parsed]:
+    """Parse every labelled receipt (provided text, and OCR text with `ocr`), with its evidence.
+
+    With `cached_only`, images whose OCR is not in the cache yet are left out (no OCR is run).
+    """
     cache = None
     if ocr:
         key, backend = raw_backend(ocr)
@@ -45,7 +50,10 @@ async def collect(folders: Sequence[Path], ocr: str | None, cache_dir: Path | No
         for receipt in receipts:
             texts = [(folder / f"{receipt.id}.txt").read_text(encoding="utf-8")]
             if cache is not None:
-                texts.append(merged(await cache.read(_image_for(folder, receipt.id))).text)
+                image = _image_for(folder, receipt.id)
+                result = cache.get(image) if cached_only else await cache.read(image)
+                if result is not None:
+                    texts.append(merged(result).text)
             for text in texts:
                 result, found = parse_with_evidence(text, ConfidenceWeights())
                 parsed.append(Parsed(receipt, 0, result, found, text))
@@ -57,9 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path, help="SROIE- or WildReceipt-style labelled folders")
     parser.add_argument("--ocr", help="also fit on the OCR of the images with this back-end (cached)")
     parser.add_argument("--cache-dir", type=Path, help="OCR cache folder (default ORCHESTRATOR_HOME/cache/ocr)")
+    parser.add_argument("--cached-only", action="store_true", help="with --ocr: only images already in the cache")
     parser.add_argument("--out", type=Path, required=True, help="where to write the weights (JSON)")
     args = parser.parse_args(argv)
-    items = asyncio.run(collect(args.folders, args.ocr, args.cache_dir))
+    items = asyncio.run(collect(args.folders, args.ocr, args.cache_dir, cached_only=args.cached_only))
     sources = " + ".join(f.name for f in args.folders)
     weights = fit_weights(
         _samples(items),
