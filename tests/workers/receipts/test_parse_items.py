@@ -188,3 +188,17 @@ def test_weighed_goods_with_any_unit_spelling_parse_and_agree(weight, price, uni
     (item,) = receipt.items
     assert (item.quantity, item.unit_price, item.amount) == (float(weight), float(price), float(amount))
     assert not any("does not match its amount" in issue for issue in receipt.issues)
+
+
+def test_a_quantity_column_between_name_and_amount_is_the_quantity():
+    burger, double, pepsi = items_of(
+        "SHOP",
+        "Description Qty Amount",
+        "BURGER SINGLE 1 5.61",
+        "BURGER DOUBLE 2 15.98",
+        "Pepsi Size 10 2.00",
+        "TOTAL 23.59",
+    )
+    assert (burger.name, burger.quantity, burger.amount) == ("BURGER SINGLE", 1.0, 5.61)
+    assert (double.name, double.quantity, double.amount) == ("BURGER DOUBLE", 2.0, 15.98)
+    assert (pepsi.name, pepsi.quantity) == ("Pepsi Size 10", 1.0)  # a size, not a count
