@@ -71,6 +71,8 @@ ReadText = Callable[[Path], Awaitable[str]]
 Escalate = Callable[[str], Awaitable[ParsedReceipt]]
 
 MIN_SAMPLES = 10
+C_REGULARISATION = 1.0
+"""Inverse regularisation strength of the logistic models (scikit-learn's C)."""
 """Fewer labelled fields than this are not fitted on; the shipped weights stand in."""
 ESCALATION_SHARES = (0.0, 0.05, 0.10, 0.15, 0.20, 0.30, 0.50)
 RELIABILITY_BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001)
@@ -189,7 +191,7 @@ def fit_weights(samples: Sequence[tuple[str, list[float], bool]], *, fitted_on: 
                 intercept=round(math.log(share / (1 - share)), 5),
             )
             continue
-        model = LogisticRegression(C=1.0, max_iter=1000)
+        model = LogisticRegression(C=C_REGULARISATION, max_iter=1000)
         model.fit([values for values, _ in rows], [int(ok) for _, ok in rows])
         fields[field] = FieldWeights(
             features=list(FEATURES[field]),

@@ -48,6 +48,8 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "items",
         "consistency",
         "unchecked",
+        "below_items",
+        "far_above_items",
     ),
     "date": ("found", "labelled", "other_dates", "ambiguous", "in_header"),
     "merchant": ("found", "legal_name", "first_line", "upper_case", "short", "address_found"),
@@ -108,6 +110,9 @@ def _total_evidence(read: ReadSummary) -> list[float]:
         min(len(read.items), 10) / 10,
         read.consistency,
         float(not subtotal_ok and not items_ok),
+        # Implausible against the items: less than they add up to, or several times more.
+        float(read.items_sum is not None and read.items_sum > total + 0.06 and read.adjustments.discount == 0),
+        float(read.items_sum is not None and read.items_sum > 0 and total > 3 * read.items_sum),
     ]
 
 
