@@ -61,9 +61,9 @@ async def measure_ocr(
 
 
 RAPIDOCR_CONFIGS: dict[str, dict[str, object]] = {
-    "1 ONNX thread per session (the back-end's setting)": {"intra_op_num_threads": 1, "inter_op_num_threads": 1},
-    "no angle classifier, 1 thread": {"use_cls": False, "intra_op_num_threads": 1, "inter_op_num_threads": 1},
-    "no angle classifier, 2 threads": {"use_cls": False, "intra_op_num_threads": 2, "inter_op_num_threads": 1},
+    "back-end (1 thread)": {"intra_op_num_threads": 1, "inter_op_num_threads": 1},
+    "no angle cls, 1 thread": {"use_cls": False, "intra_op_num_threads": 1, "inter_op_num_threads": 1},
+    "no angle cls, 2 threads": {"use_cls": False, "intra_op_num_threads": 2, "inter_op_num_threads": 1},
 }
 """RapidOCR engine settings compared by ``orchestrator bench receipts --profile``: the first is the baseline."""
 
