@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator.commands._common import stderr, stdout
 from orchestrator.errors import InputError
@@ -60,6 +58,10 @@ def receipts(
     folds is printed, with the confidence's reliability table and the escalation curve. With --ocr the
     images are read once and cached per back-end and file content.
     """
+    import asyncio
+
+    from rich.table import Table
+
     from orchestrator.evaluation.receipts import evaluate_receipts
     from orchestrator.workers.receipts.ocr import get_ocr_backend
 
@@ -132,6 +134,10 @@ def categories(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout and nothing else")] = False,
 ) -> None:
     """Categorization accuracy on labelled item names: overall, per cascade tier, most confused pairs."""
+    import asyncio
+
+    from rich.table import Table
+
     from orchestrator.evaluation.categories import evaluate_categories
 
     learning = f", learning from {examples}" if examples is not None and backend != "keywords" else ""
