@@ -103,6 +103,8 @@ def bench_receipts(
 
 
 def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
+    from rich.table import Table
+
     from orchestrator.bench.ocr import profile_rapidocr
 
     pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[: max(images, 1)]
