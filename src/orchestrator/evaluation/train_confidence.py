@@ -51,9 +51,9 @@ async def collect(
             texts = [(folder / f"{receipt.id}.txt").read_text(encoding="utf-8")]
             if cache is not None:
                 image = _image_for(folder, receipt.id)
-                result = cache.get(image) if cached_only else await cache.read(image)
-                if result is not None:
-                    texts.append(merged(result).text)
+                read = cache.get(image) if cached_only else await cache.read(image)
+                if read is not None:
+                    texts.append(merged(read).text)
             for text in texts:
                 result, found = parse_with_evidence(text, ConfidenceWeights())
                 parsed.append(Parsed(receipt, 0, result, found, text))
