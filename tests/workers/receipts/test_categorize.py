@@ -227,10 +227,8 @@ async def test_the_tool_reports_the_keyword_tier_to_the_running_step() -> None:
     context = StepContext(run_id="r1", step_id="categorize")
     token = _current.set(context)
     try:
-        result = (
-            await default_registry(plugins=False)
-            .get("expense_categorizer")
-            .invoke({"items": [{"name": "Latte", "amount": 4.5}, {"name": "Diesel", "amount": 50.0}]})
+        result = await default_registry(plugins=False).get("expense_categorizer").invoke(
+            {"items": [{"name": "Latte", "amount": 4.5}, {"name": "Diesel", "amount": 50.0}]}
         )
     finally:
         _current.reset(token)
