@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from orchestrator.commands._common import (
+    ExecutorOpt,
     InputsOpt,
     JsonFlag,
     announce_small_model,
@@ -23,7 +24,7 @@ from orchestrator.commands._common import (
     stdout,
 )
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
-from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
+from orchestrator.executor import parse_input_pairs, prepare_inputs
 from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
 from orchestrator.plan.model import plan_json_schema
 from orchestrator.plan.validate import load_plan
@@ -49,8 +50,12 @@ def run(
     plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
     inputs: InputsOpt = None,
     as_json: JsonFlag = False,
+    executor: ExecutorOpt = "local",
 ) -> None:
     """Run a plan with live per-step progress, then print its output."""
+    from orchestrator.cluster import check_executor, run_plan
+
+    check_executor(executor)
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
@@ -58,11 +63,11 @@ def run(
     announce_small_model()
     try:
         if as_json:
-            result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks
+            result, _ = run_async(run_plan(compiled, values, executor, on_event=table))  # not live: only tracks
             print_json(result.model_dump(mode="json"))
         else:
             with table:
-                result, _ = run_async(run_compiled(compiled, values, on_event=table))
+                result, _ = run_async(run_plan(compiled, values, executor, on_event=table))
             render_output(result, stdout)
     except KeyboardInterrupt:
         stderr.line()  # the live table may not have ended its last line

@@ -81,6 +81,17 @@ class Settings(BaseModel):
     azure_vision_endpoint: str | None = None
     azure_vision_key: str | None = None
 
+    # Ray (--executor ray)
+    ray_address: str | None = Field(
+        default=None, description="a Ray cluster (host:port, ray://host:10001 or auto); unset: start a local one"
+    )
+    ray_workers: int | None = Field(default=None, ge=1, le=4096, description="document workers (default: CPUs)")
+    ray_document_retries: int = Field(default=2, ge=0, le=10, description="re-runs of a document whose worker died")
+    ray_runtime_env: dict[str, Any] | None = Field(
+        default=None, description='Ray runtime_env as JSON, e.g. {"pip": ["orchestrator[ocr]"]}'
+    )
+    ray_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="connecting, and workers starting")
+
     # storage
     orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
 
@@ -119,6 +130,8 @@ class Settings(BaseModel):
         cascade = values.get("small_model_cascade")
         if isinstance(cascade, str):
             values["small_model_cascade"] = tuple(t.strip() for t in cascade.split(",") if t.strip())
+        if isinstance(values.get("ray_runtime_env"), str) and values["ray_runtime_env"].strip():
+            values["ray_runtime_env"] = _parse_json_object("RAY_RUNTIME_ENV", values["ray_runtime_env"])
         if isinstance(values.get("small_model_thresholds"), str):
             values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
         values = {k: v for k, v in values.items() if k in names and v != ""}
@@ -139,6 +152,18 @@ def _parse_bool(name: str, value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ConfigurationError(f"environment variable {name}={value!r}: expected true or false")
+
+
+def _parse_json_object(name: str, text: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"environment variable {name}: not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"environment variable {name}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _parse_thresholds(text: str) -> dict[str, float]:

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from orchestrator.commands._common import announce_small_model, run_async, stderr
+from orchestrator.commands._common import ExecutorOpt, announce_small_model, run_async, stderr
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
@@ -40,46 +40,58 @@ def batch(
         list[str] | None, typer.Option("--set", help="another plan input as NAME=VALUE (repeatable)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="skip documents already written as succeeded in --out")] = False,
+    executor: ExecutorOpt = "local",
 ) -> None:
     """Run one plan over every document (planned or loaded once), one JSON line per document."""
-    from orchestrator.batch import find_documents, resume_set, run_batch
+    from orchestrator.batch import DocumentSource, resume_set, run_batch
+    from orchestrator.cluster import check_executor, open_executor
 
+    check_executor(executor)
     tools = default_registry()
     plan_file = Path(plan).is_file() or plan.endswith(".json")
     if plan_file:  # a broken plan file is reported before anything else
         compiled = load_plan(Path(plan), tools)
-    documents = find_documents(source)
-    if not documents:
+    documents = DocumentSource(source)  # read lazily: a cheap count for the progress bar, then one by one
+    total = documents.count()
+    if not total:
         raise InputError(f"{source}: no documents found")
     if plan_file:
         extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
     else:
         extra = parse_input_pairs(set_inputs or [], {})
-        compiled = run_async(_plan_once(plan, {input_name: str(documents[0]), **extra}, tools))
+        first = str(next(iter(documents)))
+        compiled = run_async(_plan_once(plan, {input_name: first, **extra}, tools))
     skip = resume_set(out, resume)
     announce_small_model()
     sink = out.open("a" if resume else "w", encoding="utf-8") if out is not None else sys.stdout
     try:
         with _progress() as progress:
-            task = progress.add_task("documents", total=len(documents), completed=len(skip & set(map(str, documents))))
+            task = progress.add_task("documents", total=total)
 
             def advance(record: Any) -> None:
                 progress.advance(task)
                 if record.status != "succeeded":
                     progress.console.print(f"[red]✗[/] {record.document}: {record.error}", markup=True, highlight=False)
 
-            summary = run_async(
-                run_batch(
-                    compiled,
-                    documents,
-                    input_name,
-                    inputs=extra,
-                    concurrency=concurrency,
-                    out=sink,
-                    skip=skip,
-                    on_document=advance,
-                )
-            )
+            def skipped(document: str) -> None:
+                progress.advance(task)
+
+            async def go() -> Any:
+                async with open_executor(executor) as backend:
+                    return await run_batch(
+                        compiled,
+                        documents,
+                        input_name,
+                        inputs=extra,
+                        concurrency=concurrency,
+                        out=sink,
+                        skip=skip,
+                        on_document=advance,
+                        on_skip=skipped,
+                        executor=backend,
+                    )
+
+            summary = run_async(go())
     finally:
         if out is not None:
             sink.close()
@@ -88,6 +100,7 @@ def batch(
         f"{summary.succeeded} succeeded, {summary.failed} failed, {summary.skipped} already done "
         f"of {summary.total} in {summary.duration_s:.1f}s ({summary.docs_per_s:.2f} docs/s)"
         + (f", ${summary.usage.cost_usd:.4f}" if summary.usage.cost_usd else "")
+        + (f"; {summary.retried} run again after a worker died" if summary.retried else "")
         + (f"; results in {out}" if out else "")
     )
     raise typer.Exit(0 if summary.failed == 0 else 1)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.commands._common import ExecutorOpt, InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.errors import InputError
 from orchestrator.executor.events import Event, RunNote
 from orchestrator.observability import StepTable, render_output
@@ -124,13 +124,25 @@ def ask_command(
     model: ModelOpt = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
+    executor: ExecutorOpt = "local",
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
+    from orchestrator.cluster import check_executor
+
+    check_executor(executor)
     context = parse_context(inputs)
 
     async def go(on_event: Any) -> PlannedRun:
-        async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
-            return await planner.run(request, context, on_event=on_event)
+        if executor == "local":
+            async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
+                return await planner.run(request, context, on_event=on_event)
+        from orchestrator.cluster.ray_executor import RayExecutor
+        from orchestrator.registry import default_registry
+
+        async with RayExecutor() as cluster:  # the planner here; each step's tool call on the cluster
+            tools = cluster.remote_registry(default_registry())
+            async with LargePlanner(provider, model, library=not no_reuse, stream=not no_stream, registry=tools) as p:
+                return await p.run(request, context, on_event=on_event)
 
     if as_json:
         done = run_async(go(None))
