@@ -113,7 +113,7 @@ class RayExecutor:
     # --- connecting -------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> RayExecutor:
-        await asyncio.to_thread(self._connect)
+        self._connect()  # in the main thread: Ray installs its signal handlers there
         return self
 
     async def __aexit__(
@@ -123,6 +123,7 @@ class RayExecutor:
 
     def _connect(self) -> None:
         ray = self.ray = import_ray()
+        logging.getLogger("ray").setLevel(logging.ERROR)  # its start-up notes are not the user's business
         if ray.is_initialized():  # an embedding application (or a test session) already connected
             return
         options: dict[str, Any] = {

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestrator.commands._common import JsonFlag, print_json, run_async, stdout
+from orchestrator.commands._common import ExecutorOpt, JsonFlag, print_json, run_async, stdout
 from orchestrator.errors import InputError
 
 bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
@@ -88,6 +88,35 @@ def bench_receipts(
                 f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
                 f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
             )
+
+
+@bench_app.command("batch")
+def bench_batch(
+    documents: Annotated[int, typer.Option("--documents", "-n", min=1, max=1_000_000, help="text receipts")] = 1000,
+    executor: ExecutorOpt = "local",
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="documents at a time (per worker on Ray)")] = 8,
+    as_json: JsonFlag = False,
+) -> None:
+    """Scale: N text receipts, parse + categorize, results recorded: docs/s, p50/p99, peak memory, store share."""
+    from orchestrator.bench.batch import measure_batch
+    from orchestrator.cluster import check_executor, open_executor
+
+    name = check_executor(executor)
+    figures = run_async(measure_batch(documents, executor=lambda: open_executor(name), concurrency=concurrency))
+    if as_json:
+        print_json(figures.model_dump())
+        return
+    stdout.print(
+        f"{figures.documents:,} text receipts ({figures.sources}), parse + categorize, executor {figures.executor} "
+        f"({figures.workers} worker(s), {figures.concurrency} documents at a time each):"
+    )
+    stdout.print(
+        f"  {figures.docs_per_s:,.1f} docs/s ({figures.seconds:.1f}s); per document p50 {figures.p50_ms:.1f} ms, "
+        f"p99 {figures.p99_ms:.1f} ms; {figures.failed} failed"
+    )
+    workers = ", ".join(f"{mib:.0f}" for mib in figures.worker_peak_mib.values())
+    stdout.print(f"  peak memory: driver {figures.driver_peak_mib:.0f} MiB; workers {workers} MiB")
+    stdout.print(f"  recording results: {figures.store_seconds:.2f}s, {figures.store_share:.1%} of the wall time")
 
 
 @bench_app.command("planner")

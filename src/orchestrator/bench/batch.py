@@ -1,0 +1,156 @@
+"""Scale benchmark: N text receipts through parse + categorize, in process or on Ray, with the results recorded.
+
+The N documents are made from the real receipt texts (SROIE and WildReceipt ``.txt`` files, read in place
+from ``../shared/data/receipts``, else the bundled examples): each one a copy of a source text in a
+temporary folder, deleted afterwards. The batch then runs exactly as ``orchestrator batch`` does, lazily
+reading the folder and streaming each result to the output as it arrives. Reported: documents per second,
+p50 and p99 of the per-document time, the peak memory of the driver and of each worker, and the share of
+the wall time spent recording results (the store's share).
+
+Peak memory is the process's high-water mark (``ru_maxrss``), so compare sizes in separate processes:
+``orchestrator bench batch --documents 1000`` then ``--documents 10000``.
+"""
+
+from __future__ import annotations
+
+import array
+import itertools
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import IO
+
+from pydantic import BaseModel
+
+from orchestrator.batch import BatchExecutor, DocumentResult, DocumentSource, LocalExecutor, run_batch
+from orchestrator.bench.receipts import TEXT_PIPELINE
+from orchestrator.errors import InputError
+from orchestrator.plan.validate import validate_plan
+from orchestrator.registry import default_registry
+
+__all__ = ["BatchFigures", "measure_batch", "receipt_texts", "synthesise"]
+
+
+class BatchFigures(BaseModel):
+    executor: str
+    documents: int
+    workers: int
+    concurrency: int
+    succeeded: int
+    failed: int
+    seconds: float
+    docs_per_s: float
+    p50_ms: float
+    p99_ms: float
+    driver_peak_mib: float
+    worker_peak_mib: dict[str, float]
+    store_seconds: float
+    store_share: float
+    sources: str
+
+
+def receipt_texts() -> list[Path]:
+    """The real receipt texts to copy from: SROIE and WildReceipt beside the repository, else the examples."""
+    root = Path(__file__).resolve().parents[3]
+    shared = root.parent / "shared/data/receipts"
+    texts = sorted([*shared.glob("sroie/*.txt"), *shared.glob("wildreceipt/*.txt")])
+    return texts or sorted((root / "examples/receipts").glob("*.txt"))
+
+
+def synthesise(folder: Path, n: int, sources: list[Path]) -> None:
+    """`n` text receipts in `folder`, cycling through `sources` (read once each, kept in memory meanwhile)."""
+    if not sources:
+        raise InputError("no receipt texts to make the benchmark's documents from")
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sources]
+    for i, text in zip(range(n), itertools.cycle(texts), strict=False):
+        (folder / f"receipt-{i:07d}.txt").write_text(text, encoding="utf-8")
+
+
+def _percentile(values: array.array[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _TimedSink:
+    """The output file, timing every write: the part of the wall time the driver spends recording results."""
+
+    def __init__(self, out: IO[str], record: Callable[[DocumentResult], None] | None = None) -> None:
+        self.out = out
+        self.record = record
+        self.seconds = 0.0
+        self.durations: array.array[float] = array.array("d")  # 8 bytes per document
+
+    def __call__(self, result: DocumentResult) -> None:
+        t0 = time.perf_counter()
+        self.out.write(result.model_dump_json() + "\n")
+        self.out.flush()
+        if self.record is not None:
+            self.record(result)
+        self.seconds += time.perf_counter() - t0
+        self.durations.append(result.duration_s)
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def measure_batch(
+    documents: int,
+    *,
+    executor: Callable[[], AbstractAsyncContextManager[BatchExecutor]] | None = None,
+    concurrency: int = 8,
+    record: Callable[[DocumentResult], None] | None = None,
+) -> BatchFigures:
+    """Run the text pipeline over `documents` synthesised receipts and measure it (see the module docstring)."""
+    compiled = validate_plan(TEXT_PIPELINE, default_registry())
+    sources = receipt_texts()
+    folder = Path(tempfile.mkdtemp(prefix="orchestrator-bench-batch-"))
+    try:
+        synthesise(folder, documents, sources)
+        with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
+            sink = _TimedSink(out, record)
+            async with executor() if executor is not None else _local() as backend:
+                summary = await run_batch(
+                    compiled,
+                    DocumentSource(str(folder / "*.txt")),
+                    "path",
+                    concurrency=concurrency,
+                    on_document=sink,
+                    executor=backend,
+                )
+                peaks = dict(getattr(backend, "worker_peaks", {}))
+                workers = len(peaks) or 1
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    driver = _peak_mib()
+    return BatchFigures(
+        executor=backend.name,
+        documents=documents,
+        workers=workers,
+        concurrency=concurrency,
+        succeeded=summary.succeeded,
+        failed=summary.failed,
+        seconds=summary.duration_s,
+        docs_per_s=summary.docs_per_s,
+        p50_ms=_percentile(sink.durations, 0.50) * 1000,
+        p99_ms=_percentile(sink.durations, 0.99) * 1000,
+        driver_peak_mib=driver,
+        worker_peak_mib={k: v / 2**20 for k, v in peaks.items()} if peaks else {"driver (in process)": driver},
+        store_seconds=sink.seconds,
+        store_share=sink.seconds / summary.duration_s if summary.duration_s > 0 else 0.0,
+        sources=f"{len(sources)} receipt texts, cycled",
+    )
+
+
+class _local(AbstractAsyncContextManager[BatchExecutor]):
+    async def __aenter__(self) -> BatchExecutor:
+        return LocalExecutor()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
