@@ -109,6 +109,7 @@ class RayExecutor:
         self._actors: list[Any] = []
         self._pools = _Pools()
         self.worker_peaks: dict[str, int] = {}
+        self.created: list[Any] = []  # every actor this executor made (all are killed when it closes)
 
     # --- connecting -------------------------------------------------------------------------------------
 
@@ -205,7 +206,9 @@ class RayExecutor:
                 options["memory"] = resources["memory"]
         else:
             options["num_cpus"] = 0 if io else 1
-        return StepActor.options(**options).remote(self.settings, self._budget_share(self.cluster_cpus()))
+        actor = StepActor.options(**options).remote(self.settings, self._budget_share(self.cluster_cpus()))
+        self.created.append(actor)
+        return actor
 
     def _resource_actors(self, compiled: CompiledPlan) -> dict[str, list[Any]]:
         """Step id -> the step actors for steps that declared resources (one actor per distinct set)."""
@@ -280,6 +283,7 @@ class RayExecutor:
             spec["retry"],
         )
         self._actors.append(actor)
+        self.created.append(actor)
         return actor
 
     async def _start_document_actors(self, spec: dict[str, Any]) -> list[Any]:
