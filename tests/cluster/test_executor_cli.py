@@ -1,0 +1,110 @@
+"""--executor through the command line, as a user runs it: bad choices and unreachable clusters are one clear
+message with exit 2; a Ray batch from the CLI writes the same lines as in process; Ctrl-C exits 130."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HYBRID = REPO / "examples/example_plan_hybrid.json"
+TEXTS = str(REPO / "examples/receipts/*.txt")
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unknown_executor_is_a_user_error() -> None:
+    proc = cli("batch", str(HYBRID), TEXTS, "--input", "image_path", "--executor", "spark")
+    assert proc.returncode == 2
+    assert "--executor 'spark': choose one of local, ray" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["batch", "run"])
+def test_missing_ray_says_how_to_install_it_with_exit_2(tmp_path: Path, command: str) -> None:
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    args = [str(HYBRID), TEXTS, "--input", "image_path"] if command == "batch" else [str(HYBRID)]
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    proc = cli(command, *args, "--executor", "ray", env={"PYTHONPATH": path})
+    assert proc.returncode == 2, proc.stderr
+    assert "needs Ray, which is not installed: pip install 'orchestrator[ray]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_cluster_is_one_clear_error_with_exit_2() -> None:
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{free_port()}"
+    proc = cli("batch", str(HYBRID), TEXTS, "--input", "image_path", "--executor", "ray", env={"RAY_ADDRESS": address})
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot reach the Ray cluster at {address}" in proc.stderr and "unset RAY_ADDRESS" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_batch_on_a_local_ray_instance_from_the_cli_matches_in_process(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    lines = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / f"{executor}.jsonl"
+        proc = cli(
+            "batch", str(HYBRID), TEXTS, "--input", "image_path", "--out", str(out), "--executor", executor,
+            env={"RAY_WORKERS": "2"},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "5 succeeded, 0 failed" in proc.stderr and "Traceback" not in proc.stderr
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        lines[executor] = {
+            r["document"]: {k: v for k, v in r.items() if k not in ("duration_s", "worker")} for r in rows
+        }
+    assert lines["ray"] == lines["local"] and len(lines["ray"]) == 5
+
+
+def test_ctrl_c_stops_a_ray_batch_with_exit_130(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    for i in range(400):
+        (tmp_path / f"r{i:03d}.txt").write_text((REPO / "examples/receipts/grocery.txt").read_text())
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "batch", str(HYBRID), str(tmp_path), "--input", "image_path"]
+        + ["--out", str(out), "--executor", "ray", "--concurrency", "1"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RAY_WORKERS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (out.exists() and out.read_text().count("\n") >= 2):  # documents are coming back
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "no document finished"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert out.read_text().count("\n") < 400  # it stopped, with what finished written
