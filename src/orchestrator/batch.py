@@ -14,17 +14,21 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from orchestrator.context import Usage
-from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.errors import InputError, OrchestratorError, StoreError
 from orchestrator.executor.engine import run_compiled
+from orchestrator.executor.hooks import use_step_hook
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.run_scope import run_scope
+
+if TYPE_CHECKING:
+    from orchestrator.store import StoreRun
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +100,14 @@ async def run_batch(
     limits: ConcurrencyLimits | None = None,
     retry: RetryPolicy | None = None,
     on_document: Callable[[DocumentResult], None] | None = None,
+    store_run: StoreRun | None = None,
 ) -> BatchSummary:
-    """Run `compiled` once per document, at most `concurrency` documents at a time."""
+    """Run `compiled` once per document, at most `concurrency` documents at a time.
+
+    With `store_run`, every step and document is recorded in the run store as it finishes, and the steps an
+    earlier session of the run finished are reused, not run again; a store that cannot be written stops the
+    batch with :class:`~orchestrator.errors.StoreError` (what was recorded stays, and the run can resume).
+    """
     if input_name not in compiled.plan.inputs:
         declared = ", ".join(sorted(compiled.plan.inputs)) or "none"
         raise InputError(f"the plan has no input {input_name!r} to bind documents to (declared: {declared})")
@@ -114,7 +124,19 @@ async def run_batch(
 
     async def one(doc: Path) -> None:
         async with gate:
-            record = await _run_one(compiled, doc, input_name, inputs or {}, limiters, retry)
+            if store_run is None:
+                record = await _run_one(compiled, doc, input_name, inputs or {}, limiters, retry)
+            else:
+                key = str(doc)
+                hook = store_run.recorder(key)
+                with use_step_hook(hook):
+                    done = store_run.completed.get(key)
+                    record = await _run_one(compiled, doc, input_name, inputs or {}, limiters, retry, done)
+                if hook.error is not None:
+                    raise hook.error
+                store_run.store.finish_document(
+                    store_run.run_id, key, record.status, record.model_dump(mode="json"), store_run.session
+                )
         if record.status == "succeeded":
             summary.succeeded += 1
         else:
@@ -127,9 +149,12 @@ async def run_batch(
             on_document(record)
 
     async with run_scope():  # one model budget and small-model worker for the whole batch
-        async with asyncio.TaskGroup() as group:
-            for doc in todo:
-                group.create_task(one(doc))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for doc in todo:
+                    group.create_task(one(doc))
+        except* StoreError as failures:
+            raise failures.exceptions[0] from None
     summary.duration_s = loop.time() - t0
     summary.docs_per_s = len(todo) / summary.duration_s if summary.duration_s > 0 else 0.0
     return summary
@@ -142,12 +167,13 @@ async def _run_one(
     inputs: Mapping[str, Any],
     limiters: Limiters,
     retry: RetryPolicy | None,
+    completed: Mapping[str, Any] | None = None,
 ) -> DocumentResult:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     try:
         values = prepare_inputs(compiled.plan.inputs, {**inputs, input_name: str(doc)})
-        result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry)
+        result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry, completed=completed)
     except OrchestratorError as exc:
         return DocumentResult(document=str(doc), status="error", error=str(exc), duration_s=loop.time() - t0)
     except Exception as exc:  # one broken document must not stop the batch; the error is kept
