@@ -39,7 +39,8 @@ def counting_registry(calls: list[str]) -> ToolRegistry:
 
 def chain_plan(n: int) -> dict[str, Any]:
     steps = [{"id": "s0", "tool": "work", "args": {"name": "s0"}}]
-    steps += [{"id": f"s{i}", "tool": "work", "args": {"name": f"s{i}", "parts": [f"step:s{i - 1}"]}} for i in range(1, n)]
+    for i in range(1, n):
+        steps.append({"id": f"s{i}", "tool": "work", "args": {"name": f"s{i}", "parts": [f"step:s{i - 1}"]}})
     return {"goal": "chain", "steps": steps, "output": f"step:s{n - 1}"}
 
 
