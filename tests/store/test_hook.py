@@ -38,9 +38,11 @@ def counting_registry(calls: list[str]) -> ToolRegistry:
 
 
 def chain_plan(n: int) -> dict[str, Any]:
-    steps = [{"id": "s0", "tool": "work", "args": {"name": "s0"}}]
-    for i in range(1, n):
-        steps.append({"id": f"s{i}", "tool": "work", "args": {"name": f"s{i}", "parts": [f"step:s{i - 1}"]}})
+    def link(i: int) -> dict[str, Any]:
+        parts = [f"step:s{i - 1}"] if i else []
+        return {"id": f"s{i}", "tool": "work", "args": {"name": f"s{i}", "parts": parts}}
+
+    steps = [link(i) for i in range(n)]
     return {"goal": "chain", "steps": steps, "output": f"step:s{n - 1}"}
 
 
