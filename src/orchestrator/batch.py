@@ -16,17 +16,21 @@ import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from orchestrator.context import Usage
-from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.errors import InputError, OrchestratorError, StoreError
 from orchestrator.executor.engine import run_compiled
+from orchestrator.executor.hooks import use_step_hook
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.run_scope import run_scope
+
+if TYPE_CHECKING:
+    from orchestrator.store import StoreRun
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +153,13 @@ class BatchExecutor(Protocol):
         concurrency: int,
         limits: ConcurrencyLimits | None,
         retry: RetryPolicy | None,
+        store_run: StoreRun | None = None,
     ) -> AsyncGenerator[DocumentResult, None]:
-        """Run the plan once per document, yielding each document's result as it finishes."""
+        """Run the plan once per document, yielding each document's result as it finishes.
+
+        With `store_run`, steps finished by an earlier session are reused (``store_run.completed``) and each
+        step is recorded as it settles; the caller records each document's line.
+        """
         ...
 
 
@@ -171,19 +180,26 @@ class LocalExecutor:
         concurrency: int,
         limits: ConcurrencyLimits | None,
         retry: RetryPolicy | None,
+        store_run: StoreRun | None = None,
     ) -> AsyncGenerator[DocumentResult, None]:
         limiters = Limiters(limits or ConcurrencyLimits())
         finished: asyncio.Queue[DocumentResult | None] = asyncio.Queue(maxsize=concurrency)
 
         async def worker() -> None:
             for doc in documents:  # a shared iterator: each path is taken by exactly one worker
-                await finished.put(await run_document(compiled, doc, input_name, inputs, limiters, retry))
+                if store_run is None:
+                    record = await run_document(compiled, doc, input_name, inputs, limiters, retry)
+                else:
+                    record = await _recorded(store_run, compiled, doc, input_name, inputs, limiters, retry)
+                await finished.put(record)
 
         async def all_workers() -> None:
             try:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(concurrency):
                         group.create_task(worker())
+            except* StoreError as failures:
+                raise failures.exceptions[0] from None
             finally:
                 await finished.put(None)
 
@@ -214,11 +230,17 @@ async def run_batch(
     on_document: Callable[[DocumentResult], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
     executor: BatchExecutor | None = None,
+    store_run: StoreRun | None = None,
 ) -> BatchSummary:
     """Run `compiled` once per document, at most `concurrency` documents at a time (per worker on a cluster).
 
     `documents` is consumed lazily and results are written to `out` as they finish: nothing keeps every
     document or every result, so memory stays flat however many documents there are.
+
+    With `store_run`, every step and document is recorded in the run store as it finishes (by this process,
+    the driver, on a cluster too), and the steps an earlier session of the run finished are reused, not run
+    again; a store that cannot be written stops the batch with :class:`~orchestrator.errors.StoreError`
+    (what was recorded stays, and the run can resume).
     """
     if input_name not in compiled.plan.inputs:
         declared = ", ".join(sorted(compiled.plan.inputs)) or "none"
@@ -243,10 +265,21 @@ async def run_batch(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     results = backend.documents(
-        compiled, todo(), input_name, dict(inputs or {}), concurrency=concurrency, limits=limits, retry=retry
+        compiled,
+        todo(),
+        input_name,
+        dict(inputs or {}),
+        concurrency=concurrency,
+        limits=limits,
+        retry=retry,
+        store_run=store_run,
     )
     try:
         async for record in results:
+            if store_run is not None:
+                store_run.store.finish_document(
+                    store_run.run_id, record.document, record.status, record.model_dump(mode="json"), store_run.session
+                )
             if record.status == "succeeded":
                 summary.succeeded += 1
             else:
@@ -273,13 +306,17 @@ async def run_document(
     inputs: Mapping[str, Any],
     limiters: Limiters,
     retry: RetryPolicy | None,
+    completed: Mapping[str, Any] | None = None,
 ) -> DocumentResult:
-    """One document through the plan, as one line of the batch output (errors kept, never raised)."""
+    """One document through the plan, as one line of the batch output (errors kept, never raised).
+
+    `completed`: step id -> output of steps an earlier session finished (not run again).
+    """
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     try:
         values = prepare_inputs(compiled.plan.inputs, {**inputs, input_name: doc})
-        result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry)
+        result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry, completed=completed)
     except OrchestratorError as exc:
         return DocumentResult(document=doc, status="error", error=str(exc), duration_s=loop.time() - t0)
     except Exception as exc:  # one broken document must not stop the batch; the error is kept
@@ -299,6 +336,33 @@ async def run_document(
         duration_s=result.duration_s,
         usage=result.usage,
     )
+
+
+async def _recorded(
+    store_run: StoreRun,
+    compiled: CompiledPlan,
+    doc: str,
+    input_name: str,
+    inputs: Mapping[str, Any],
+    limiters: Limiters,
+    retry: RetryPolicy | None,
+) -> DocumentResult:
+    """One document with its steps recorded as they settle (a recorder per document, dropped after it)."""
+    from orchestrator.store import StepRecorder
+
+    hook = StepRecorder(
+        store_run.store,
+        store_run.run_id,
+        doc,
+        session=store_run.session,
+        tool_cache=store_run.tool_cache,
+        tools=store_run.tools,
+    )
+    with use_step_hook(hook):
+        record = await run_document(compiled, doc, input_name, inputs, limiters, retry, store_run.completed.get(doc))
+    if hook.error is not None:
+        raise hook.error
+    return record
 
 
 def resume_set(out: Path | None, resume: bool) -> set[str]:

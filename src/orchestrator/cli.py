@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -23,12 +23,24 @@ from orchestrator.commands._common import (
     stderr,
     stdout,
 )
+from orchestrator.commands._store import (
+    NoStoreOpt,
+    ReportOpt,
+    finish_recording,
+    mark_interrupted,
+    plan_data,
+    start_recording,
+)
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs
+from orchestrator.executor.hooks import use_step_hook
 from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
 from orchestrator.plan.model import plan_json_schema
-from orchestrator.plan.validate import load_plan
+from orchestrator.plan.validate import CompiledPlan, load_plan
 from orchestrator.registry import ToolRegistry, default_registry
+
+if TYPE_CHECKING:
+    from orchestrator.store import StoreRun
 
 app = typer.Typer(
     name="orchestrator",
@@ -50,29 +62,75 @@ def run(
     plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
     inputs: InputsOpt = None,
     as_json: JsonFlag = False,
+    no_store: NoStoreOpt = False,
+    report: ReportOpt = None,
     executor: ExecutorOpt = "local",
 ) -> None:
-    """Run a plan with live per-step progress, then print its output."""
-    from orchestrator.cluster import check_executor, run_plan
+    """Run a plan with live per-step progress, then print its output (recorded in the run store)."""
+    from orchestrator.cluster import check_executor
 
     check_executor(executor)
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
-    table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
+    recording = start_recording(
+        no_store, kind="run", request=str(plan), plan_data=plan_data(compiled.plan), inputs=values
+    )
+    run_single(
+        compiled,
+        values,
+        recording,
+        as_json=as_json,
+        report=report,
+        title=compiled.plan.goal or str(plan),
+        executor=executor,
+    )
+
+
+def run_single(
+    compiled: CompiledPlan,
+    values: dict[str, Any],
+    recording: StoreRun | None,
+    *,
+    as_json: bool,
+    report: Path | None,
+    title: str,
+    executor: str = "local",
+) -> None:
+    """Run one plan (new or resumed) with live progress, record it, print its output; exits with its code.
+
+    With ``executor="ray"`` the scheduler (and the recording) stays here and every step runs on the cluster.
+    """
+    from orchestrator.cluster import run_plan
+
+    table = StepTable(stderr, title=title, live=not as_json, compiled=compiled)
     announce_small_model()
+    hook = recording.recorder("") if recording is not None else None
+    done = recording.completed.get("") if recording is not None else None
+    rid = recording.run_id if recording is not None else None
     try:
-        if as_json:
-            result, _ = run_async(run_plan(compiled, values, executor, on_event=table))  # not live: only tracks
-            print_json(result.model_dump(mode="json"))
-        else:
-            with table:
-                result, _ = run_async(run_plan(compiled, values, executor, on_event=table))
-            render_output(result, stdout)
+        with use_step_hook(hook):
+            if as_json:  # not live: the table only tracks
+                result, _ = run_async(run_plan(compiled, values, executor, on_event=table, run_id=rid, completed=done))
+            else:
+                with table:
+                    result, _ = run_async(
+                        run_plan(compiled, values, executor, on_event=table, run_id=rid, completed=done)
+                    )
     except KeyboardInterrupt:
         stderr.line()  # the live table may not have ended its last line
         stderr.print(describe_interrupted(table), markup=False, highlight=False)
+        mark_interrupted(recording)
         raise typer.Exit(130) from None
+    if recording is not None:
+        line = {"status": result.status, "output": result.output, "error": result.error}
+        recording.raise_if_failed()
+        recording.store.finish_document(recording.run_id, "", result.status, line, recording.session)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        render_output(result, stdout)
+    finish_recording(recording, result.status, result.error, report)
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -119,9 +177,10 @@ def schema() -> None:
 
 
 def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, planning
+    from orchestrator.commands import batch, bench, evaluation, fake_model, planning, runs
 
     planning.register(app)
+    runs.register(app)
     batch.register(app)
     bench.register(app)
     fake_model.register(app)

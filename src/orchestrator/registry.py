@@ -43,6 +43,21 @@ class ToolKind(StrEnum):
     CODE = "code"
 
 
+class ToolAnnotations(BaseModel):
+    """Hints about a tool's behaviour, with MCP's meanings and defaults (a tool is assumed to have effects).
+
+    A tool that is ``read_only``, ``idempotent`` and not ``open_world`` is deterministic: its result depends
+    on its arguments alone, so the run store may reuse a recorded result (see :mod:`orchestrator.store`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    read_only: bool = False
+    destructive: bool = True
+    idempotent: bool = False
+    open_world: bool = True
+
+
 class ToolSpec(BaseModel):
     """What the planner and the validator know about a tool. This is one entry of `orchestrator tools --json`."""
 
@@ -54,6 +69,8 @@ class ToolSpec(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, description="at most this many calls at once (None: no limit)")
+    annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
+    version: str = Field(default="1", description="changes when the tool's results change (keys cached results)")
 
 
 class Tool(Protocol):
@@ -113,6 +130,11 @@ class FunctionTool:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
+        version: str = "1",
     ):
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -154,6 +176,10 @@ class FunctionTool:
             input_schema=self.arg_model.model_json_schema(),
             output_schema=output_schema,
             concurrency=concurrency,
+            annotations=ToolAnnotations(
+                read_only=read_only, destructive=destructive, idempotent=idempotent, open_world=open_world
+            ),
+            version=version,
         )
 
     @property
@@ -299,6 +325,11 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
+        version: str = "1",
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -310,11 +341,33 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
+        version: str = "1",
     ) -> F | Callable[[F], F]:
-        """Register a function as a tool; the function itself is returned unchanged."""
+        """Register a function as a tool; the function itself is returned unchanged.
+
+        ``read_only``, ``destructive``, ``idempotent`` and ``open_world`` are MCP's tool hints (see
+        :class:`ToolAnnotations`); ``version`` keys the results the run store caches for deterministic tools.
+        """
 
         def register(func: F) -> F:
-            self.add(FunctionTool(func, name=name, kind=kind, description=description, concurrency=concurrency))
+            self.add(
+                FunctionTool(
+                    func,
+                    name=name,
+                    kind=kind,
+                    description=description,
+                    concurrency=concurrency,
+                    read_only=read_only,
+                    destructive=destructive,
+                    idempotent=idempotent,
+                    open_world=open_world,
+                    version=version,
+                )
+            )
             return func
 
         return register(fn) if fn is not None else register

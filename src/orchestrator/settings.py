@@ -93,7 +93,20 @@ class Settings(BaseModel):
     ray_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="connecting, and workers starting")
 
     # storage
-    orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
+    orchestrator_home: Path = Field(
+        default_factory=lambda: Path.home() / ".orchestrator", description="cache, plan library and run store folder"
+    )
+    orchestrator_store: Path | None = Field(
+        default=None, description="the run store's SQLite file (default: <ORCHESTRATOR_HOME>/runs.sqlite)"
+    )
+    store_tool_cache: bool = Field(default=True, description="reuse recorded results of deterministic tools")
+    store_sync: str = Field(default="normal", pattern="^(normal|full)$", description="SQLite synchronous level")
+    store_busy_timeout_s: float = Field(default=10.0, gt=0, le=3600, description="wait for another writer's lock")
+
+    @property
+    def store_path(self) -> Path:
+        """The run store's database file."""
+        return self.orchestrator_store or self.orchestrator_home / "runs.sqlite"
 
     @field_validator("small_model_cascade")
     @classmethod
@@ -124,7 +137,7 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         names = set(cls.model_fields)
         values.update({k.lower(): v for k, v in env.items() if k.lower() in names})
-        for name in ("use_small_model", "small_model_cache"):
+        for name in ("use_small_model", "small_model_cache", "store_tool_cache"):
             if name in values:
                 values[name] = _parse_bool(name.upper(), values[name])
         cascade = values.get("small_model_cascade")

@@ -19,6 +19,12 @@ HYBRID = REPO / "examples/example_plan_hybrid.json"
 TEXTS = str(REPO / "examples/receipts/*.txt")
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' run store and caches in a folder of this test's own."""
+    monkeypatch.setenv("ORCHESTRATOR_HOME", str(tmp_path / "home"))
+
+
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],

@@ -59,17 +59,25 @@ async def open_executor(name: str) -> AsyncIterator[BatchExecutor]:
 
 
 async def run_plan(
-    compiled: CompiledPlan, inputs: Mapping[str, Any], executor: str, *, on_event: EventHandler | None = None
+    compiled: CompiledPlan,
+    inputs: Mapping[str, Any],
+    executor: str,
+    *,
+    on_event: EventHandler | None = None,
+    run_id: str | None = None,
+    completed: Mapping[str, Any] | None = None,
 ) -> tuple[RunResult, list[Event]]:
-    """Run one plan: in this process, or with the scheduler here and every step on the Ray cluster."""
+    """Run one plan: in this process, or with the scheduler here and every step on the Ray cluster (then the
+    run store's step hook, the events and the live table work here exactly as in process)."""
     from orchestrator.executor.engine import run_compiled
 
     if check_executor(executor) == "local":
-        return await run_compiled(compiled, inputs, on_event=on_event)
+        return await run_compiled(compiled, inputs, on_event=on_event, run_id=run_id, completed=completed)
     from orchestrator.cluster.ray_executor import RayExecutor
 
     async with RayExecutor() as cluster:
-        return await run_compiled(cluster.remote_plan(compiled), inputs, on_event=on_event)
+        remote = cluster.remote_plan(compiled)
+        return await run_compiled(remote, inputs, on_event=on_event, run_id=run_id, completed=completed)
 
 
 def __getattr__(name: str) -> Any:

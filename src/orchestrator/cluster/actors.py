@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import resource
 import socket
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import ray
 from pydantic import BaseModel, Field
@@ -25,12 +25,14 @@ from orchestrator.batch import run_document
 from orchestrator.budget import Budget
 from orchestrator.context import StepContext, Usage, _current
 from orchestrator.errors import is_retryable
+from orchestrator.executor.hooks import use_step_hook
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.registry import ToolRegistry
 from orchestrator.run_scope import RunScope, enter_scope
 from orchestrator.settings import Settings, use_settings
+from orchestrator.store import RunStore, StepRecorder
 
-__all__ = ["DocumentActor", "StepActor", "StepReply", "worker_id"]
+__all__ = ["DocumentActor", "StepActor", "StepReply", "replay", "worker_id"]
 
 
 def worker_id() -> str:
@@ -103,6 +105,36 @@ class _StepActor(_Base):
         return StepReply(output=output, modes=ctx.modes or [], usage=ctx.usage, counts=ctx.notes or {})
 
 
+class _CollectingStore:
+    """Stands in for the run store on a worker: keeps what a StepRecorder writes, for the driver to record.
+
+    The driver owns the store (one SQLite file); the worker records each document's steps and events into
+    this, and they travel back with the document's result (:meth:`_DocumentActor.run`). Tool-cache lookups
+    miss here (the driver fills the cache from what comes back).
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def record_step(self, step: Any, events: Sequence[Any] = (), *, cache: bool = False) -> None:
+        self.calls.append(("step", step, list(events), cache))
+
+    def record_events(self, run_id: str, events: Sequence[Any]) -> None:
+        self.calls.append(("events", run_id, list(events)))
+
+    def cached_output(self, tool: str, version: str, key: str) -> None:
+        return None
+
+
+def replay(store: Any, calls: Sequence[tuple[Any, ...]]) -> None:
+    """Write into the real run store what a worker's recorder collected (in order, each step whole)."""
+    for call in calls:
+        if call[0] == "step":
+            store.record_step(call[1], call[2], cache=call[3])
+        else:
+            store.record_events(call[1], call[2])
+
+
 class _DocumentActor(_Base):
     """Runs whole documents of a batch: the plan is validated here once, then run per document."""
 
@@ -116,8 +148,10 @@ class _DocumentActor(_Base):
         remote_steps: Mapping[str, Any],
         limits: ConcurrencyLimits | None,
         retry: RetryPolicy | None,
+        recording: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(settings, budget_usd)
+        self.recording = dict(recording) if recording is not None else None
         from orchestrator.cluster.remote import with_remote_steps
         from orchestrator.plan.validate import validate_plan
 
@@ -131,15 +165,28 @@ class _DocumentActor(_Base):
         self.limiters: Limiters | None = None  # made inside the actor's event loop
         self.id = worker_id()
 
-    async def run(self, document: str) -> dict[str, Any]:
+    async def run(self, document: str, completed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One document: its batch line, and (when the batch is recorded) what to write into the run store."""
         if self.limiters is None:
             self.limiters = Limiters(self.limits)
-        with use_settings(self.settings), enter_scope(self.scope):
+        hook: StepRecorder | None = None
+        collector = _CollectingStore()
+        if self.recording is not None:
+            rec = self.recording
+            hook = StepRecorder(
+                cast(RunStore, collector),
+                rec["run_id"],
+                document,
+                session=rec["session"],
+                tool_cache=rec["tool_cache"],
+                tools=rec["tools"],
+            )
+        with use_settings(self.settings), enter_scope(self.scope), use_step_hook(hook):
             record = await run_document(
-                self.compiled, document, self.input_name, self.inputs, self.limiters, self.retry
+                self.compiled, document, self.input_name, self.inputs, self.limiters, self.retry, completed
             )
         record.worker = self.id
-        return record.model_dump(mode="json")
+        return {"record": record.model_dump(mode="json"), "store": collector.calls}
 
     def pid(self) -> int:
         return os.getpid()

@@ -19,7 +19,7 @@ import socket
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orchestrator.batch import DocumentResult
@@ -28,6 +28,9 @@ from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.registry import Tool, ToolRegistry
 from orchestrator.settings import Settings, current_settings
+
+if TYPE_CHECKING:
+    from orchestrator.store import StoreRun
 
 logger = logging.getLogger(__name__)
 
@@ -281,6 +284,7 @@ class RayExecutor:
             spec["remote_steps"],
             spec["limits"],
             spec["retry"],
+            spec["recording"],
         )
         self._actors.append(actor)
         self.created.append(actor)
@@ -313,8 +317,13 @@ class RayExecutor:
         concurrency: int,
         limits: ConcurrencyLimits | None,
         retry: RetryPolicy | None,
+        store_run: StoreRun | None = None,
     ) -> AsyncGenerator[DocumentResult, None]:
         """Each document on a document actor (`concurrency` at a time per actor); results as they finish.
+
+        With `store_run`, the workers record each document's steps and events into a collector that comes
+        back with the result, and this process (the driver) writes them into the run store; the steps an
+        earlier session finished go to the worker to be reused.
 
         When an actor dies, it is replaced by a new one and each of its unfinished documents goes to another
         actor, at most ``document_retries`` times per document (then it is written as an ``error`` and the
@@ -322,7 +331,18 @@ class RayExecutor:
         """
         from ray.exceptions import RayActorError
 
+        from orchestrator.cluster.actors import replay
+
+        recording = None
+        if store_run is not None:
+            recording = {
+                "run_id": store_run.run_id,
+                "session": store_run.session,
+                "tool_cache": store_run.tool_cache,
+                "tools": dict(store_run.tools),
+            }
         spec: dict[str, Any] = {
+            "recording": recording,
             "plan": compiled.plan.model_dump(mode="json", exclude_none=True),
             "input_name": input_name,
             "inputs": dict(inputs),
@@ -331,71 +351,34 @@ class RayExecutor:
             "retry": retry,
             "concurrency": concurrency,
         }
-        actors: list[Any | None] = list(await self._start_document_actors(spec))
-        load = [0] * len(actors)
-        replaced = [0] * len(actors)
-        inflight: dict[asyncio.Future[Any], tuple[str, int, int, Any, Any]] = {}  # doc, slot, attempt, actor, ref
-
-        def submit(doc: str, attempt: int, avoid: int | None = None) -> None:
-            alive = [i for i, actor in enumerate(actors) if actor is not None]
-            if not alive:
-                raise RunError(f"every Ray worker died more than {self.document_retries} times (RAY_DOCUMENT_RETRIES)")
-            slot = min(alive, key=lambda i: (i == avoid, load[i]))
-            actor = actors[slot]
-            assert actor is not None
-            ref = actor.run.remote(doc)
-            load[slot] += 1
-            inflight[_future(ref)] = (doc, slot, attempt, actor, ref)
-
-        def replace(slot: int, dead: Any) -> None:
-            if actors[slot] is not dead:  # already replaced: another of its documents reported first
-                return
-            with contextlib.suppress(Exception):
-                self.ray.kill(dead, no_restart=True)
-            if replaced[slot] >= self.document_retries:
-                actors[slot] = None
-                return
-            replaced[slot] += 1
-            actors[slot] = self._document_actor(spec)
-
-        exhausted = False
+        pool = _DocumentPool(self, spec, await self._start_document_actors(spec), store_run)
         try:
             while True:
-                while not exhausted and len(inflight) < concurrency * len(actors):
-                    doc = next(documents, None)
-                    if doc is None:
-                        exhausted = True
-                    else:
-                        submit(doc, 1)
-                if not inflight:
+                pool.fill(documents, concurrency)
+                if not pool.inflight:
                     break
-                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(pool.inflight, return_when=asyncio.FIRST_COMPLETED)
                 for future in done:
-                    doc, slot, attempt, actor, _ref = inflight.pop(future)
-                    load[slot] -= 1
+                    doc, slot, attempt, actor, _ref = pool.inflight.pop(future)
+                    pool.load[slot] -= 1
                     try:
                         row = future.result()
                     except RayActorError as exc:
-                        replace(slot, actor)
+                        pool.replace(slot, actor)
                         if attempt <= self.document_retries:
                             self.retried += 1
                             logger.warning("worker died on %s (attempt %d); running it again elsewhere", doc, attempt)
-                            submit(doc, attempt + 1, avoid=slot)
+                            pool.submit(doc, attempt + 1, avoid=slot)
                             continue
-                        yield DocumentResult(
-                            document=doc,
-                            status="error",
-                            error=f"its Ray worker died {attempt} times: {_first_line(exc)}",
-                        )
+                        error = f"its Ray worker died {attempt} times: {_first_line(exc)}"
+                        yield DocumentResult(document=doc, status="error", error=error)
                         continue
-                    yield DocumentResult.model_validate(row)
-            await self._record_peaks([a for a in actors if a is not None])
+                    if store_run is not None:
+                        replay(store_run.store, row["store"])
+                    yield DocumentResult.model_validate(row["record"])
+            await self._record_peaks([a for a in pool.actors if a is not None])
         finally:
-            for *_, ref in inflight.values():
-                with contextlib.suppress(Exception):
-                    self.ray.cancel(ref)
-            for future in inflight:
-                future.cancel()
+            pool.cancel()
 
     async def _record_peaks(self, actors: list[Any]) -> None:
         """Peak memory of each document actor (for ``bench batch``); dead ones are left out."""
@@ -406,6 +389,61 @@ class RayExecutor:
             for peak, wid in zip(results[: len(refs)], results[len(refs) :], strict=True):
                 if isinstance(peak, int) and isinstance(wid, str):
                     self.worker_peaks[wid] = max(peak, self.worker_peaks.get(wid, 0))
+
+
+class _DocumentPool:
+    """The document actors of one batch: which is least loaded, what is in flight, replacing the dead."""
+
+    def __init__(self, owner: RayExecutor, spec: dict[str, Any], actors: list[Any], store_run: StoreRun | None):
+        self.owner = owner
+        self.spec = spec
+        self.store_run = store_run
+        self.actors: list[Any | None] = list(actors)
+        self.load = [0] * len(actors)
+        self.replaced = [0] * len(actors)
+        self.inflight: dict[asyncio.Future[Any], tuple[str, int, int, Any, Any]] = {}  # doc, slot, try, actor, ref
+        self.exhausted = False
+
+    def fill(self, documents: Iterator[str], concurrency: int) -> None:
+        """Take documents from the iterator until every actor has `concurrency` in flight (or none are left)."""
+        while not self.exhausted and len(self.inflight) < concurrency * len(self.actors):
+            doc = next(documents, None)
+            if doc is None:
+                self.exhausted = True
+            else:
+                self.submit(doc, 1)
+
+    def submit(self, doc: str, attempt: int, avoid: int | None = None) -> None:
+        alive = [i for i, actor in enumerate(self.actors) if actor is not None]
+        if not alive:
+            retries = self.owner.document_retries
+            raise RunError(f"every Ray worker died more than {retries} times (RAY_DOCUMENT_RETRIES)")
+        slot = min(alive, key=lambda i: (i == avoid, self.load[i]))
+        actor = self.actors[slot]
+        done = self.store_run.completed.get(doc) if self.store_run is not None else None
+        ref = actor.run.remote(doc, done)  # type: ignore[union-attr]
+        self.load[slot] += 1
+        self.inflight[_future(ref)] = (doc, slot, attempt, actor, ref)
+
+    def replace(self, slot: int, dead: Any) -> None:
+        """A new actor in the dead one's slot (at most ``document_retries`` times per slot)."""
+        if self.actors[slot] is not dead:  # already replaced: another of its documents reported first
+            return
+        with contextlib.suppress(Exception):
+            self.owner.ray.kill(dead, no_restart=True)
+        if self.replaced[slot] >= self.owner.document_retries:
+            self.actors[slot] = None
+            return
+        self.replaced[slot] += 1
+        self.actors[slot] = self.owner._document_actor(self.spec)
+
+    def cancel(self) -> None:
+        """Cancel what is still in flight (Ctrl-C, or an error that stops the batch)."""
+        for *_, ref in self.inflight.values():
+            with contextlib.suppress(Exception):
+                self.owner.ray.cancel(ref)
+        for future in self.inflight:
+            future.cancel()
 
 
 def _future(ref: Any) -> asyncio.Future[Any]:

@@ -116,7 +116,10 @@ def bench_batch(
     )
     workers = ", ".join(f"{mib:.0f}" for mib in figures.worker_peak_mib.values())
     stdout.print(f"  peak memory: driver {figures.driver_peak_mib:.0f} MiB; workers {workers} MiB")
-    stdout.print(f"  recording results: {figures.store_seconds:.2f}s, {figures.store_share:.1%} of the wall time")
+    stdout.print(
+        f"  run store: {figures.store_seconds:.2f}s, {figures.store_share:.1%} of the wall time "
+        f"({figures.recorded:,} documents recorded); output lines {figures.output_seconds:.2f}s"
+    )
 
 
 @bench_app.command("planner")

@@ -19,8 +19,10 @@ import typer
 from rich.text import Text
 
 from orchestrator.commands._common import ExecutorOpt, InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.commands._store import NoStoreOpt, ReportOpt, finish_recording, mark_interrupted, start_recording
 from orchestrator.errors import InputError
 from orchestrator.executor.events import Event, RunNote
+from orchestrator.executor.hooks import use_step_hook
 from orchestrator.observability import StepTable, render_output
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import validate_plan
@@ -124,6 +126,8 @@ def ask_command(
     model: ModelOpt = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
+    no_store: NoStoreOpt = False,
+    report: ReportOpt = None,
     executor: ExecutorOpt = "local",
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
@@ -131,19 +135,40 @@ def ask_command(
 
     check_executor(executor)
     context = parse_context(inputs)
+    recording = start_recording(no_store, kind="ask", request=request, inputs=context)
+    hook = recording.recorder("") if recording is not None else None
 
     async def go(on_event: Any) -> PlannedRun:
+        handlers = [h for h in (on_event, hook.on_note if hook is not None else None) if h is not None]
         if executor == "local":
             async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
-                return await planner.run(request, context, on_event=on_event)
+                return await planner.run(request, context, on_event=handlers)
         from orchestrator.cluster.ray_executor import RayExecutor
         from orchestrator.registry import default_registry
 
-        async with RayExecutor() as cluster:  # the planner here; each step's tool call on the cluster
+        async with RayExecutor() as cluster:  # the planner and the recording here; each step on the cluster
             tools = cluster.remote_registry(default_registry())
             async with LargePlanner(provider, model, library=not no_reuse, stream=not no_stream, registry=tools) as p:
-                return await p.run(request, context, on_event=on_event)
+                return await p.run(request, context, on_event=handlers)
 
+    try:
+        with use_step_hook(hook):
+            done = _ask(go, request, as_json)
+    except KeyboardInterrupt:
+        mark_interrupted(recording)
+        raise
+    if recording is not None:
+        store, rid = recording.store, recording.run_id
+        recording.raise_if_failed()
+        store.set_plan(rid, store.save_plan(plan_json_data(done.plan)))
+        line = {"status": done.result.status, "output": done.result.output, "error": done.result.error}
+        store.finish_document(rid, "", done.result.status, line, recording.session)
+    finish_recording(recording, done.result.status, done.result.error, report)
+    raise typer.Exit(0 if done.ok else 1)
+
+
+def _ask(go: Any, request: str, as_json: bool) -> PlannedRun:
+    done: PlannedRun
     if as_json:
         done = run_async(go(None))
         payload = {
@@ -157,7 +182,13 @@ def ask_command(
             done = run_async(go(table))
         render_output(done.result, stdout)
         stdout.print(cost_line(done.planning), markup=False, highlight=False)
-    raise typer.Exit(0 if done.ok else 1)
+    return done
+
+
+def plan_json_data(plan: Plan) -> dict[str, Any]:
+    """A plan as JSON data, defaults left out (what :func:`plan_json` writes)."""
+    data: dict[str, Any] = plan.model_dump(mode="json", exclude_defaults=True)
+    return data
 
 
 __all__ = ["ask_command", "cost_line", "parse_context", "plan_command", "plan_json", "register"]

@@ -39,6 +39,7 @@ from orchestrator.executor.events import (
     StepStarted,
     as_handlers,
 )
+from orchestrator.executor.hooks import current_step_hook
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.ids import new_run_id
 from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve
@@ -75,7 +76,8 @@ class _Run:
     ):
         self.goal = goal
         self.inputs = inputs
-        self.handlers = handlers
+        self.hook = hook = current_step_hook()  # the run store, when one records this run
+        self.handlers = handlers if hook is None else (*handlers, hook.on_event)
         self.retry = retry
         self.run_id = run_id
         # Limiters may be shared by several runs (a batch), so that limits hold across documents.
@@ -255,7 +257,11 @@ class _Run:
             if sems is None:
                 sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
             tool = cs.tool
-            if cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
+            hit = None if self.hook is None else self.hook.lookup(cs, self.outputs, self.inputs)
+            if hit is not None:  # a recorded result of a deterministic tool
+                output = hit[0]
+                rec.add_mode("cached")
+            elif cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
                 # The common case, without the retry loop's extra coroutine frame (see `orchestrator bench`).
                 # One attempt only, so the tool reports straight into the step's result; each step runs in
                 # its own task with its own copy of the context, so the variable needs no reset.
@@ -289,7 +295,18 @@ class _Run:
         self.events.append(event)
         if self.handlers:
             self.notify(event)
+        if self.hook is not None:
+            self.keep(cs, rec)
         self.settle(sid)
+
+    def keep(self, cs: CompiledStep, rec: StepResult) -> None:
+        """Hand a settled step to the hook; if it cannot keep it, stop the run (the work could not be resumed)."""
+        assert self.hook is not None
+        try:
+            self.hook.record(cs, rec)
+        except Exception as exc:
+            logger.error("stopping the run: %s", exc)
+            self.stop(f"run store: {exc}")
 
     def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
         rec.status = "failed"
@@ -310,6 +327,8 @@ class _Run:
                 is_retryable(exc),
             )
         )
+        if self.hook is not None:
+            self.keep(cs, rec)
         if cs.step.on_error == "fail":
             self.stop(f"step {cs.id!r} failed: {rec.error}")
         self.settle(cs.id)

@@ -1,0 +1,95 @@
+"""How `run`, `ask` and `batch` record into the run store, and say where the run went."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from orchestrator.commands._common import stderr
+from orchestrator.errors import InputError
+
+NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="do not record the run in the run store")]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="write the run's HTML report here at the end", show_default=False)
+]
+
+if TYPE_CHECKING:  # the store is imported when a command uses it, not at start-up
+    from orchestrator.store import StoreRun
+
+
+def start_recording(
+    no_store: bool,
+    *,
+    kind: str,
+    request: str,
+    plan_data: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    documents: Iterable[str] = ("",),
+    run_id: str | None = None,
+) -> StoreRun | None:
+    """A new recorded run, or None with --no-store."""
+    if no_store:
+        return None
+    from orchestrator.settings import current_settings
+    from orchestrator.store import StoreRun, open_store
+
+    return StoreRun.start(
+        open_store(),
+        kind=kind,
+        request=request,
+        plan_data=plan_data,
+        inputs=inputs,
+        options=options,
+        documents=documents,
+        run_id=run_id,
+        tool_cache=current_settings().store_tool_cache,
+    )
+
+
+def finish_recording(store_run: StoreRun | None, status: str, error: str | None, report: Path | None) -> None:
+    """Close the run in the store (raising a store error that stopped it), write the report, say where it is."""
+    if store_run is None:
+        if report is not None:
+            raise InputError("--report needs the run store: drop --no-store")
+        return
+    store_run.raise_if_failed()
+    store_run.store.finish_run(store_run.run_id, status, error)
+    rid = store_run.run_id
+    if report is not None:
+        write_report(store_run.store, rid, report)
+    else:
+        stderr.print(f"recorded as run {rid}; see it with: orchestrator report {rid} --html report.html", markup=False)
+
+
+def write_report(store: Any, run_id: str, path: Path) -> None:
+    from orchestrator.store.report import render_report
+
+    html = render_report(store, run_id)
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--html {path}: cannot write it ({exc.strerror})") from None
+    stderr.print(f"report: {path}", markup=False)
+
+
+def plan_data(plan: Any) -> dict[str, Any]:
+    """A plan as the JSON the store keeps (defaults left out, as a person would write it)."""
+    data: dict[str, Any] = plan.model_dump(mode="json", exclude_defaults=True)
+    return data
+
+
+def mark_interrupted(store_run: StoreRun | None) -> None:
+    """Best effort after Ctrl-C: the run is recorded as cancelled (it can be resumed)."""
+    if store_run is None:
+        return
+    from orchestrator.errors import StoreError
+
+    try:
+        store_run.store.finish_run(store_run.run_id, "cancelled", "interrupted")
+        stderr.print(f"resume it with: orchestrator resume {store_run.run_id}", markup=False)
+    except StoreError:
+        pass
