@@ -214,3 +214,48 @@ def anyio_fail_after(seconds: float) -> Any:
     import anyio
 
     return anyio.fail_after(seconds)
+
+
+class DriverStopped(Exception):
+    """Stands for the driver going away mid-batch."""
+
+
+async def test_a_ray_batch_is_recorded_by_the_driver_and_resumes_from_the_store(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    from orchestrator.cluster import RayExecutor
+    from orchestrator.store import RunStore, StoreRun, cost_ledger, plan_tools
+
+    expected = await in_process(receipts())
+    compiled = load_plan(HYBRID, default_registry())
+    store = RunStore.open(tmp_path / "runs.sqlite")
+    docs = DocumentSource(receipts())
+    first = StoreRun.start(store, kind="batch", request="test", plan_data={}, documents=(str(p) for p in docs))
+    first.tools.update(plan_tools(compiled))
+    seen = 0
+
+    def stop_after_ten(record: DocumentResult) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 10:
+            raise DriverStopped
+
+    async with RayExecutor(workers=2) as cluster:
+        with pytest.raises(DriverStopped):
+            await run_batch(compiled, docs, "image_path", on_document=stop_after_ten, executor=cluster, store_run=first)
+        recorded = {d.doc for d in store.iter_documents(first.run_id) if d.status == "succeeded"}
+        assert 10 <= len(recorded) < len(expected)
+        again = StoreRun.resume(store, store.get_run(first.run_id))  # type: ignore[arg-type]
+        again.tools.update(plan_tools(compiled))
+        summary = await run_batch(compiled, docs, "image_path", skip=recorded, executor=cluster, store_run=again)
+    assert summary.skipped == len(recorded) and summary.succeeded == len(expected) - len(recorded)
+    rows = {d.doc: d for d in store.iter_documents(first.run_id)}
+    assert {
+        doc: {k: v for k, v in r.result.items() if k not in ("duration_s", "worker")}
+        for doc, r in rows.items()
+        if r.result
+    } == expected
+    one = next(iter(expected))
+    assert {s.step_id for s in store.steps(first.run_id, one) if s.status == "succeeded"} == set(compiled.steps)
+    ledger = cost_ledger(store, first.run_id)
+    assert ledger.documents == ledger.documents_succeeded == len(expected) and ledger.sessions == 2

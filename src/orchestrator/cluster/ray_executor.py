@@ -154,6 +154,21 @@ class RayExecutor:
                 "to start a local Ray instance"
             ) from None
 
+    async def _release(self, actors: list[Any]) -> None:
+        """Let actors close their clients (bounded: 10 s; a dead one does not matter), then kill them."""
+        ray = self.ray
+        try:
+            closing = [actor.close.remote() for actor in actors]
+            if closing:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.gather(*map(_future, closing), return_exceptions=True), 10)
+        finally:  # even when cancelled meanwhile
+            for actor in actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor, no_restart=True)
+            gone = {id(a) for a in actors}
+            self._actors = [a for a in self._actors if id(a) not in gone]
+
     async def aclose(self) -> None:
         """Kill every actor this executor made (nothing is left on the cluster), then disconnect if we
         started the instance."""
@@ -163,14 +178,8 @@ class RayExecutor:
         actors = [*self._actors, *self._pools.io, *self._pools.cpu]
         for group in self._pools.by_resources.values():
             actors.extend(group)
-        self._actors, self._pools = [], _Pools()
-        closing = [actor.close.remote() for actor in actors]
-        if closing:  # let them close their clients; bounded, and a dead actor does not matter here
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*map(_future, closing), return_exceptions=True), 10)
-        for actor in actors:
-            with contextlib.suppress(Exception):
-                ray.kill(actor, no_restart=True)
+        self._pools = _Pools()
+        await self._release(actors)
         if self._started_here:
             await asyncio.to_thread(ray.shutdown)
         self.ray = None
@@ -378,7 +387,8 @@ class RayExecutor:
                     yield DocumentResult.model_validate(row["record"])
             await self._record_peaks([a for a in pool.actors if a is not None])
         finally:
-            pool.cancel()
+            pool.cancel()  # what is still in flight (Ctrl-C, a store error), then this batch's actors go
+            await self._release(pool.every)
 
     async def _record_peaks(self, actors: list[Any]) -> None:
         """Peak memory of each document actor (for ``bench batch``); dead ones are left out."""
@@ -399,6 +409,7 @@ class _DocumentPool:
         self.spec = spec
         self.store_run = store_run
         self.actors: list[Any | None] = list(actors)
+        self.every: list[Any] = list(actors)  # including the replaced ones
         self.load = [0] * len(actors)
         self.replaced = [0] * len(actors)
         self.inflight: dict[asyncio.Future[Any], tuple[str, int, int, Any, Any]] = {}  # doc, slot, try, actor, ref
@@ -435,7 +446,8 @@ class _DocumentPool:
             self.actors[slot] = None
             return
         self.replaced[slot] += 1
-        self.actors[slot] = self.owner._document_actor(self.spec)
+        self.actors[slot] = actor = self.owner._document_actor(self.spec)
+        self.every.append(actor)
 
     def cancel(self) -> None:
         """Cancel what is still in flight (Ctrl-C, or an error that stops the batch)."""
