@@ -142,16 +142,19 @@ class RayExecutor:
             self._started_here = True
             if self.workers:
                 options["num_cpus"] = self.workers
-            ray.init(address="local", **options)
+            try:
+                ray.init(address="local", **options)
+            except Exception as exc:  # e.g. no room in /dev/shm, a port taken: say so, without a traceback
+                raise ConfigurationError(f"could not start a local Ray instance: {_first_line(exc)}") from None
             return
         assert self.address is not None
         _check_reachable(self.address, self.settings.ray_timeout_s)
         try:
             ray.init(address=self.address, **options)
-        except (ConnectionError, TimeoutError) as exc:
+        except Exception as exc:  # unreachable, another Ray version, a bad runtime_env: one line, exit 2
             raise ConfigurationError(
-                f"cannot connect to the Ray cluster at {self.address}: {exc}; check RAY_ADDRESS, or unset it "
-                "to start a local Ray instance"
+                f"cannot connect to the Ray cluster at {self.address}: {_first_line(exc)}; check RAY_ADDRESS "
+                "(and RAY_RUNTIME_ENV), or unset it to start a local Ray instance"
             ) from None
 
     async def _release(self, actors: list[Any]) -> None:
