@@ -44,8 +44,8 @@ def test_well_formed_resources_are_kept_as_written(resources: dict[str, float]) 
         ({"bad name": 1}, "resource name 'bad name'"),
         ({"x" * 65: 1}, "at most 64 characters"),
         ({f"r{i}": 1 for i in range(MAX_RESOURCES + 1)}, f"at most {MAX_RESOURCES} resources"),
-        ({"GPU": "one"}, "resources"),
-        (["GPU"], "resources"),
+        ({"GPU": "one"}, "valid number"),
+        (["GPU"], "valid dictionary"),
     ],
 )
 def test_bad_resources_are_one_issue_naming_the_step_and_field(resources: object, message: str) -> None:
