@@ -48,6 +48,9 @@ class BatchFigures(BaseModel):
     p99_ms: float
     driver_peak_mib: float
     worker_peak_mib: dict[str, float]
+    driver_cpu_ms_per_doc: float = Field(description="CPU time of this process per document (user + system)")
+    driver_ceiling_docs_per_s: float = Field(description="1000 / driver_cpu_ms_per_doc: one driver core's limit")
+    store_ceiling_docs_per_s: float = Field(description="documents per second of store time: the store's limit")
     store_seconds: float = Field(description="time in run-store calls (steps, events, documents)")
     store_share: float = Field(description="store_seconds / seconds")
     output_seconds: float = Field(description="time writing the JSON lines")
@@ -117,6 +120,11 @@ class _TimedStore:
         return timed
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -151,6 +159,7 @@ async def measure_batch(
         with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
             sink = _TimedSink(out)
             async with executor() if executor is not None else _local() as backend:
+                cpu0 = _cpu_seconds()
                 summary = await run_batch(
                     compiled,
                     source,
@@ -160,6 +169,7 @@ async def measure_batch(
                     executor=backend,
                     store_run=recording,
                 )
+                cpu = _cpu_seconds() - cpu0
                 peaks = dict(getattr(backend, "worker_peaks", {}))
                 workers = len(peaks) or 1
         store.finish_run(recording.run_id, "succeeded" if summary.failed == 0 else "partial")
@@ -168,6 +178,8 @@ async def measure_batch(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     driver = _peak_mib()
+    ran = max(1, summary.succeeded + summary.failed)
+    cpu_ms = cpu / ran * 1000
     return BatchFigures(
         executor=backend.name,
         documents=documents,
@@ -181,6 +193,9 @@ async def measure_batch(
         p99_ms=_percentile(sink.durations, 0.99) * 1000,
         driver_peak_mib=driver,
         worker_peak_mib={k: v / 2**20 for k, v in peaks.items()} if peaks else {"driver (in process)": driver},
+        driver_cpu_ms_per_doc=cpu_ms,
+        driver_ceiling_docs_per_s=1000 / cpu_ms if cpu_ms > 0 else 0.0,
+        store_ceiling_docs_per_s=ran / timed.seconds if timed.seconds > 0 else 0.0,
         store_seconds=timed.seconds,
         store_share=timed.seconds / summary.duration_s if summary.duration_s > 0 else 0.0,
         output_seconds=sink.seconds,

@@ -159,18 +159,20 @@ class RayExecutor:
 
     async def _release(self, actors: list[Any]) -> None:
         """Let actors close their clients (bounded: 10 s; a dead one does not matter), then kill them."""
-        ray = self.ray
         try:
             closing = [actor.close.remote() for actor in actors]
             if closing:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.gather(*map(_future, closing), return_exceptions=True), 10)
         finally:  # even when cancelled meanwhile
-            for actor in actors:
-                with contextlib.suppress(Exception):
-                    ray.kill(actor, no_restart=True)
-            gone = {id(a) for a in actors}
-            self._actors = [a for a in self._actors if id(a) not in gone]
+            self._kill(actors)
+
+    def _kill(self, actors: list[Any]) -> None:
+        for actor in actors:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+        gone = {id(a) for a in actors}
+        self._actors = [a for a in self._actors if id(a) not in gone]
 
     async def aclose(self) -> None:
         """Kill every actor this executor made (nothing is left on the cluster), then disconnect if we
@@ -389,9 +391,10 @@ class RayExecutor:
                         replay(store_run.store, row["store"])
                     yield DocumentResult.model_validate(row["record"])
             await self._record_peaks([a for a in pool.actors if a is not None])
+            await self._release(pool.every)  # done: let them close their clients, then they go
         finally:
-            pool.cancel()  # what is still in flight (Ctrl-C, a store error), then this batch's actors go
-            await self._release(pool.every)
+            pool.cancel()  # stopped early (Ctrl-C, a store error): cancel what is in flight, kill at once
+            self._kill(pool.every)
 
     async def _record_peaks(self, actors: list[Any]) -> None:
         """Peak memory of each document actor (for ``bench batch``); dead ones are left out."""

@@ -120,6 +120,11 @@ def bench_batch(
         f"  run store: {figures.store_seconds:.2f}s, {figures.store_share:.1%} of the wall time "
         f"({figures.recorded:,} documents recorded); output lines {figures.output_seconds:.2f}s"
     )
+    stdout.print(
+        f"  driver CPU {figures.driver_cpu_ms_per_doc:.2f} ms/doc: one driver core tops out near "
+        f"{figures.driver_ceiling_docs_per_s:,.0f} docs/s; "
+        f"the store near {figures.store_ceiling_docs_per_s:,.0f} docs/s"
+    )
 
 
 @bench_app.command("planner")
