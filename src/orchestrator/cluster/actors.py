@@ -86,12 +86,11 @@ class _StepActor(_Base):
     """Runs single tool calls (a step of ``run``/``ask``, or a step that asked for resources)."""
 
     async def call(self, tool_name: str, args: Mapping[str, Any], run_id: str, step_id: str, attempt: int) -> StepReply:
-        tool = self.registry.get(tool_name)
         ctx = StepContext(run_id, step_id, attempt)
         with use_settings(self.settings), enter_scope(self.scope):
             token = _current.set(ctx)
             try:
-                output = await tool.invoke(args)
+                output = await self.registry.get(tool_name).invoke(args)
             except Exception as exc:
                 notes = getattr(exc, "__notes__", None)
                 text = str(exc) or type(exc).__name__
