@@ -22,7 +22,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     drop = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PLANNER_PROVIDER", "AZURE_OPENAI_API_KEY", "USE_SMALL_MODEL",
             "SMALL_MODEL_BACKEND", "OLLAMA_API_URL"}  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(OLLAMA_API_URL="http://127.0.0.1:9", COLUMNS="200", **extra)
+    env.update({"OLLAMA_API_URL": "http://127.0.0.1:9", "COLUMNS": "200", **extra})
     return env
 
 

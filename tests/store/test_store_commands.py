@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from ._cli import PLAN, REPO, cli, cli_json, clean_env, receipts
+from ._cli import PLAN, REPO, clean_env, cli, cli_json, receipts
 
 
 def test_run_is_recorded_and_listed_shown_and_costed(tmp_path: Path) -> None:

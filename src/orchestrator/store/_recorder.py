@@ -142,8 +142,7 @@ class StepRecorder:
         events, self.pending = self.pending, []
         try:
             self.store.record_step(row, events, cache=row.inputs_hash is not None and "cached" not in row.modes)
-        except StoreError as exc:
-            self.pending[:0] = events
+        except StoreError as exc:  # nothing of this step is kept (its events neither): on resume it runs again
             self.error = self.error or exc
             raise
 
@@ -205,6 +204,8 @@ class StepRecorder:
         """Write what is left: the last events and the steps that were skipped or cancelled."""
         events, self.pending = self.pending, []
         rows, self.unsettled = self.unsettled, []
+        if self.error is not None:  # the store failed this run: write nothing more that a resume could misread
+            return
         try:
             for row in rows:
                 self.store.record_step(row)
