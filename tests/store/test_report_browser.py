@@ -99,8 +99,8 @@ async def open_report(page_file: Path, profile: Path, shot: Path) -> tuple[dict[
                 page.session = attached["sessionId"]
                 for domain in ("Runtime", "Log", "Page", "Network"):
                     await page.send(f"{domain}.enable")
-                await page.send("Network.emulateNetworkConditions",
-                                {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})  # fmt: skip
+                offline = {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0}
+                await page.send("Network.emulateNetworkConditions", offline)
                 await page.send("Page.navigate", {"url": page_file.resolve().as_uri()})
                 await page.loaded.wait()
                 probe = (
