@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ._cli import cli
 
 
@@ -15,4 +17,4 @@ def test_bench_store_reports_the_overhead_per_step_of_each_plan() -> None:
     assert rows["chain 300 no-op"]["steps"] == 300 and rows["receipt pipeline x 5"]["steps"] == 25
     for row in rows.values():
         assert row["store_s"] > 0 and row["no_store_s"] > 0
-        assert row["ratio"] == round(row["store_s"] / row["no_store_s"], 2)
+        assert row["ratio"] == pytest.approx(row["store_s"] / row["no_store_s"], rel=0.05)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from orchestrator.plan.validate import load_plan
-from orchestrator.registry import default_registry
+from orchestrator.toolbox import default_registry
 
 from ._cli import PLAN, cli, cli_json, receipts
 

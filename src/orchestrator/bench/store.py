@@ -19,8 +19,8 @@ from orchestrator.bench.scheduler import as_plan, bench_registry, chain, fanout
 from orchestrator.executor import run_compiled
 from orchestrator.executor.hooks import use_step_hook
 from orchestrator.plan.validate import CompiledPlan, validate_plan
-from orchestrator.registry import default_registry
 from orchestrator.store import RunStore, StoreRun
+from orchestrator.toolbox import default_registry
 
 
 class StoreRow(BaseModel):

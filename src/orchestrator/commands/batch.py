@@ -33,7 +33,8 @@ from orchestrator.commands._store import (
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
+from orchestrator.toolbox import default_registry
 
 if TYPE_CHECKING:
     from orchestrator.store import StoreRun
