@@ -173,8 +173,9 @@ async def test_a_cached_tool_that_reads_a_file_runs_again_once_the_file_changes(
     compiled = validate_plan(plan, registry)
     outputs = []
     with RunStore.open(tmp_path / "store") as store:
-        for text in ("one", "one", "two!"):
-            note.write_text(text, encoding="utf-8")
+        for text in ("one", None, "two!"):  # None: the file is left as it is
+            if text is not None:
+                note.write_text(text, encoding="utf-8")
             run = StoreRun.start(store, kind="run", request="g", plan_data=plan)
             with use_step_hook(run.recorder()):
                 result, _ = await run_compiled(compiled, {})
