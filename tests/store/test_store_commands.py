@@ -110,3 +110,24 @@ def test_report_command_writes_the_page_and_needs_a_known_run(tmp_path: Path) ->
     assert "echarts" in page.read_text(encoding="utf-8") and "dagre" in page.read_text(encoding="utf-8")
     bad = cli("report", run["id"], "--html", str(tmp_path / "no" / "such" / "dir" / "r.html"))
     assert bad.returncode == 2 and "cannot write it" in bad.stderr
+
+
+def test_ask_records_its_planner_calls_and_plan(tmp_path: Path) -> None:
+    from orchestrator.bench.planner import RECEIPT_PLAN
+    from orchestrator.testing.fake_llm import FakeLLMServer
+
+    with FakeLLMServer(default=json.dumps(RECEIPT_PLAN)) as server:
+        env = clean_env(PLANNER_PROVIDER="openai", OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=server.openai_url,
+                        PLANNER_MODEL="gpt-4o")  # fmt: skip
+        proc = cli("ask", "Sum up what this slip says, by category", "--input",
+                   f"image_path={REPO / 'examples/receipts/cafe.txt'}", env=env)  # fmt: skip
+        calls = len(server.requests)
+    assert proc.returncode == 0, proc.stderr
+    [run] = cli_json("runs", env=env)
+    assert run["kind"] == "ask" and run["status"] == "succeeded"
+    ledger = cli_json("cost", run["id"], env=env)
+    assert ledger["planner_calls"] == calls == 1 and ledger["planner_cost_usd"] > 0
+    shown = cli_json("runs", "show", run["id"], env=env)
+    assert {s["step"] for s in shown["steps"]} == {s["id"] for s in RECEIPT_PLAN["steps"]}
+    again = cli("resume", run["id"], env=env)
+    assert again.returncode == 0 and "already succeeded" in again.stderr
