@@ -326,3 +326,23 @@ def test_a_full_disk_stops_the_batch_with_a_clear_error_and_the_run_resumes(tmp_
     lines = read_lines(out)
     assert len(lines) == 150 and len({line["document"] for line in lines}) == 150
     assert set(finished_per_step(db, rid).values()) == {1}
+
+
+def test_ctrl_c_mid_batch_records_the_run_as_cancelled_and_it_resumes(tmp_path: Path) -> None:
+    docs = receipts(tmp_path / "docs", 200)
+    out = tmp_path / "out.jsonl"
+    env = clean_env()
+    db = Path(env["ORCHESTRATOR_HOME"]) / "runs.sqlite"
+    proc = start_batch([str(PLAN), str(docs), "--input", "image_path", "--out", str(out)], env)
+    wait_for(lambda: documents_done(db) >= 20, "twenty documents", proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    assert proc.stderr is not None and "resume it with: orchestrator resume" in proc.stderr.read()
+    proc.stderr.close()
+    rid = the_run_id(db)
+    assert query(db, f"SELECT status FROM runs WHERE id = '{rid}'") == [("cancelled",)]
+    resumed = cli("resume", rid, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = read_lines(out)
+    assert len(lines) == 200 and len({line["document"] for line in lines}) == 200
+    assert set(finished_per_step(db, rid).values()) == {1}
