@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.batch import DocumentResult, DocumentSource, run_batch
 from orchestrator.plan.validate import validate_plan
-from orchestrator.registry import default_registry
+from orchestrator.toolbox import default_registry
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN = {

@@ -108,6 +108,11 @@ class Settings(BaseModel):
         """The run store's database file."""
         return self.orchestrator_store or self.orchestrator_home / "runs.sqlite"
 
+    @field_validator("orchestrator_home", "orchestrator_store")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser()
+
     @field_validator("small_model_cascade")
     @classmethod
     def _known_tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:

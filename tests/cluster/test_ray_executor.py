@@ -16,7 +16,7 @@ from orchestrator.batch import DocumentResult, DocumentSource, run_batch
 from orchestrator.errors import ConfigurationError
 from orchestrator.executor.engine import run_compiled
 from orchestrator.plan.validate import load_plan, validate_plan
-from orchestrator.registry import default_registry
+from orchestrator.toolbox import default_registry
 
 TEST_RESOURCE = "orchestrator_test_slot"  # made available by the ray_session fixture (conftest)
 

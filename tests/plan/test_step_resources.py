@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.errors import PlanValidationError
 from orchestrator.plan.model import MAX_RESOURCES
 from orchestrator.plan.validate import load_plan, validate_plan
-from orchestrator.registry import default_registry
+from orchestrator.toolbox import default_registry
 
 REGISTRY = default_registry()
 

@@ -155,3 +155,29 @@ def test_the_recorder_is_a_step_hook() -> None:
 
     hook: StepHook = StepRecorder.__new__(StepRecorder)
     assert callable(hook.lookup) and callable(hook.record) and callable(hook.on_event)
+
+
+async def test_a_cached_tool_that_reads_a_file_runs_again_once_the_file_changes(tmp_path: Path) -> None:
+    reads: list[str] = []
+    registry = ToolRegistry()
+
+    @registry.tool(read_only=True, destructive=False, idempotent=True, open_world=False)
+    def read(path: str) -> str:
+        """Reads a file: its result depends on the file as well as the argument."""
+        reads.append(path)
+        return Path(path).read_text(encoding="utf-8")
+
+    note = tmp_path / "note.txt"
+    note.write_text("one", encoding="utf-8")
+    plan = {"goal": "g", "steps": [{"id": "r", "tool": "read", "args": {"path": str(note)}}], "output": "step:r"}
+    compiled = validate_plan(plan, registry)
+    outputs = []
+    with RunStore.open(tmp_path / "store") as store:
+        for text in ("one", None, "two!"):  # None: the file is left as it is
+            if text is not None:
+                note.write_text(text, encoding="utf-8")
+            run = StoreRun.start(store, kind="run", request="g", plan_data=plan)
+            with use_step_hook(run.recorder()):
+                result, _ = await run_compiled(compiled, {})
+            outputs.append(result.output)
+    assert outputs == ["one", "one", "two!"] and len(reads) == 2

@@ -159,3 +159,16 @@ def test_a_writer_waits_for_another_process_lock_instead_of_failing(tmp_path: Pa
     finally:
         release.join()
     assert proc.returncode == 0
+
+
+def test_store_settings_are_read_and_checked_in_one_place() -> None:
+    from orchestrator.errors import ConfigurationError
+    from orchestrator.settings import Settings
+
+    s = Settings.from_env({"ORCHESTRATOR_HOME": "~/somewhere", "STORE_TOOL_CACHE": "no"}, dotenv=None)
+    assert s.store_path == Path.home() / "somewhere" / "runs.sqlite" and s.store_tool_cache is False
+    assert Settings.from_env({"ORCHESTRATOR_STORE": "/x/r.db"}, dotenv=None).store_path == Path("/x/r.db")
+    with pytest.raises(ConfigurationError, match="STORE_SYNC"):
+        Settings.from_env({"STORE_SYNC": "fast"}, dotenv=None)
+    with pytest.raises(ConfigurationError, match="STORE_BUSY_TIMEOUT_S"):
+        Settings.from_env({"STORE_BUSY_TIMEOUT_S": "-1"}, dotenv=None)

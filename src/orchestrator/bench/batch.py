@@ -30,7 +30,7 @@ from orchestrator.batch import BatchExecutor, DocumentResult, DocumentSource, Lo
 from orchestrator.bench.receipts import TEXT_PIPELINE
 from orchestrator.errors import InputError
 from orchestrator.plan.validate import validate_plan
-from orchestrator.registry import default_registry
+from orchestrator.toolbox import default_registry
 
 __all__ = ["BatchFigures", "measure_batch", "receipt_texts", "synthesise"]
 

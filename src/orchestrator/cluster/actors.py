@@ -46,7 +46,7 @@ def peak_rss_bytes() -> int:
 
 
 def _registry() -> ToolRegistry:
-    from orchestrator.registry import default_registry
+    from orchestrator.toolbox import default_registry
 
     return default_registry()
 

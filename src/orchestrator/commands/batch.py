@@ -34,7 +34,8 @@ from orchestrator.commands._store import (
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
+from orchestrator.toolbox import default_registry
 
 if TYPE_CHECKING:
     from orchestrator.store import StoreRun
@@ -99,11 +100,8 @@ def batch(
         run_id=run_id,
     )
     if not plan_file:
-        on_note = recording.recorder("").on_note if recording is not None else None
         first = str(next(iter(documents)))
-        compiled = run_async(_plan_once(plan, {input_name: first, **extra}, tools, on_note))
-        if recording is not None:  # kept, so that continuing the batch does not plan it again
-            recording.store.set_plan(recording.run_id, recording.store.save_plan(plan_data(compiled.plan)))
+        compiled = _plan_recorded(plan, {input_name: first, **extra}, tools, recording)
     if recording is not None:
         from orchestrator.store import plan_tools
 
@@ -132,15 +130,17 @@ def continue_batch(run: Any, store: Any, *, report: Path | None, executor: str =
 
     if run.kind != "batch":
         raise InputError(f"run {run.id} is a {run.kind!r} run, not a batch: use `orchestrator resume {run.id}`")
-    if run.plan_id is None:
-        raise InputError(f"run {run.id} stopped before its plan was made; start the batch again")
     tools = default_registry()
-    compiled = validate_plan(store.load_plan(run.plan_id), tools)
     recording = StoreRun.resume(store, run, tool_cache=current_settings().store_tool_cache)
-    recording.tools.update(plan_tools(compiled))
     docs = store.documents(run.id)
-    done = {d.doc for d in docs if d.status == "succeeded"}
     options = run.options
+    if run.plan_id is not None:
+        compiled = validate_plan(store.load_plan(run.plan_id), tools)
+    else:  # planning failed (the provider was down, say): plan it now, once
+        first = {str(options.get("input_name")): docs[0].doc} if docs else {}
+        compiled = _plan_recorded(run.request, {**first, **run.inputs}, tools, recording)
+    recording.tools.update(plan_tools(compiled))
+    done = {d.doc for d in docs if d.status == "succeeded"}
     out = Path(options["out"]) if options.get("out") else None
     if out is None:  # stdout: the documents finished before come first, then the rest as they finish
         for d in docs:
@@ -255,6 +255,26 @@ def _rewrite_out(recording: StoreRun, out: Path) -> None:
         os.replace(tmp, out)
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write it ({exc.strerror})") from None
+
+
+def _plan_recorded(
+    request: str, context: dict[str, Any], tools: ToolRegistry, recording: StoreRun | None
+) -> CompiledPlan:
+    """Plan the batch once; its planner calls and its plan are recorded (a failure ends the run as failed)."""
+    from orchestrator.errors import OrchestratorError
+
+    on_note = recording.recorder("").on_note if recording is not None else None
+    try:
+        compiled = run_async(_plan_once(request, context, tools, on_note))
+    except OrchestratorError as exc:
+        if recording is not None:
+            recording.store.finish_run(recording.run_id, "failed", f"planning failed: {exc}")
+            stderr.print(f"run {recording.run_id} recorded as failed; continue it with: orchestrator resume "
+                         f"{recording.run_id}", markup=False)  # fmt: skip
+        raise
+    if recording is not None:  # kept, so that continuing the batch does not plan it again
+        recording.store.set_plan(recording.run_id, recording.store.save_plan(plan_data(compiled.plan)))
+    return compiled
 
 
 async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry, on_note: Any = None) -> CompiledPlan:

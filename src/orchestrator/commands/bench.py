@@ -54,6 +54,37 @@ def bench(
     stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
 
 
+@bench_app.command("store")
+def bench_store(
+    folder: Annotated[
+        Path | None,
+        typer.Option("--dir", help="receipt texts for the pipeline row; default: ../shared SROIE or examples"),
+    ] = None,
+    receipts: Annotated[int, typer.Option(min=0, max=1000, help="receipts in the pipeline row")] = 50,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="best of this many runs per figure")] = 3,
+    sync: Annotated[str, typer.Option(help="the store's SQLite synchronous level: normal or full")] = "normal",
+    as_json: JsonFlag = False,
+) -> None:
+    """The run store's overhead per step: the same plans with and without recording, in one process."""
+    from orchestrator.bench.receipts import default_folder
+    from orchestrator.bench.store import measure_store
+
+    if sync not in ("normal", "full"):
+        raise InputError(f"--sync {sync!r}: expected normal or full")
+    texts = sorted((folder or default_folder()).glob("*.txt"))[:receipts]
+    rows = run_async(measure_store(texts, repeats=repeats, sync=sync))
+    if as_json:
+        print_json([row.model_dump() for row in rows])
+        return
+    table = Table(title=f"run store overhead (synchronous={sync}; best of {repeats})", show_edge=False)
+    for col in ("plan", "steps", "no store ms", "store ms", "µs/step", "ratio"):
+        table.add_column(col, justify="left" if col == "plan" else "right")
+    for row in rows:
+        table.add_row(row.plan, str(row.steps), f"{row.no_store_s * 1000:.1f}", f"{row.store_s * 1000:.1f}",
+                      f"{row.overhead_us_per_step:.1f}", f"{row.ratio:.2f}x")  # fmt: skip
+    stdout.print(table)
+
+
 @bench_app.command("receipts")
 def bench_receipts(
     folder: Annotated[

@@ -144,7 +144,7 @@ def ask_command(
             async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
                 return await planner.run(request, context, on_event=handlers)
         from orchestrator.cluster.ray_executor import RayExecutor
-        from orchestrator.registry import default_registry
+        from orchestrator.toolbox import default_registry
 
         async with RayExecutor() as cluster:  # the planner and the recording here; each step on the cluster
             tools = cluster.remote_registry(default_registry())

@@ -191,9 +191,9 @@ def resume(run_id: RunIdArg, as_json: JsonFlag = False, report: ReportOpt = None
     from orchestrator.commands.batch import continue_batch
     from orchestrator.executor import prepare_inputs
     from orchestrator.plan.validate import validate_plan
-    from orchestrator.registry import default_registry
     from orchestrator.settings import current_settings
     from orchestrator.store import StoreRun, find_run, open_store
+    from orchestrator.toolbox import default_registry
 
     store = open_store()
     run = find_run(store, run_id)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StoreError
@@ -40,9 +42,53 @@ def is_deterministic(step: CompiledStep) -> bool:
     return step.for_each is None and hints is not None and hints.read_only and hints.idempotent and not hints.open_world
 
 
-def args_hash(args: Any) -> str:
-    """SHA-256 of arguments as canonical JSON."""
-    text = json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+_MAX_LISTED = 1000
+"""A folder argument with more entries than this is not fingerprinted: the step is not cached."""
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _fingerprint(text: str) -> Any:
+    """What a file or folder named by an argument looks like now (size and mtime of it, or of each entry);
+    None for text that names nothing; raises LookupError for a folder too big to fingerprint."""
+    if not text or len(text) > 4096 or "\n" in text:
+        return None
+    try:
+        info = os.stat(text)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        return [info.st_size, info.st_mtime_ns]
+    entries: list[list[Any]] = []
+    with os.scandir(text) as listing:
+        for entry in listing:
+            if len(entries) >= _MAX_LISTED:
+                raise LookupError(text)
+            try:
+                sub = entry.stat()
+            except OSError:
+                continue
+            entries.append([entry.name, sub.st_size, sub.st_mtime_ns])
+    return sorted(entries)
+
+
+def args_hash(args: Any) -> str | None:
+    """SHA-256 of arguments as canonical JSON, with the state of every file or folder they name (so a tool
+    that reads files is reused only while those files are unchanged); None when that state is too big to take."""
+    try:
+        files = {text: fp for text in set(_strings(args)) if (fp := _fingerprint(text)) is not None}
+    except LookupError:
+        return None
+    text = json.dumps([args, files], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -103,7 +149,10 @@ class StepRecorder:
             args = resolve(step.args, (outputs, inputs, None))
         except Exception:  # the run reports it when it resolves the arguments itself
             return None
-        key = self.hashes[step.id] = args_hash(args)
+        key = args_hash(args)
+        if key is None:
+            return None
+        self.hashes[step.id] = key
         spec = step.tool.spec
         try:
             return self.store.cached_output(spec.name, spec.version, key)
@@ -142,8 +191,7 @@ class StepRecorder:
         events, self.pending = self.pending, []
         try:
             self.store.record_step(row, events, cache=row.inputs_hash is not None and "cached" not in row.modes)
-        except StoreError as exc:
-            self.pending[:0] = events
+        except StoreError as exc:  # nothing of this step is kept (its events neither): on resume it runs again
             self.error = self.error or exc
             raise
 
@@ -205,6 +253,8 @@ class StepRecorder:
         """Write what is left: the last events and the steps that were skipped or cancelled."""
         events, self.pending = self.pending, []
         rows, self.unsettled = self.unsettled, []
+        if self.error is not None:  # the store failed this run: write nothing more that a resume could misread
+            return
         try:
             for row in rows:
                 self.store.record_step(row)

@@ -33,9 +33,12 @@ DB_NAME = "runs.sqlite"
 Sync = Literal["normal", "full"]
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON as the store keeps it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact JSON as the store keeps it (one encoder, made once: json.dumps with options makes one per call)."""
+    return _ENCODE(value)
 
 
 def plan_id_of(plan_data: Mapping[str, Any]) -> str:
@@ -407,41 +410,54 @@ class RunStore:
         With `cache` (a deterministic tool that succeeded, ``inputs_hash`` set), its output also goes to the
         tool cache, keyed by tool, tool version and arguments, for any later run to reuse.
         """
-        with self._write(f"recording step {step.step_id!r}") as db:
-            db.execute(
-                f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * 22)})",
-                (
-                    step.run_id,
-                    step.doc,
-                    step.step_id,
-                    step.tool,
-                    step.tool_version,
-                    step.kind,
-                    step.status,
-                    step.inputs_hash,
-                    None if step.status != "succeeded" else dumps(step.output),
-                    step.error,
-                    step.error_type,
-                    step.session,
-                    step.started_at,
-                    step.finished_at,
-                    step.duration_s,
-                    step.attempts,
-                    dumps(list(step.modes)),
-                    dumps(step.counts),
-                    step.calls,
-                    step.input_tokens,
-                    step.output_tokens,
-                    step.cost_usd,
-                ),
-            )
-            if events:
-                _insert_events(db, step.run_id, events)
-            if cache and step.status == "succeeded" and step.inputs_hash is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO tool_cache VALUES (?, ?, ?, ?, ?)",
-                    (step.tool, step.tool_version, step.inputs_hash, dumps(step.output), time.time()),
-                )
+        row = (
+            step.run_id,
+            step.doc,
+            step.step_id,
+            step.tool,
+            step.tool_version,
+            step.kind,
+            step.status,
+            step.inputs_hash,
+            None if step.status != "succeeded" else dumps(step.output),
+            step.error,
+            step.error_type,
+            step.session,
+            step.started_at,
+            step.finished_at,
+            step.duration_s,
+            step.attempts,
+            dumps(list(step.modes)),
+            dumps(step.counts),
+            step.calls,
+            step.input_tokens,
+            step.output_tokens,
+            step.cost_usd,
+        )
+        event_rows = [(step.run_id, e.doc, e.at, e.type, e.step_id, dumps(e.data)) for e in events]
+        db = self._db
+        # The hot path of a recorded run (one transaction per step), so without _write's context managers.
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(_INSERT_STEP, row)
+                if event_rows:
+                    db.executemany(_INSERT_EVENT, event_rows)
+                if cache and step.status == "succeeded" and step.inputs_hash is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO tool_cache VALUES (?, ?, ?, ?, ?)",
+                        (step.tool, step.tool_version, step.inputs_hash, row[8], time.time()),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            raise self._error(exc, f"recording step {step.step_id!r}") from None
 
     def record_events(self, run_id: str, events: Sequence[EventRecord]) -> None:
         if events:
@@ -545,11 +561,12 @@ class RunStore:
         return None if row is None else (json.loads(row[0]),)
 
 
+_INSERT_STEP = f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * 22)})"
+_INSERT_EVENT = "INSERT INTO events (run_id, doc, at, type, step_id, data_json) VALUES (?, ?, ?, ?, ?, ?)"
+
+
 def _insert_events(db: sqlite3.Connection, run_id: str, events: Sequence[EventRecord]) -> None:
-    db.executemany(
-        "INSERT INTO events (run_id, doc, at, type, step_id, data_json) VALUES (?, ?, ?, ?, ?, ?)",
-        [(run_id, e.doc, e.at, e.type, e.step_id, dumps(e.data)) for e in events],
-    )
+    db.executemany(_INSERT_EVENT, [(run_id, e.doc, e.at, e.type, e.step_id, dumps(e.data)) for e in events])
 
 
 def _check_header(path: Path) -> None:

@@ -38,11 +38,11 @@
     if (s.error && agg.errors.length < 3) agg.errors.push(docName(s.doc) + ": " + s.error);
     if (s.start !== null && s.end !== null) agg.busy += s.end - s.start;
   });
-  function overall(agg) {
+  function overall(agg) {  // any failure shows; a step that ran for some documents and not others is partial
     if (agg.counts.failed) return "failed";
+    if (agg.counts.succeeded) return agg.counts.skipped || agg.counts.cancelled ? "partial" : "succeeded";
     if (agg.counts.cancelled) return "cancelled";
     if (agg.counts.skipped) return "skipped";
-    if (agg.counts.succeeded) return "succeeded";
     return "pending";
   }
 
