@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,12 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=300,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture
+def cluster(ray_session: Any) -> str:
+    """The session's Ray instance, reached as an existing cluster through RAY_ADDRESS."""
+    return str(ray_session.get_runtime_context().gcs_address)
 
 
 def free_port() -> int:
@@ -69,14 +76,13 @@ def test_an_unreachable_cluster_is_one_clear_error_with_exit_2() -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_batch_on_a_local_ray_instance_from_the_cli_matches_in_process(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
+def test_batch_on_an_existing_cluster_from_the_cli_matches_in_process(tmp_path: Path, cluster: str) -> None:
     lines = {}
     for executor in ("local", "ray"):
         out = tmp_path / f"{executor}.jsonl"
         proc = cli(
             "batch", str(HYBRID), TEXTS, "--input", "image_path", "--out", str(out), "--executor", executor,
-            env={"RAY_WORKERS": "2"},
+            env={"RAY_WORKERS": "2", "RAY_ADDRESS": cluster},
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert "5 succeeded, 0 failed" in proc.stderr and "Traceback" not in proc.stderr
@@ -87,8 +93,9 @@ def test_batch_on_a_local_ray_instance_from_the_cli_matches_in_process(tmp_path:
     assert lines["ray"] == lines["local"] and len(lines["ray"]) == 5
 
 
-def test_ctrl_c_stops_a_ray_batch_with_exit_130(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
+def test_ctrl_c_stops_a_ray_batch_with_exit_130_and_leaves_no_actor(
+    tmp_path: Path, cluster: str, ray_session: Any
+) -> None:
     for i in range(400):
         (tmp_path / f"r{i:03d}.txt").write_text((REPO / "examples/receipts/grocery.txt").read_text())
     out = tmp_path / "out.jsonl"
@@ -99,7 +106,7 @@ def test_ctrl_c_stops_a_ray_batch_with_exit_130(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "RAY_WORKERS": "1"},
+        env={**os.environ, "RAY_WORKERS": "1", "RAY_ADDRESS": cluster},
     )
     try:
         deadline = time.monotonic() + 240
@@ -114,3 +121,15 @@ def test_ctrl_c_stops_a_ray_batch_with_exit_130(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert out.read_text().count("\n") < 400  # it stopped, with what finished written
+    deadline = time.monotonic() + 120
+    while ray_session.available_resources().get("CPU", 0) < 2:  # its actor is gone from the cluster
+        assert time.monotonic() < deadline, ray_session.available_resources()
+        time.sleep(0.2)
+
+
+def test_run_on_an_existing_cluster_from_the_cli(cluster: str) -> None:
+    proc = cli("run", str(HYBRID), "--input", f"image_path={REPO / 'examples/receipts/cafe.txt'}", "--json",
+               "--executor", "ray", env={"RAY_ADDRESS": cluster})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "succeeded" and "Spent" in result["output"]
