@@ -133,3 +133,46 @@ def test_run_on_an_existing_cluster_from_the_cli(cluster: str) -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "succeeded" and "Spent" in result["output"]
+
+
+def test_a_killed_driver_resumes_on_the_cluster_from_the_store(tmp_path: Path, cluster: str) -> None:
+    sroie = REPO.parent / "shared/data/receipts/sroie"
+    texts = str(sroie / "*.txt") if sroie.is_dir() else TEXTS
+    expected_out = tmp_path / "local.jsonl"
+    proc = cli("batch", str(HYBRID), texts, "--input", "image_path", "--out", str(expected_out), "--no-store")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "RAY_WORKERS": "1", "RAY_ADDRESS": cluster}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "batch", str(HYBRID), texts, "--input", "image_path"]
+        + ["--out", str(out), "--run-id", "killed-driver", "--executor", "ray", "--concurrency", "1"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (out.exists() and out.read_text().count("\n") >= 3):  # results are arriving
+            assert driver.poll() is None, "the batch ended before it could be killed"
+            assert time.monotonic() < deadline, "no document finished"
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGKILL)  # the driver dies; its actors go with it
+        driver.wait(timeout=60)
+    finally:
+        driver.kill()
+    proc = cli("resume", "killed-driver", "--executor", "ray", env={"RAY_WORKERS": "2", "RAY_ADDRESS": cluster})
+    assert proc.returncode == 0, proc.stderr
+    strip = {"duration_s", "worker"}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    got = {r["document"]: {k: v for k, v in r.items() if k not in strip} for r in rows}
+    want = [json.loads(line) for line in expected_out.read_text().splitlines()]
+    assert len(rows) == len(want) and got == {
+        r["document"]: {k: v for k, v in r.items() if k not in strip} for r in want
+    }
+    from orchestrator.store import RunStore
+
+    store = RunStore.open(tmp_path / "home" / "runs.sqlite")
+    sessions = {d.session for d in store.iter_documents("killed-driver")}
+    store.close()
+    assert sessions == {1, 2}  # what the killed driver recorded was kept, the rest ran in the resumed session

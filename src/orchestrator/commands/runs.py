@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestrator.commands._common import JsonFlag, print_json, stderr, stdout
+from orchestrator.commands._common import ExecutorOpt, JsonFlag, print_json, stderr, stdout
 from orchestrator.commands._store import ReportOpt, write_report
 from orchestrator.errors import InputError
 
@@ -185,8 +185,13 @@ def cost(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
         stdout.print(line, markup=False, highlight=False)
 
 
-def resume(run_id: RunIdArg, as_json: JsonFlag = False, report: ReportOpt = None) -> None:
+def resume(
+    run_id: RunIdArg, as_json: JsonFlag = False, report: ReportOpt = None, executor: ExecutorOpt = "local"
+) -> None:
     """Continue a run that stopped (killed, interrupted, failed): finished steps and documents are reused."""
+    from orchestrator.cluster import check_executor
+
+    check_executor(executor)
     from orchestrator.cli import run_single
     from orchestrator.commands.batch import continue_batch
     from orchestrator.executor import prepare_inputs
@@ -203,7 +208,7 @@ def resume(run_id: RunIdArg, as_json: JsonFlag = False, report: ReportOpt = None
         stderr.print(f"run {run.id} already succeeded: nothing to resume", markup=False)
         raise typer.Exit(0)
     if run.kind == "batch":
-        continue_batch(run, store, report=report)
+        continue_batch(run, store, report=report, executor=executor)
         return
     if run.plan_id is None:
         raise InputError(f"run {run.id} stopped before its plan was complete: nothing to resume; ask again")
@@ -213,7 +218,8 @@ def resume(run_id: RunIdArg, as_json: JsonFlag = False, report: ReportOpt = None
     recording = StoreRun.resume(store, run, tool_cache=current_settings().store_tool_cache)
     reused = len(recording.completed.get("", {}))
     stderr.print(f"resuming run {run.id}: {reused} finished step(s) reused", markup=False)
-    run_single(compiled, values, recording, as_json=as_json, report=report, title=compiled.plan.goal or run.request)
+    title = compiled.plan.goal or run.request
+    run_single(compiled, values, recording, as_json=as_json, report=report, title=title, executor=executor)
 
 
 def report(
