@@ -145,6 +145,8 @@ class RayExecutor:
             try:
                 ray.init(address="local", **options)
             except Exception as exc:  # e.g. no room in /dev/shm, a port taken: say so, without a traceback
+                with contextlib.suppress(Exception):
+                    ray.shutdown()  # whatever it had started
                 raise ConfigurationError(f"could not start a local Ray instance: {_first_line(exc)}") from None
             return
         assert self.address is not None
@@ -152,6 +154,8 @@ class RayExecutor:
         try:
             ray.init(address=self.address, **options)
         except Exception as exc:  # unreachable, another Ray version, a bad runtime_env: one line, exit 2
+            with contextlib.suppress(Exception):
+                ray.shutdown()
             raise ConfigurationError(
                 f"cannot connect to the Ray cluster at {self.address}: {_first_line(exc)}; check RAY_ADDRESS "
                 "(and RAY_RUNTIME_ENV), or unset it to start a local Ray instance"
