@@ -43,12 +43,6 @@ def cluster(ray_session: Any) -> str:
     return str(ray_session.get_runtime_context().gcs_address)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_an_unknown_executor_is_a_user_error() -> None:
     proc = cli("batch", str(HYBRID), TEXTS, "--input", "image_path", "--executor", "spark")
     assert proc.returncode == 2
@@ -69,8 +63,12 @@ def test_missing_ray_says_how_to_install_it_with_exit_2(tmp_path: Path, command:
 
 def test_an_unreachable_cluster_is_one_clear_error_with_exit_2() -> None:
     pytest.importorskip("ray")
-    address = f"127.0.0.1:{free_port()}"
-    proc = cli("batch", str(HYBRID), TEXTS, "--input", "image_path", "--executor", "ray", env={"RAY_ADDRESS": address})
+    with socket.socket() as closed:  # bound, never listening: connections are refused while the test runs
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+        proc = cli(
+            "batch", str(HYBRID), TEXTS, "--input", "image_path", "--executor", "ray", env={"RAY_ADDRESS": address}
+        )
     assert proc.returncode == 2, proc.stderr
     assert f"cannot reach the Ray cluster at {address}" in proc.stderr and "unset RAY_ADDRESS" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -176,3 +174,16 @@ def test_a_killed_driver_resumes_on_the_cluster_from_the_store(tmp_path: Path, c
     sessions = {d.session for d in store.iter_documents("killed-driver")}
     store.close()
     assert sessions == {1, 2}  # what the killed driver recorded was kept, the rest ran in the resumed session
+
+
+def test_a_port_that_answers_but_is_not_ray_is_an_error_within_the_timeout() -> None:
+    pytest.importorskip("ray")
+    with socket.socket() as server:  # accepts connections and says nothing, like a wrong service would
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        env = {"RAY_ADDRESS": address, "RAY_TIMEOUT_S": "5"}
+        proc = cli("batch", str(HYBRID), TEXTS, "--input", "image_path", "--executor", "ray", env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot connect to the Ray cluster at {address}: no answer from a Ray cluster within 5s" in proc.stderr
+    assert "Traceback" not in proc.stderr

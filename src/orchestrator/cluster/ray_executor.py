@@ -152,7 +152,7 @@ class RayExecutor:
         assert self.address is not None
         _check_reachable(self.address, self.settings.ray_timeout_s)
         try:
-            ray.init(address=self.address, **options)
+            _init_within(ray, self.settings.ray_timeout_s, address=self.address, **options)
         except Exception as exc:  # unreachable, another Ray version, a bad runtime_env: one line, exit 2
             with contextlib.suppress(Exception):
                 ray.shutdown()
@@ -466,6 +466,29 @@ class _DocumentPool:
                 self.owner.ray.cancel(ref)
         for future in self.inflight:
             future.cancel()
+
+
+def _init_within(ray: Any, timeout_s: float, **options: Any) -> None:
+    """``ray.init`` bounded by `timeout_s`: something that accepts connections but is not a Ray cluster
+    would otherwise keep it retrying for minutes (it runs in a daemon thread, left behind on timeout)."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        try:
+            ray.init(**options)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=connect, name="ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not outcome:
+        raise TimeoutError(f"no answer from a Ray cluster within {timeout_s:g}s (RAY_TIMEOUT_S)")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def _future(ref: Any) -> asyncio.Future[Any]:
