@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orchestrator.commands import _common as common
-from orchestrator.commands._common import InputsOpt, JsonFlag, echo, print_json
-from orchestrator.commands._store import NoStoreOpt, ReportOpt
+from orchestrator.commands._common import InputsOpt, JsonFlag, NoStoreOpt, ReportOpt, echo, print_json
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.logs import configure_logging
 

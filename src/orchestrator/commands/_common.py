@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -44,6 +45,10 @@ def echo(text: str, *, err: bool = False) -> None:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout and nothing else")]
+NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="do not record the run in the run store")]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="write the run's HTML report here at the end", show_default=False)
+]
 InputsOpt = Annotated[
     list[str] | None, typer.Option("--input", "-i", help="a plan input as NAME=VALUE (repeatable)", show_default=False)
 ]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from orchestrator.commands import _common as common
+from orchestrator.commands._common import NoStoreOpt, ReportOpt
 from orchestrator.errors import InputError
 
-NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="do not record the run in the run store")]
-ReportOpt = Annotated[
-    Path | None, typer.Option("--report", help="write the run's HTML report here at the end", show_default=False)
-]
+__all__ = ["NoStoreOpt", "ReportOpt", "finish_recording", "mark_interrupted", "plan_data", "run_single",
+           "start_recording", "write_report"]  # fmt: skip
 
 if TYPE_CHECKING:  # the store is imported when a command uses it, not at start-up
     from orchestrator.plan.validate import CompiledPlan
