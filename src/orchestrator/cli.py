@@ -7,41 +7,23 @@ Exit codes: 0 success; 1 the run did not fully succeed; 2 a user error (bad plan
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from orchestrator.commands._common import (
-    ExecutorOpt,
-    InputsOpt,
-    JsonFlag,
-    announce_small_model,
-    print_json,
-    run_async,
-    stderr,
-    stdout,
-)
-from orchestrator.commands._store import (
-    NoStoreOpt,
-    ReportOpt,
-    finish_recording,
-    mark_interrupted,
-    plan_data,
-    start_recording,
-)
+from orchestrator.commands import _common as common
+from orchestrator.commands._common import ExecutorOpt, InputsOpt, JsonFlag, NoStoreOpt, ReportOpt, echo, print_json
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
-from orchestrator.executor import parse_input_pairs, prepare_inputs
-from orchestrator.executor.hooks import use_step_hook
-from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
-from orchestrator.plan.model import plan_json_schema
-from orchestrator.plan.validate import CompiledPlan, load_plan
-from orchestrator.registry import ToolAnnotations, ToolRegistry
-from orchestrator.toolbox import default_registry
+from orchestrator.logs import configure_logging
 
 if TYPE_CHECKING:
-    from orchestrator.store import StoreRun
+    from orchestrator.commands import batch, bench, evaluation, fake_model, planning, runs  # noqa: F401 (lazily)
+    from orchestrator.registry import ToolAnnotations, ToolRegistry
+
+# Start-up: each command imports what it needs when it runs (the executor, the tools, rich tables), so
+# `orchestrator --help` loads none of it; `orchestrator bench startup` measures it.
 
 app = typer.Typer(
     name="orchestrator",
@@ -55,6 +37,8 @@ app.add_typer(eval_app, name="eval")
 
 
 def registry() -> ToolRegistry:
+    from orchestrator.toolbox import default_registry
+
     return default_registry()
 
 
@@ -69,75 +53,27 @@ def run(
 ) -> None:
     """Run a plan with live per-step progress, then print its output (recorded in the run store)."""
     from orchestrator.cluster import check_executor
+    from orchestrator.commands._store import plan_data, run_single, start_recording
 
     check_executor(executor)
+    from orchestrator.executor import parse_input_pairs, prepare_inputs
+    from orchestrator.plan.validate import load_plan
+
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
     recording = start_recording(
         no_store, kind="run", request=str(plan), plan_data=plan_data(compiled.plan), inputs=values
     )
-    run_single(
-        compiled,
-        values,
-        recording,
-        as_json=as_json,
-        report=report,
-        title=compiled.plan.goal or str(plan),
-        executor=executor,
-    )
-
-
-def run_single(
-    compiled: CompiledPlan,
-    values: dict[str, Any],
-    recording: StoreRun | None,
-    *,
-    as_json: bool,
-    report: Path | None,
-    title: str,
-    executor: str = "local",
-) -> None:
-    """Run one plan (new or resumed) with live progress, record it, print its output; exits with its code.
-
-    With ``executor="ray"`` the scheduler (and the recording) stays here and every step runs on the cluster.
-    """
-    from orchestrator.cluster import run_plan
-
-    table = StepTable(stderr, title=title, live=not as_json, compiled=compiled)
-    announce_small_model()
-    hook = recording.recorder("") if recording is not None else None
-    done = recording.completed.get("") if recording is not None else None
-    rid = recording.run_id if recording is not None else None
-    try:
-        with use_step_hook(hook):
-            if as_json:  # not live: the table only tracks
-                result, _ = run_async(run_plan(compiled, values, executor, on_event=table, run_id=rid, completed=done))
-            else:
-                with table:
-                    result, _ = run_async(
-                        run_plan(compiled, values, executor, on_event=table, run_id=rid, completed=done)
-                    )
-    except KeyboardInterrupt:
-        stderr.line()  # the live table may not have ended its last line
-        stderr.print(describe_interrupted(table), markup=False, highlight=False)
-        mark_interrupted(recording)
-        raise typer.Exit(130) from None
-    if recording is not None:
-        line = {"status": result.status, "output": result.output, "error": result.error}
-        recording.raise_if_failed()
-        recording.store.finish_document(recording.run_id, "", result.status, line, recording.session)
-    if as_json:
-        print_json(result.model_dump(mode="json"))
-    else:
-        render_output(result, stdout)
-    finish_recording(recording, result.status, result.error, report)
-    raise typer.Exit(0 if result.ok else 1)
+    title = compiled.plan.goal or str(plan)
+    run_single(compiled, values, recording, as_json=as_json, report=report, title=title, executor=executor)
 
 
 @app.command()
 def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to check")]) -> None:
     """Check plans against the format and the tool registry, listing every problem; runs nothing."""
+    from orchestrator.plan.validate import load_plan
+
     tools = registry()
     failed = 0
     for path in plans:
@@ -145,9 +81,9 @@ def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to che
             compiled = load_plan(path, tools)
         except UserError as exc:
             failed += 1
-            stderr.print(str(exc), markup=False, highlight=False)
+            echo(str(exc), err=True)
             continue
-        stdout.print(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary(), markup=False)
+        echo(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary())
     raise typer.Exit(2 if failed else 0)
 
 
@@ -158,6 +94,8 @@ def tools(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([spec.model_dump(mode="json") for spec in catalog])
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     table.add_column("tool", style="bold")
     table.add_column("kind")
@@ -170,7 +108,7 @@ def tools(as_json: JsonFlag = False) -> None:
         args = ", ".join(f"{n}{'' if n in required else '?'}" for n in props)
         description = spec.description.splitlines()[0] if spec.description else ""
         table.add_row(spec.name, spec.kind.value, args, _hints(spec.annotations), description)
-    stdout.print(table)
+    common.stdout.print(table)
 
 
 def _hints(annotations: ToolAnnotations) -> str:
@@ -186,51 +124,102 @@ def _hints(annotations: ToolAnnotations) -> str:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the plan format."""
+    from orchestrator.plan.model import plan_json_schema
+
     print_json(plan_json_schema())
 
 
-def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, planning, runs
+_COMMAND_MODULES = {
+    "plan": "planning",
+    "ask": "planning",
+    "batch": "batch",
+    "bench": "bench",
+    "fake-model": "fake_model",
+    "eval": "evaluation",
+    "runs": "runs",
+    "cost": "runs",
+    "resume": "runs",
+    "report": "runs",
+}
+"""The commands defined in :mod:`orchestrator.commands` modules, and which module defines each."""
 
-    planning.register(app)
-    runs.register(app)
-    batch.register(app)
-    bench.register(app)
-    fake_model.register(app)
-    evaluation.register(eval_app)
+_registered: set[str] = set()
 
 
-_register_commands()
+def register_commands(names: Iterable[str] | None = None) -> None:
+    """Add the commands of :mod:`orchestrator.commands` to `app`: those named (None: all of them).
+
+    :func:`main` adds only the invoked command's module (typer builds every registered command's options
+    before it runs one, so this keeps ``validate`` and ``tools`` quick), and all of them for the overview
+    ``--help`` or an unknown command (so the error lists every command).
+    """
+    import importlib
+
+    wanted = set(_COMMAND_MODULES.values()) if names is None else {_COMMAND_MODULES[n] for n in names}
+    for module_name in dict.fromkeys(_COMMAND_MODULES.values()):  # in this order, as --help lists them
+        if module_name not in wanted or module_name in _registered:
+            continue
+        module = importlib.import_module(f"orchestrator.commands.{module_name}")
+        module.register(eval_app if module_name == "evaluation" else app)
+        _registered.add(module_name)
+
+
+_CORE_COMMANDS = frozenset({"run", "validate", "tools", "schema"})
+
+
+def _commands_for(argv: Sequence[str]) -> list[str] | None:
+    """The commands `argv` may invoke: its first word when it names one, else None (all of them)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first is None or any(arg in ("--help", "-h") for arg in argv[: argv.index(first)]):
+        return None
+    if first in _CORE_COMMANDS:
+        return []
+    return [first] if first in _COMMAND_MODULES else None
+
+
+def _printable_streams() -> None:
+    """Text that cannot be encoded (a lone surrogate from a PDF's text layer, say) prints as an escape,
+    ``\\udc80``, instead of crashing the command; inside JSON output that is a valid JSON escape too."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing to protect
+                pass
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning errors into messages and exit codes."""
+    _printable_streams()
     configure_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    register_commands(_commands_for(args))
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="orchestrator")
+        code = app(args=args, standalone_mode=False, prog_name="orchestrator")
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        stderr.print("aborted")
+        common.stderr.print("aborted")
         return 130
     except typer.TyperException as exc:  # usage errors: typer vendors click, so catch its public base
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            stderr.print(f"error: {exc}", markup=False)
+            common.stderr.print(f"error: {exc}", markup=False)
         return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
-        stderr.print("interrupted: running steps were cancelled")
+        common.stderr.print("interrupted: running steps were cancelled")
         return 130
     except PlanValidationError as exc:
-        stderr.print(str(exc), markup=False, highlight=False)
+        echo(str(exc), err=True)
         return 2
     except UserError as exc:
-        stderr.print(f"error: {exc}", markup=False, highlight=False)
+        echo(f"error: {exc}", err=True)
         return 2
     except OrchestratorError as exc:
-        stderr.print(f"failed: {exc}", markup=False, highlight=False)
+        echo(f"failed: {exc}", err=True)
         return 1
     return code if isinstance(code, int) else 0
 

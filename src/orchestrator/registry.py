@@ -22,7 +22,6 @@ from its docstring (Google-style ``Args:`` lines become field descriptions).
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import inspect
 import logging
@@ -30,8 +29,19 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import ModuleType
-from typing import Any, Protocol, TypeVar, get_type_hints, overload, runtime_checkable
+from types import ModuleType, NoneType, UnionType
+from typing import (
+    Any,
+    Literal,
+    Protocol,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+    runtime_checkable,
+)
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
@@ -174,6 +184,7 @@ class FunctionTool:
             None if _is_any(return_annotation) else TypeAdapter(return_annotation)
         )
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
+        self._direct: dict[frozenset[str], Callable[[dict[str, Any]], Awaitable[Any]] | None] = {}
         output_schema = self._output_adapter.json_schema(mode="serialization") if self._output_adapter else {}
         self._spec = ToolSpec(
             name=name,
@@ -231,8 +242,70 @@ class FunctionTool:
         if self.is_async:
             call: Awaitable[Any] = self.fn(**kwargs)
             return call
+        import asyncio  # here, not at the top: listing and validating tools never needs it
+
         # asyncio.to_thread copies the context, so report_mode() works in sync tools too.
         return asyncio.to_thread(self.fn, **kwargs)
+
+    def plain_arg(self, name: str) -> bool:
+        """Whether argument `name` has a plain type, which its JSON Schema describes completely (no
+        constraints or validators that only Pydantic knows)."""
+        return self.literal_check(name) is not None
+
+    def literal_check(self, name: str) -> Callable[[Any], bool] | None:
+        """For a plain-typed argument, a predicate that says exactly what its JSON Schema says about a
+        JSON value (exact types: a boolean is not an integer, text is not a number); None otherwise."""
+        info = self.arg_model.model_fields.get(name)
+        guard = None if info is None or info.metadata else _guard(info.annotation)
+        if guard is None:
+            return None
+        return lambda value: guard(value) is not _NO
+
+    def direct_call(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+        """A call of this tool with arguments `names` that skips Pydantic, or None when that is not safe.
+
+        The plan validator asks for it (once per step) after it has checked the step's literal arguments
+        against the tool's JSON Schema and its references' types. At run time each argument still passes
+        a guard: an exact type check, plus the copy or conversion Pydantic would make (lists and dicts are
+        copied, an int becomes a float for a float parameter). Only plain types have guards (str, int,
+        float, bool, None, Any, optionals, lists and dicts of those, literal strings); a value a guard does
+        not accept goes through :meth:`start`, so the result is always what full validation gives.
+        """
+        if names in self._direct:
+            return self._direct[names]
+        call = self._direct[names] = self._make_direct(names)
+        return call
+
+    def _make_direct(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+        if not self.is_async or self._context_param is not None or self._accepts_extra:
+            return None
+        guards: dict[str, Callable[[Any], Any]] = {}
+        for name, info in self.arg_model.model_fields.items():
+            if name in names:
+                guard = None if info.metadata else _guard(info.annotation)
+                if guard is None:
+                    return None
+                guards[name] = guard
+            elif info.is_required() or type(info.default) not in _IMMUTABLE:
+                return None  # Pydantic would copy a mutable default; the function would share its own
+        if not names <= guards.keys():
+            return None
+        fn, start = self.fn, self.start
+
+        def call(args: dict[str, Any]) -> Awaitable[Any]:
+            kwargs: dict[str, Any] = {}
+            for name, value in args.items():
+                guard = guards.get(name)
+                if guard is None:
+                    return start(args)
+                checked = guard(value)
+                if checked is _NO:
+                    return start(args)
+                kwargs[name] = checked
+            result: Awaitable[Any] = fn(**kwargs)
+            return result
+
+        return call
 
     def dump(self, result: Any) -> Any:
         """The tool's return value as plain JSON data."""
@@ -240,6 +313,67 @@ class FunctionTool:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
+
+
+_NO: Any = object()  # a guard's "not this type"
+_IMMUTABLE = frozenset({NoneType, str, int, float, bool, tuple, frozenset})
+_EXACT = {str: str, int: int, bool: bool}
+
+
+def _guard(annotation: Any) -> Callable[[Any], Any] | None:
+    """A run-time check standing in for Pydantic's validation of `annotation`, for plain types only.
+
+    It returns the value Pydantic would give for a value of the exact type (copying lists and dicts,
+    widening int to float), or ``_NO`` for anything else; None when the annotation has no guard.
+    """
+    if annotation is Any:
+        return _same
+    if annotation in _EXACT:
+        kind = _EXACT[annotation]
+        return lambda v: v if type(v) is kind else _NO
+    if annotation is float:
+        return _as_float
+    if annotation is NoneType:
+        return lambda v: v if v is None else _NO
+    if annotation is list:
+        return lambda v: list(v) if type(v) is list else _NO
+    if annotation is dict:
+        return lambda v: dict(v) if type(v) is dict else _NO
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType) and len(args) == 2 and NoneType in args:
+        inner = _guard(args[0] if args[1] is NoneType else args[1])
+        if inner is None:
+            return None
+        return lambda v: v if v is None else inner(v)
+    if origin is Literal and args and all(type(a) is str for a in args):
+        allowed = frozenset(args)
+        return lambda v: v if type(v) is str and v in allowed else _NO
+    if origin is list and len(args) == 1 and (args[0] in _EXACT or args[0] is Any):
+        if args[0] is Any:
+            return lambda v: list(v) if type(v) is list else _NO
+        kinds = frozenset({_EXACT[args[0]]})
+        return lambda v: list(v) if type(v) is list and {*map(type, v)} <= kinds else _NO
+    if origin is dict and len(args) == 2 and args[0] is str and (args[1] in _EXACT or args[1] is Any):
+        value_kind = _EXACT.get(args[1])
+        return lambda v: (
+            dict(v)
+            if type(v) is dict
+            and all(type(k) is str for k in v)
+            and (value_kind is None or all(type(e) is value_kind for e in v.values()))
+            else _NO
+        )
+    return None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _as_float(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        return value
+    return float(value) if kind is int and -(2**63) <= value <= 2**64 else _NO
 
 
 def to_jsonable(value: Any, adapter: TypeAdapter[Any] | None = None) -> Any:
@@ -404,6 +538,52 @@ def tools_in(module: ModuleType) -> list[FunctionTool]:
     ]
 
 
+class DeferredTool:
+    """A tool known by its name now and built on first use: a described function's schemas take time to build,
+    and a command that validates one plan needs only the tools it names.
+
+    A :class:`ToolRegistry` builds it when the tool is first got (or listed) and keeps the built tool.
+    """
+
+    def __init__(self, name: str, build: Callable[[], Tool]) -> None:
+        self.name = name
+        self._build = build
+        self._tool: Tool | None = None
+
+    def build(self) -> Tool:
+        """The tool (built once)."""
+        if self._tool is None:
+            self._tool = self._build()
+        return self._tool
+
+    @property
+    def spec(self) -> ToolSpec:
+        return self.build().spec
+
+    async def invoke(self, args: Mapping[str, Any]) -> Any:
+        return await self.build().invoke(args)
+
+    def check_value(self, arg: str, value: Any) -> str | None:
+        return self.build().check_value(arg, value)
+
+    def __repr__(self) -> str:
+        return f"DeferredTool({self.name!r})"
+
+
+def deferred_tools_in(module: ModuleType) -> list[DeferredTool]:
+    """:func:`tools_in`, each tool built only when first used."""
+    out: list[DeferredTool] = []
+    for obj in vars(module).values():
+        options = getattr(obj, _OPTIONS_ATTR, None)
+        if isinstance(options, ToolOptions) and callable(obj) and getattr(obj, "__module__", None) == module.__name__:
+            out.append(DeferredTool(options.name or obj.__name__, _builder(obj)))
+    return out
+
+
+def _builder(fn: Callable[..., Any]) -> Callable[[], Tool]:
+    return lambda: function_tool(fn)
+
+
 @runtime_checkable
 class ToolSource(Protocol):
     """Where tools come from: the built-ins, entry-point plugins, an MCP server, the code sandbox.
@@ -451,7 +631,7 @@ class ToolRegistry:
                 await close()
 
     def add(self, tool: Tool, *, replace: bool = False) -> Tool:
-        name = tool.spec.name
+        name = tool.name if isinstance(tool, DeferredTool) else tool.spec.name
         if name in self._tools and not replace:
             logger.warning("tool %r is already registered; keeping the first one", name)
             return self._tools[name]
@@ -463,9 +643,12 @@ class ToolRegistry:
 
     def get(self, name: str) -> Tool:
         try:
-            return self._tools[name]
+            found = self._tools[name]
         except KeyError:
             raise UnknownToolError(name, self.suggest(name)) from None
+        if isinstance(found, DeferredTool):
+            found = self._tools[name] = found.build()
+        return found
 
     def suggest(self, name: str) -> list[str]:
         """The registered names closest to `name`, best first."""
@@ -475,7 +658,7 @@ class ToolRegistry:
         return name in self._tools
 
     def __iter__(self) -> Iterator[Tool]:
-        return iter(self._tools.values())
+        return iter([self.get(name) for name in list(self._tools)])
 
     def __len__(self) -> int:
         return len(self._tools)
@@ -485,7 +668,7 @@ class ToolRegistry:
 
     def catalog(self) -> list[ToolSpec]:
         """Every tool's spec, sorted by name: exactly what the planner is shown."""
-        return [self._tools[name].spec for name in sorted(self._tools)]
+        return [self.get(name).spec for name in sorted(self._tools)]
 
     def copy(self) -> ToolRegistry:
         """The same tools in a new registry (the sources stay with this one, which closes them)."""

@@ -329,7 +329,7 @@ def test_a_full_disk_stops_the_batch_with_a_clear_error_and_the_run_resumes(tmp_
 
 
 def test_ctrl_c_mid_batch_records_the_run_as_cancelled_and_it_resumes(tmp_path: Path) -> None:
-    docs = receipts(tmp_path / "docs", 200)
+    docs = receipts(tmp_path / "docs", 80)
     out = tmp_path / "out.jsonl"
     env = clean_env()
     db = Path(env["ORCHESTRATOR_HOME"]) / "runs.sqlite"
@@ -344,5 +344,5 @@ def test_ctrl_c_mid_batch_records_the_run_as_cancelled_and_it_resumes(tmp_path: 
     resumed = cli("resume", rid, env=env)
     assert resumed.returncode == 0, resumed.stderr
     lines = read_lines(out)
-    assert len(lines) == 200 and len({line["document"] for line in lines}) == 200
+    assert len(lines) == 80 and len({line["document"] for line in lines}) == 80
     assert set(finished_per_step(db, rid).values()) == {1}

@@ -1,22 +1,22 @@
-"""How `run`, `ask` and `batch` record into the run store, and say where the run went."""
+"""How `run`, `ask` and `batch` record into the run store, and say where the run went; running one plan."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from orchestrator.commands._common import stderr
+from orchestrator.commands import _common as common
+from orchestrator.commands._common import NoStoreOpt, ReportOpt
 from orchestrator.errors import InputError
 
-NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="do not record the run in the run store")]
-ReportOpt = Annotated[
-    Path | None, typer.Option("--report", help="write the run's HTML report here at the end", show_default=False)
-]
+__all__ = ["NoStoreOpt", "ReportOpt", "finish_recording", "mark_interrupted", "plan_data", "run_single",
+           "start_recording", "write_report"]  # fmt: skip
 
 if TYPE_CHECKING:  # the store is imported when a command uses it, not at start-up
+    from orchestrator.plan.validate import CompiledPlan
     from orchestrator.store import StoreRun
 
 
@@ -62,7 +62,9 @@ def finish_recording(store_run: StoreRun | None, status: str, error: str | None,
     if report is not None:
         write_report(store_run.store, rid, report)
     else:
-        stderr.print(f"recorded as run {rid}; see it with: orchestrator report {rid} --html report.html", markup=False)
+        common.stderr.print(
+            f"recorded as run {rid}; see it with: orchestrator report {rid} --html report.html", markup=False
+        )
 
 
 def write_report(store: Any, run_id: str, path: Path) -> None:
@@ -73,7 +75,7 @@ def write_report(store: Any, run_id: str, path: Path) -> None:
         path.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--html {path}: cannot write it ({exc.strerror})") from None
-    stderr.print(f"report: {path}", markup=False)
+    common.stderr.print(f"report: {path}", markup=False)
 
 
 def plan_data(plan: Any) -> dict[str, Any]:
@@ -90,6 +92,57 @@ def mark_interrupted(store_run: StoreRun | None) -> None:
 
     try:
         store_run.store.finish_run(store_run.run_id, "cancelled", "interrupted")
-        stderr.print(f"resume it with: orchestrator resume {store_run.run_id}", markup=False)
+        common.stderr.print(f"resume it with: orchestrator resume {store_run.run_id}", markup=False)
     except StoreError:
         pass
+
+
+def run_single(
+    compiled: CompiledPlan,
+    values: dict[str, Any],
+    recording: StoreRun | None,
+    *,
+    as_json: bool,
+    report: Path | None,
+    title: str,
+    executor: str = "local",
+) -> None:
+    """Run one plan (new or resumed) with live progress, record it, print its output; exits with its code.
+
+    With ``executor="ray"`` the scheduler (and the recording) stays here and every step runs on the cluster.
+    """
+    from orchestrator.cluster import run_plan
+    from orchestrator.executor.hooks import use_step_hook
+    from orchestrator.observability import StepTable, describe_interrupted, render_output
+
+    table = StepTable(common.stderr, title=title, live=not as_json, compiled=compiled)
+    from orchestrator.commands._common import announce_small_model, print_json, run_async
+
+    announce_small_model()
+    hook = recording.recorder("") if recording is not None else None
+    done = recording.completed.get("") if recording is not None else None
+    rid = recording.run_id if recording is not None else None
+    try:
+        with use_step_hook(hook):
+            if as_json:  # not live: the table only tracks
+                result, _ = run_async(run_plan(compiled, values, executor, on_event=table, run_id=rid, completed=done))
+            else:
+                with table:
+                    result, _ = run_async(
+                        run_plan(compiled, values, executor, on_event=table, run_id=rid, completed=done)
+                    )
+    except KeyboardInterrupt:
+        common.stderr.line()  # the live table may not have ended its last line
+        common.stderr.print(describe_interrupted(table), markup=False, highlight=False)
+        mark_interrupted(recording)
+        raise typer.Exit(130) from None
+    if recording is not None:
+        line = {"status": result.status, "output": result.output, "error": result.error}
+        recording.raise_if_failed()
+        recording.store.finish_document(recording.run_id, "", result.status, line, recording.session)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        render_output(result, common.stdout)
+    finish_recording(recording, result.status, result.error, report)
+    raise typer.Exit(0 if result.ok else 1)

@@ -10,17 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from orchestrator.commands._common import ExecutorOpt, announce_small_model, run_async, stderr
 from orchestrator.commands._store import (
@@ -32,12 +21,12 @@ from orchestrator.commands._store import (
     start_recording,
 )
 from orchestrator.errors import InputError
-from orchestrator.executor import parse_input_pairs
-from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry
-from orchestrator.toolbox import default_registry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded when the command runs, not for --help
+    from rich.progress import Progress
+
+    from orchestrator.plan.validate import CompiledPlan
+    from orchestrator.registry import ToolRegistry
     from orchestrator.store import StoreRun
 
 
@@ -66,6 +55,9 @@ def batch(
     """Run one plan over every document (planned or loaded once), one JSON line per document."""
     from orchestrator.batch import DocumentSource, resume_set
     from orchestrator.cluster import check_executor
+    from orchestrator.executor import parse_input_pairs
+    from orchestrator.plan.validate import load_plan
+    from orchestrator.toolbox import default_registry
 
     check_executor(executor)
 
@@ -125,8 +117,10 @@ def batch(
 
 def continue_batch(run: Any, store: Any, *, report: Path | None, executor: str = "local") -> None:
     """Continue a recorded batch: its plan, documents, inputs and options come from the store."""
+    from orchestrator.plan.validate import validate_plan
     from orchestrator.settings import current_settings
     from orchestrator.store import StoreRun, plan_tools
+    from orchestrator.toolbox import default_registry
 
     if run.kind != "batch":
         raise InputError(f"run {run.id} is a {run.kind!r} run, not a batch: use `orchestrator resume {run.id}`")
@@ -279,6 +273,7 @@ def _plan_recorded(
 
 async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry, on_note: Any = None) -> CompiledPlan:
     """Plan the whole batch with one planner call (none when the plan library knows the request)."""
+    from orchestrator.plan.validate import validate_plan
     from orchestrator.planner import LargePlanner
 
     async with LargePlanner(registry=tools) as planner:
@@ -292,15 +287,26 @@ async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry,
     return validate_plan(planned, tools)
 
 
-class RateColumn(ProgressColumn):
-    """Documents per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- docs/s" if speed is None else f"{speed:.2f} docs/s", style="cyan")
-
-
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Documents per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- docs/s" if speed is None else f"{speed:.2f} docs/s", style="cyan")
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -13,20 +13,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
 from orchestrator.commands._common import ExecutorOpt, InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.commands._store import NoStoreOpt, ReportOpt, finish_recording, mark_interrupted, start_recording
 from orchestrator.errors import InputError
-from orchestrator.executor.events import Event, RunNote
-from orchestrator.executor.hooks import use_step_hook
-from orchestrator.observability import StepTable, render_output
-from orchestrator.plan.model import Plan
-from orchestrator.plan.validate import validate_plan
-from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
+
+if TYPE_CHECKING:  # the planner, executor and renderers load when a command runs, not for --help
+    from orchestrator.executor.events import Event
+    from orchestrator.plan.model import Plan
+    from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
 
 ProviderOpt = Annotated[
     str | None,
@@ -69,10 +67,16 @@ def plan_json(plan: Plan) -> str:
 
 
 def _planner(provider: str | None, model: str | None, no_reuse: bool, *, stream: bool = True) -> LargePlanner:
+    from orchestrator.planner import LargePlanner
+
     return LargePlanner(provider, model, library=not no_reuse, stream=stream)
 
 
 def _print_note(event: Event) -> None:
+    from rich.text import Text
+
+    from orchestrator.executor.events import RunNote
+
     if isinstance(event, RunNote) and event.data.get("kind") not in ("step_planned",):
         stderr.print(Text(f"· {event.message}", style="cyan"))
 
@@ -98,6 +102,8 @@ def plan_command(
     no_reuse: NoReuseOpt = False,
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
+    from orchestrator.plan.validate import validate_plan
+
     context = parse_context(inputs)
 
     async def make() -> tuple[Plan, PlanningReport, str]:
@@ -132,6 +138,7 @@ def ask_command(
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
     from orchestrator.cluster import check_executor
+    from orchestrator.executor.hooks import use_step_hook
 
     check_executor(executor)
     context = parse_context(inputs)
@@ -144,6 +151,7 @@ def ask_command(
             async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
                 return await planner.run(request, context, on_event=handlers)
         from orchestrator.cluster.ray_executor import RayExecutor
+        from orchestrator.planner import LargePlanner
         from orchestrator.toolbox import default_registry
 
         async with RayExecutor() as cluster:  # the planner and the recording here; each step on the cluster
@@ -168,6 +176,8 @@ def ask_command(
 
 
 def _ask(go: Any, request: str, as_json: bool) -> PlannedRun:
+    from orchestrator.observability import StepTable, render_output
+
     done: PlannedRun
     if as_json:
         done = run_async(go(None))

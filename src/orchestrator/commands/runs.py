@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from orchestrator.commands._common import ExecutorOpt, JsonFlag, print_json, stderr, stdout
+from orchestrator.commands import _common as common
+from orchestrator.commands._common import ExecutorOpt, JsonFlag, print_json
 from orchestrator.commands._store import ReportOpt, write_report
 from orchestrator.errors import InputError
 
@@ -79,8 +79,10 @@ def list_runs(
         )
         return
     if not records:
-        stderr.print("no runs recorded yet", markup=False)
+        common.stderr.print("no runs recorded yet", markup=False)
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for name in ("id", "kind", "request or plan", "status", "docs", "started (UTC)", "duration", "cost"):
         table.add_column(name, overflow="fold")
@@ -88,7 +90,7 @@ def list_runs(
         docs = f"{r.documents_done}/{r.documents}" if r.kind == "batch" else ""
         duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
         table.add_row(r.id, r.kind, r.request, _status(r), docs, _when(r.started_at), duration, f"${r.cost_usd:.4f}")
-    stdout.print(table)
+    common.stdout.print(table)
 
 
 @runs_app.command("show")
@@ -129,12 +131,14 @@ def show(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
         )
         return
     done = sum(d.status == "succeeded" for d in docs)
-    stdout.print(f"{run.kind} {run.id}: {_status(run)}", markup=False, highlight=False)
-    stdout.print(f"  {run.request}", markup=False, highlight=False)
+    common.stdout.print(f"{run.kind} {run.id}: {_status(run)}", markup=False, highlight=False)
+    common.stdout.print(f"  {run.request}", markup=False, highlight=False)
     extra = f"; {done}/{len(docs)} documents succeeded" if run.kind == "batch" else ""
-    stdout.print(f"  started {_when(run.started_at)} UTC, {run.sessions} session(s){extra}", markup=False)
+    common.stdout.print(f"  started {_when(run.started_at)} UTC, {run.sessions} session(s){extra}", markup=False)
     if run.error:
-        stdout.print(f"  error: {run.error}", markup=False, highlight=False)
+        common.stdout.print(f"  error: {run.error}", markup=False, highlight=False)
+    from rich.table import Table
+
     table = Table(show_edge=False)
     columns = ["document"] if run.kind == "batch" else []
     for name in (*columns, "step", "tool", "status", "attempts", "modes", "duration", "error"):
@@ -144,9 +148,9 @@ def show(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
         duration = f"{s.duration_s:.3f}s" if s.duration_s is not None else ""
         row += [s.step_id, s.tool, s.status, str(s.attempts), ", ".join(s.modes), duration, s.error or ""]
         table.add_row(*row)
-    stdout.print(table)
+    common.stdout.print(table)
     if len(steps) > 2000:
-        stdout.print(f"  ... and {len(steps) - 2000} more steps (--json gives them all)", markup=False)
+        common.stdout.print(f"  ... and {len(steps) - 2000} more steps (--json gives them all)", markup=False)
 
 
 def cost(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
@@ -182,7 +186,7 @@ def cost(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
     else:
         lines.append(f"the large model per document: no price known for {base.model}")
     for line in lines:
-        stdout.print(line, markup=False, highlight=False)
+        common.stdout.print(line, markup=False, highlight=False)
 
 
 def resume(
@@ -190,9 +194,9 @@ def resume(
 ) -> None:
     """Continue a run that stopped (killed, interrupted, failed): finished steps and documents are reused."""
     from orchestrator.cluster import check_executor
+    from orchestrator.commands._store import run_single
 
     check_executor(executor)
-    from orchestrator.cli import run_single
     from orchestrator.commands.batch import continue_batch
     from orchestrator.executor import prepare_inputs
     from orchestrator.plan.validate import validate_plan
@@ -205,7 +209,7 @@ def resume(
     if _status(run) == "running":
         raise InputError(f"run {run.id} is still running (process {run.options.get('pid')}); wait for it or stop it")
     if run.status == "succeeded":
-        stderr.print(f"run {run.id} already succeeded: nothing to resume", markup=False)
+        common.stderr.print(f"run {run.id} already succeeded: nothing to resume", markup=False)
         raise typer.Exit(0)
     if run.kind == "batch":
         continue_batch(run, store, report=report, executor=executor)
@@ -217,7 +221,7 @@ def resume(
     values = prepare_inputs(compiled.plan.inputs, run.inputs)
     recording = StoreRun.resume(store, run, tool_cache=current_settings().store_tool_cache)
     reused = len(recording.completed.get("", {}))
-    stderr.print(f"resuming run {run.id}: {reused} finished step(s) reused", markup=False)
+    common.stderr.print(f"resuming run {run.id}: {reused} finished step(s) reused", markup=False)
     title = compiled.plan.goal or run.request
     run_single(compiled, values, recording, as_json=as_json, report=report, title=title, executor=executor)
 

@@ -1,4 +1,8 @@
-"""Run plans: validate, bind inputs, schedule steps as a DAG, stream events, return a RunResult."""
+"""Run plans: validate, bind inputs, schedule steps as a DAG, stream events, return a RunResult.
+
+Layer *execute* (and its *results*: :mod:`~orchestrator.executor.events`): below the planner, above the
+toolbox it takes its default registry from. It calls tools only through the registry, never a worker by name.
+"""
 
 from __future__ import annotations
 
@@ -66,9 +70,16 @@ async def execute_plan(
         compiled = load_plan(plan, registry)
     else:
         compiled = validate_plan(plan, registry)
-    values = prepare_inputs(compiled.plan.inputs, inputs)
+    values = prepare_inputs(compiled.inputs, inputs)
     result, _ = await run_compiled(
-        compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
+        compiled,
+        values,
+        on_event=on_event,
+        limits=limits,
+        retry=retry,
+        run_id=run_id,
+        completed=completed,
+        keep_events=False,
     )
     return result
 

@@ -3,8 +3,8 @@ and the same work priced as one large-model call per document (the design's comp
 
 Every figure comes from what the store recorded (steps' usage and counts, planner calls), so a run resumed
 over several sessions is counted once: steps reused from an earlier session are not recorded again. The
-per-document baseline reuses the benchmark's assumptions (:mod:`orchestrator.bench.planner`: prompt and
-output tokens per receipt) and the price table (:mod:`orchestrator.providers.pricing`).
+per-document baseline reuses the benchmark's assumptions (prompt and output tokens per receipt, as
+:mod:`orchestrator.bench.planner` uses them) and the price table, both in :mod:`orchestrator.providers.pricing`.
 """
 
 from __future__ import annotations
@@ -99,8 +99,7 @@ def _doc_chars(doc: str, text_len: int | None) -> int | None:
 
 
 def _baseline(model: str, chars: list[int], own_cost: float, docs: int) -> Baseline:
-    from orchestrator.bench.planner import BASELINE_OUTPUT_TOKENS, BASELINE_PROMPT_TOKENS
-    from orchestrator.providers.pricing import PRICES, find_price
+    from orchestrator.providers.pricing import BASELINE_OUTPUT_TOKENS, BASELINE_PROMPT_TOKENS, PRICES, find_price
 
     doc_tokens = math.ceil(sum(chars) / len(chars) / 4) if chars else 0
     tokens_in = int(BASELINE_PROMPT_TOKENS + doc_tokens)
