@@ -39,7 +39,7 @@ def test_well_formed_resources_are_kept_as_written(resources: dict[str, float]) 
     [
         ({"GPU": 0}, "amount must be a positive number"),
         ({"GPU": -1}, "amount must be a positive number"),
-        ({"GPU": float("inf")}, "amount must be a positive number"),
+        ({"GPU": float("inf")}, "not finite"),
         ({"GPU": 1.5}, "amounts above 1 must be whole numbers"),
         ({"bad name": 1}, "resource name 'bad name'"),
         ({"x" * 65: 1}, "at most 64 characters"),

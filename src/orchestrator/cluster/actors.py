@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import ray
-from pydantic import BaseModel, Field
 
 from orchestrator.batch import run_document
 from orchestrator.budget import Budget
-from orchestrator.context import StepContext, Usage, _current
+from orchestrator.cluster.remote import StepReply
+from orchestrator.context import StepContext, _current
 from orchestrator.errors import is_retryable
 from orchestrator.executor.hooks import use_step_hook
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
@@ -49,18 +49,6 @@ def _registry() -> ToolRegistry:
     from orchestrator.toolbox import default_registry
 
     return default_registry()
-
-
-class StepReply(BaseModel):
-    """One remote tool call's answer: its output or its error, and what the tool reported."""
-
-    output: Any = None
-    error: str | None = None
-    error_type: str | None = None
-    retryable: bool = False
-    modes: list[str] = Field(default_factory=list)
-    usage: Usage | None = None
-    counts: dict[str, int] = Field(default_factory=dict)
 
 
 class _Base:

@@ -279,7 +279,7 @@ class RayExecutor:
 
         self.check_resources(compiled)
         steps = {
-            sid: dataclasses.replace(cs, tool=self._remote_tool(cs.tool, cs.step.resources))
+            sid: dataclasses.replace(cs, tool=self._remote_tool(cs.tool, cs.step.resources), direct=None)
             for sid, cs in compiled.steps.items()
         }
         return dataclasses.replace(compiled, steps=steps)

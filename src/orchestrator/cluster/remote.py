@@ -15,17 +15,30 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ray
+from pydantic import BaseModel, Field
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
-from orchestrator.context import current_step, report_count, report_mode, report_usage
+from orchestrator.context import Usage, current_step, report_count, report_mode, report_usage
 from orchestrator.errors import ToolError
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.registry import Tool, ToolSpec
 
-__all__ = ["RemoteTool", "resource_key", "with_remote_steps"]
+__all__ = ["RemoteTool", "StepReply", "resource_key", "with_remote_steps"]
 
 ActorPicker = Callable[[], Any]
+
+
+class StepReply(BaseModel):
+    """One remote tool call's answer: its output or its error, and what the tool reported."""
+
+    output: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    retryable: bool = False
+    modes: list[str] = Field(default_factory=list)
+    usage: Usage | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
 
 
 def resource_key(resources: Mapping[str, float]) -> str:
@@ -52,8 +65,6 @@ class RemoteTool:
         return f"RemoteTool({self._tool.spec.name!r})"
 
     async def invoke(self, args: Mapping[str, Any]) -> Any:
-        from orchestrator.cluster.actors import StepReply
-
         ctx = current_step()
         run_id, step_id, attempt = (ctx.run_id, ctx.step_id, ctx.attempt) if ctx is not None else ("", "", 1)
         lost = 0
@@ -102,5 +113,6 @@ def with_remote_steps(compiled: CompiledPlan, remote_steps: Mapping[str, Any], *
     for step_id, actors in remote_steps.items():
         cs = steps[step_id]
         target = [actors] if isinstance(actors, ActorHandle) else actors
-        steps[step_id] = dataclasses.replace(cs, tool=RemoteTool(cs.tool, target, retries=retries))
+        remote = RemoteTool(cs.tool, target, retries=retries)
+        steps[step_id] = dataclasses.replace(cs, tool=remote, direct=None)  # never the local direct call
     return dataclasses.replace(compiled, steps=steps)
