@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint bench install clean
 
 $(STAMP): pyproject.toml
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium not installed (sudo apt-get install chromium); the HTML report's browser test will be skipped"; fi; }
 	@command -v tesseract >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; \
 	  else echo "note: tesseract-ocr not installed (sudo apt-get install tesseract-ocr); its tests will be skipped"; fi; }

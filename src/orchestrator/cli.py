@@ -15,20 +15,29 @@ import typer
 
 from orchestrator.commands import _common as common
 from orchestrator.commands._common import (
+    ExecutorOpt,
     InputsOpt,
     JsonFlag,
     McpConfigOpt,
-    announce_small_model,
+    NoStoreOpt,
+    ReportOpt,
     echo,
     print_json,
-    run_async,
     use_mcp_config,
 )
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.logs import configure_logging
 
 if TYPE_CHECKING:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, mcp, planning  # noqa: F401 (loaded lazily)
+    from orchestrator.commands import (  # noqa: F401 (loaded lazily)
+        batch,
+        bench,
+        evaluation,
+        fake_model,
+        mcp,
+        planning,
+        runs,
+    )
     from orchestrator.registry import ToolAnnotations, ToolRegistry
 
 # Start-up: each command imports what it needs when it runs (the executor, the tools, rich tables), so
@@ -57,31 +66,27 @@ def run(
     inputs: InputsOpt = None,
     as_json: JsonFlag = False,
     mcp_config: McpConfigOpt = None,
+    no_store: NoStoreOpt = False,
+    report: ReportOpt = None,
+    executor: ExecutorOpt = "local",
 ) -> None:
-    """Run a plan with live per-step progress, then print its output."""
+    """Run a plan with live per-step progress, then print its output (recorded in the run store)."""
     use_mcp_config(mcp_config)
-    from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
-    from orchestrator.observability import StepTable, describe_interrupted, render_output
+    from orchestrator.cluster import check_executor
+    from orchestrator.commands._store import plan_data, run_single, start_recording
+
+    check_executor(executor)
+    from orchestrator.executor import parse_input_pairs, prepare_inputs
     from orchestrator.plan.validate import load_plan
 
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
-    table = StepTable(common.stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
-    announce_small_model()
-    try:
-        if as_json:
-            result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks
-            print_json(result.model_dump(mode="json"))
-        else:
-            with table:
-                result, _ = run_async(run_compiled(compiled, values, on_event=table))
-            render_output(result, common.stdout)
-    except KeyboardInterrupt:
-        common.stderr.line()  # the live table may not have ended its last line
-        common.stderr.print(describe_interrupted(table), markup=False, highlight=False)
-        raise typer.Exit(130) from None
-    raise typer.Exit(0 if result.ok else 1)
+    recording = start_recording(
+        no_store, kind="run", request=str(plan), plan_data=plan_data(compiled.plan), inputs=values
+    )
+    title = compiled.plan.goal or str(plan)
+    run_single(compiled, values, recording, as_json=as_json, report=report, title=title, executor=executor)
 
 
 @app.command()
@@ -156,6 +161,10 @@ _COMMAND_MODULES = {
     "fake-model": "fake_model",
     "mcp": "mcp",
     "eval": "evaluation",
+    "runs": "runs",
+    "cost": "runs",
+    "resume": "runs",
+    "report": "runs",
 }
 """The commands defined in :mod:`orchestrator.commands` modules, and which module defines each."""
 

@@ -7,12 +7,14 @@ OrchestratorError
 │   ├── PlanLoadError              a plan file cannot be read or is not JSON (path, line, column)
 │   ├── PlanValidationError        a plan breaks the format or the registry (.issues, each naming its step)
 │   ├── UnknownToolError           a tool name not in the registry (.name, .suggestions)
-│   └── InputError                 a run input is missing, undeclared or malformed
+│   ├── InputError                 a run input is missing, undeclared or malformed
+│   └── StoreUnusableError         the run store is corrupt or of a newer schema (.path); nothing was written
 └── RunError                       it failed at run time
     ├── ToolError                  a tool failed (.retryable decides whether the executor tries again)
     │   └── ToolTimeout            a step attempt exceeded its timeout_s (retryable)
     ├── PlanningError              the planner could not produce a valid plan (.issues, .attempts)
-    └── ModelError                 a model back-end failed (.status_code, .body, .retryable)
+    ├── ModelError                 a model back-end failed (.status_code, .body, .retryable)
+    └── StoreError                 the run store could not be written or read (locked, disk full) (.path)
 ```
 
 Foreign exceptions are mapped onto this tree at the border where they enter (the HTTP clients,
@@ -159,3 +161,19 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ToolError | ModelError):
         return exc.retryable
     return isinstance(exc, TimeoutError | ConnectionError)
+
+
+class StoreError(RunError):
+    """The run store could not be read or written (locked by another process, disk full, ...)."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class StoreUnusableError(UserError):
+    """The run store's file is not a database this version can use (corrupt, or a newer schema)."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path

@@ -89,6 +89,7 @@ class ToolSpec(BaseModel):
     output_schema: dict[str, Any] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, description="at most this many calls at once (None: no limit)")
     annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
+    version: str = Field(default="1", description="changes when the tool's results change (keys cached results)")
 
 
 class Tool(Protocol):
@@ -149,6 +150,7 @@ class FunctionTool:
         description: str | None = None,
         concurrency: int | None = None,
         annotations: ToolAnnotations | None = None,
+        version: str = "1",
     ):
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -192,6 +194,7 @@ class FunctionTool:
             output_schema=output_schema,
             concurrency=concurrency,
             annotations=annotations or ToolAnnotations(),
+            version=version,
         )
 
     @property
@@ -410,6 +413,7 @@ class ToolOptions:
     description: str | None = None
     concurrency: int | None = None
     annotations: ToolAnnotations = field(default_factory=lambda: ToolAnnotations())
+    version: str = "1"
 
     def build(self, fn: Callable[..., Any]) -> FunctionTool:
         """The tool for `fn`, described by these options."""
@@ -420,6 +424,7 @@ class ToolOptions:
             description=self.description,
             concurrency=self.concurrency,
             annotations=self.annotations,
+            version=self.version,
         )
 
 
@@ -433,6 +438,7 @@ def _options(
     description: str | None,
     concurrency: int | None,
     hints: Mapping[str, bool],
+    version: str = "1",
 ) -> ToolOptions:
     try:
         tool_kind = ToolKind(kind)
@@ -445,6 +451,7 @@ def _options(
         description=description,
         concurrency=concurrency,
         annotations=ToolAnnotations(**hints),
+        version=version,
     )
 
 
@@ -465,6 +472,7 @@ def tool(
     destructive: bool = True,
     idempotent: bool = False,
     open_world: bool = True,
+    version: str = "1",
 ) -> Callable[[F], F]: ...
 
 
@@ -480,15 +488,17 @@ def tool(
     destructive: bool = True,
     idempotent: bool = False,
     open_world: bool = True,
+    version: str = "1",
 ) -> F | Callable[[F], F]:
     """Describe a function as a tool. The function is returned unchanged and registered nowhere.
 
     A tool source (the built-ins: :func:`tools_in` their modules) turns described functions into tools;
     :func:`function_tool` builds one. The keywords are :class:`FunctionTool`'s and :class:`ToolAnnotations`'
     (MCP's hints: ``read_only``, ``destructive``, ``idempotent``, ``open_world``, with MCP's defaults).
+    ``version`` changes when the tool's results change: the run store keys the results it reuses by it.
     """
     hints = {"read_only": read_only, "destructive": destructive, "idempotent": idempotent, "open_world": open_world}
-    options = _options(name, kind, description, concurrency, hints)
+    options = _options(name, kind, description, concurrency, hints, version)
 
     def describe(func: F) -> F:
         setattr(func, _OPTIONS_ATTR, options)
@@ -681,6 +691,7 @@ class ToolRegistry:
         destructive: bool = True,
         idempotent: bool = False,
         open_world: bool = True,
+        version: str = "1",
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -696,10 +707,11 @@ class ToolRegistry:
         destructive: bool = True,
         idempotent: bool = False,
         open_world: bool = True,
+        version: str = "1",
     ) -> F | Callable[[F], F]:
         """Add a function to this registry as a tool (see :func:`tool`); the function is returned unchanged."""
         hints = {"read_only": read_only, "destructive": destructive, "idempotent": idempotent, "open_world": open_world}
-        options = _options(name, kind, description, concurrency, hints)
+        options = _options(name, kind, description, concurrency, hints, version)
 
         def register(func: F) -> F:
             self.add(options.build(func))

@@ -81,6 +81,16 @@ class Settings(BaseModel):
     azure_vision_endpoint: str | None = None
     azure_vision_key: str | None = None
 
+    # Ray (--executor ray)
+    ray_address: str | None = Field(
+        default=None, description="a Ray cluster (host:port, ray://host:10001 or auto); unset: start a local one"
+    )
+    ray_workers: int | None = Field(default=None, ge=1, le=4096, description="document workers (default: CPUs)")
+    ray_document_retries: int = Field(default=2, ge=0, le=10, description="re-runs of a document whose worker died")
+    ray_runtime_env: dict[str, Any] | None = Field(
+        default=None, description='Ray runtime_env as JSON, e.g. {"pip": ["orchestrator[ocr]"]}'
+    )
+    ray_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="connecting, and workers starting")
     # limits for plans a model wrote (plan files have their own, larger ones: orchestrator.plan.limits)
     model_plan_max_steps: int = Field(default=200, ge=1, description="steps in a model-written plan")
     model_plan_max_for_each: int = Field(default=1_000, ge=1, description="for_each elements of one step")
@@ -89,7 +99,25 @@ class Settings(BaseModel):
     model_plan_max_model_calls: int = Field(default=500, ge=0, description="calls of model-kind tools in one run")
 
     # storage
-    orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
+    orchestrator_home: Path = Field(
+        default_factory=lambda: Path.home() / ".orchestrator", description="cache, plan library and run store folder"
+    )
+    orchestrator_store: Path | None = Field(
+        default=None, description="the run store's SQLite file (default: <ORCHESTRATOR_HOME>/runs.sqlite)"
+    )
+    store_tool_cache: bool = Field(default=True, description="reuse recorded results of deterministic tools")
+    store_sync: str = Field(default="normal", pattern="^(normal|full)$", description="SQLite synchronous level")
+    store_busy_timeout_s: float = Field(default=10.0, gt=0, le=3600, description="wait for another writer's lock")
+
+    @property
+    def store_path(self) -> Path:
+        """The run store's database file."""
+        return self.orchestrator_store or self.orchestrator_home / "runs.sqlite"
+
+    @field_validator("orchestrator_home", "orchestrator_store")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser()
 
     # MCP (issue 10)
     orchestrator_mcp_config: Path | None = Field(
@@ -134,12 +162,14 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         names = set(cls.model_fields)
         values.update({k.lower(): v for k, v in env.items() if k.lower() in names})
-        for name in ("use_small_model", "small_model_cache"):
+        for name in ("use_small_model", "small_model_cache", "store_tool_cache"):
             if name in values:
                 values[name] = _parse_bool(name.upper(), values[name])
         cascade = values.get("small_model_cascade")
         if isinstance(cascade, str):
             values["small_model_cascade"] = tuple(t.strip() for t in cascade.split(",") if t.strip())
+        if isinstance(values.get("ray_runtime_env"), str) and values["ray_runtime_env"].strip():
+            values["ray_runtime_env"] = _parse_json_object("RAY_RUNTIME_ENV", values["ray_runtime_env"])
         if isinstance(values.get("small_model_thresholds"), str):
             values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
         values = {k: v for k, v in values.items() if k in names and v != ""}
@@ -182,6 +212,18 @@ def _parse_bool(name: str, value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ConfigurationError(f"environment variable {name}={value!r}: expected true or false")
+
+
+def _parse_json_object(name: str, text: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"environment variable {name}: not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"environment variable {name}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _parse_thresholds(text: str) -> dict[str, float]:

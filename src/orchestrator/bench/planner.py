@@ -24,7 +24,7 @@ import anyio
 
 from orchestrator.executor import Event, RunNote, StepStarted, execute_plan
 from orchestrator.planner import LargePlanner, PlannedRun
-from orchestrator.providers.pricing import PRICES, Price, find_price
+from orchestrator.providers.pricing import BASELINE_OUTPUT_TOKENS, BASELINE_PROMPT_TOKENS, PRICES, Price, find_price
 from orchestrator.registry import ToolRegistry
 from orchestrator.settings import Settings
 from orchestrator.testing.fake_llm import FakeLLMServer
@@ -60,11 +60,8 @@ RECEIPT_PLAN: dict[str, Any] = {
 REQUEST = "Process this receipt and categorize items"
 SAMPLE_RECEIPT = "BLUE HERON CAFE\n2024-03-14\nLatte 2 x 3.50 7.00\nCroissant 2 x 3.25 6.50\nTax 1.09\nTotal 14.59\n"
 
-# The per-document baseline: one large-model call per receipt doing OCR-text parsing and categorisation.
-BASELINE_PROMPT_TOKENS = 600
-"""Instructions plus the output schema, per receipt."""
-BASELINE_OUTPUT_TOKENS = 350
-"""Line items with categories and totals as JSON, per receipt."""
+# The per-document baseline (one large-model call per receipt doing OCR-text parsing and categorisation):
+# BASELINE_PROMPT_TOKENS and BASELINE_OUTPUT_TOKENS, kept with the prices (the cost ledger uses them too).
 
 
 def _simulated_tools(step_delay_s: float) -> ToolRegistry:

@@ -53,6 +53,17 @@ McpConfigOpt = Annotated[
         show_default=False,
     ),
 ]
+NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="do not record the run in the run store")]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="write the run's HTML report here at the end", show_default=False)
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local (this process) or ray (the Ray cluster at RAY_ADDRESS, else a local Ray instance)",
+    ),
+]
 InputsOpt = Annotated[
     list[str] | None, typer.Option("--input", "-i", help="a plan input as NAME=VALUE (repeatable)", show_default=False)
 ]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestrator.commands._common import (
+    ExecutorOpt,
     InputsOpt,
     JsonFlag,
     McpConfigOpt,
@@ -27,6 +28,7 @@ from orchestrator.commands._common import (
     stdout,
     use_mcp_config,
 )
+from orchestrator.commands._store import NoStoreOpt, ReportOpt, finish_recording, mark_interrupted, start_recording
 from orchestrator.errors import InputError
 
 if TYPE_CHECKING:  # the planner, executor and renderers load when a command runs, not for --help
@@ -143,17 +145,54 @@ def ask_command(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
     mcp_config: McpConfigOpt = None,
+    no_store: NoStoreOpt = False,
+    report: ReportOpt = None,
+    executor: ExecutorOpt = "local",
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
     use_mcp_config(mcp_config)
-    from orchestrator.observability import StepTable, render_output
+    from orchestrator.cluster import check_executor
+    from orchestrator.executor.hooks import use_step_hook
 
+    check_executor(executor)
     context = parse_context(inputs)
+    recording = start_recording(no_store, kind="ask", request=request, inputs=context)
+    hook = recording.recorder("") if recording is not None else None
 
     async def go(on_event: Any) -> PlannedRun:
-        async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
-            return await planner.run(request, context, on_event=on_event)
+        handlers = [h for h in (on_event, hook.on_note if hook is not None else None) if h is not None]
+        if executor == "local":
+            async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:
+                return await planner.run(request, context, on_event=handlers)
+        from orchestrator.cluster.ray_executor import RayExecutor
+        from orchestrator.planner import LargePlanner
+        from orchestrator.toolbox import default_registry
 
+        async with RayExecutor() as cluster:  # the planner and the recording here; each step on the cluster
+            tools = cluster.remote_registry(default_registry())
+            async with LargePlanner(provider, model, library=not no_reuse, stream=not no_stream, registry=tools) as p:
+                return await p.run(request, context, on_event=handlers)
+
+    try:
+        with use_step_hook(hook):
+            done = _ask(go, request, as_json)
+    except KeyboardInterrupt:
+        mark_interrupted(recording)
+        raise
+    if recording is not None:
+        store, rid = recording.store, recording.run_id
+        recording.raise_if_failed()
+        store.set_plan(rid, store.save_plan(plan_json_data(done.plan)))
+        line = {"status": done.result.status, "output": done.result.output, "error": done.result.error}
+        store.finish_document(rid, "", done.result.status, line, recording.session)
+    finish_recording(recording, done.result.status, done.result.error, report)
+    raise typer.Exit(0 if done.ok else 1)
+
+
+def _ask(go: Any, request: str, as_json: bool) -> PlannedRun:
+    from orchestrator.observability import StepTable, render_output
+
+    done: PlannedRun
     if as_json:
         done = run_async(go(None))
         payload = {
@@ -167,7 +206,13 @@ def ask_command(
             done = run_async(go(table))
         render_output(done.result, stdout)
         stdout.print(cost_line(done.planning), markup=False, highlight=False)
-    raise typer.Exit(0 if done.ok else 1)
+    return done
+
+
+def plan_json_data(plan: Plan) -> dict[str, Any]:
+    """A plan as JSON data, defaults left out (what :func:`plan_json` writes)."""
+    data: dict[str, Any] = plan.model_dump(mode="json", exclude_defaults=True)
+    return data
 
 
 __all__ = ["ask_command", "cost_line", "parse_context", "plan_command", "plan_json", "register"]

@@ -39,6 +39,7 @@ from orchestrator.executor.events import (
     StepStarted,
     as_handlers,
 )
+from orchestrator.executor.hooks import current_step_hook
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.ids import new_run_id
 from orchestrator.plan.limits import DEFAULT_LIMITS, MODEL_KINDS, Limits
@@ -76,6 +77,9 @@ class _Run:
         keep_events: bool = True,
     ):
         self.goal = goal
+        self.hook = hook = current_step_hook()  # the run store, when one records this run
+        if hook is not None:
+            handlers = (*handlers, hook.on_event)
         # Events are built only when someone looks: a handler, or a caller that wants the list back.
         self.record = keep_events or bool(handlers)
         self.inputs = inputs
@@ -293,7 +297,11 @@ class _Run:
                 sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
             tool = cs.tool
             direct = cs.direct
-            if direct is not None and not sems and self.model_calls_left is None:
+            hit = None if self.hook is None else self.hook.lookup(cs, self.outputs, self.inputs)
+            if hit is not None:  # a recorded result of a deterministic tool
+                output = hit[0]
+                rec.add_mode("cached")
+            elif direct is not None and not sems and self.model_calls_left is None:
                 # The common case (see `orchestrator bench`): a simple step (one attempt, no for_each, no
                 # timeout) whose arguments validation proved, called through exact type guards instead of
                 # Pydantic (FunctionTool.direct_call). The tool reports straight into the step's result; each
@@ -336,7 +344,18 @@ class _Run:
             self.events.append(event)
             if self.handlers:
                 self.notify(event)
+        if self.hook is not None:
+            self.keep(cs, rec)
         self.settle(sid)
+
+    def keep(self, cs: CompiledStep, rec: StepResult) -> None:
+        """Hand a settled step to the hook; if it cannot keep it, stop the run (the work could not be resumed)."""
+        assert self.hook is not None
+        try:
+            self.hook.record(cs, rec)
+        except Exception as exc:
+            logger.error("stopping the run: %s", exc)
+            self.stop(f"run store: {exc}")
 
     def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
         rec.status = "failed"
@@ -357,6 +376,8 @@ class _Run:
                 is_retryable(exc),
             )
         )
+        if self.hook is not None:
+            self.keep(cs, rec)
         if cs.on_error == "fail":
             self.stop(f"step {cs.id!r} failed: {rec.error}")
         self.settle(cs.id)

@@ -21,11 +21,16 @@ References inside `args` (and `for_each`, `output`):
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+RESOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-:./]{0,63}$")
+MAX_RESOURCES = 16
+MAX_RESOURCE_AMOUNT = 2.0**50  # "memory" is in bytes
 
 InputType = Literal["string", "number", "integer", "boolean", "array", "object", "any"]
 
@@ -63,7 +68,27 @@ class Step(BaseModel):
         default="continue",
         description="continue: skip dependents, let independent branches finish; fail: stop the whole run",
     )
+    resources: dict[str, float] | None = Field(
+        default=None,
+        description='run only on a worker that has these, e.g. {"GPU": 1} or a custom resource (--executor ray)',
+    )
     description: str | None = None
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_RESOURCES:
+            raise ValueError(f"at most {MAX_RESOURCES} resources, got {len(value)}")
+        for name, amount in value.items():
+            if not RESOURCE_NAME_PATTERN.match(name):
+                raise ValueError(f"resource name {name[:70]!r}: letters, digits and _-:./, at most 64 characters")
+            if not math.isfinite(amount) or amount <= 0 or amount > MAX_RESOURCE_AMOUNT:
+                raise ValueError(f"resource {name!r}: amount must be a positive number, got {amount}")
+            if amount > 1 and amount != int(amount):
+                raise ValueError(f"resource {name!r}: amounts above 1 must be whole numbers, got {amount}")
+        return value
 
 
 class Plan(BaseModel):

@@ -126,6 +126,7 @@ async def stream_and_run(
                     "plan_complete",
                     steps=len(compiled.steps),
                     started_before_complete=sorted(state.started),
+                    plan=data,  # the run store keeps it, so a resumed request is not planned again
                 )
                 try:
                     return compiled, await run.finish(data)

@@ -39,6 +39,12 @@ class Price:
 
 FREE = Price(0.0, 0.0)
 
+# The design's comparison: the same documents, each sent to the large model once (benchmarks, cost ledger).
+BASELINE_PROMPT_TOKENS = 600
+"""Instructions plus the output schema, per receipt."""
+BASELINE_OUTPUT_TOKENS = 350
+"""Line items with categories and totals as JSON, per receipt."""
+
 PRICES: Mapping[str, Price] = {
     # OpenAI
     "gpt-4o": Price(2.50, 10.00),
