@@ -172,3 +172,13 @@ def test_store_settings_are_read_and_checked_in_one_place() -> None:
         Settings.from_env({"STORE_SYNC": "fast"}, dotenv=None)
     with pytest.raises(ConfigurationError, match="STORE_BUSY_TIMEOUT_S"):
         Settings.from_env({"STORE_BUSY_TIMEOUT_S": "-1"}, dotenv=None)
+
+
+def test_outputs_and_errors_that_are_not_valid_utf8_are_kept(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path) as store:
+        store.create_run("r1", kind="run", request="odd \ud800 request")
+        store.record_step(step("r1", "a", output={"text": "lone \ud800 surrogate"}))
+        store.record_step(step("r1", "b", status="failed", error="bad \udcff byte"))
+        store.finish_run("r1", "partial", "why \ud800")
+        assert store.finished_steps("r1") == {"a": {"text": "lone \ud800 surrogate"}}  # read back exactly
+        assert {s.step_id: s.error for s in store.steps("r1")}["b"] == "bad \\udcff byte"

@@ -33,12 +33,24 @@ DB_NAME = "runs.sqlite"
 Sync = Literal["normal", "full"]
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+# ASCII JSON: a lone surrogate in a tool's output is escaped (SQLite takes only valid UTF-8) and reads back as is.
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
 
 def dumps(value: Any) -> str:
     """Compact JSON as the store keeps it (one encoder, made once: json.dumps with options makes one per call)."""
     return _ENCODE(value)
+
+
+def clean(text: str | None) -> str | None:
+    """Free text (an error, a request) as valid UTF-8: lone surrogates become backslash escapes."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def plan_id_of(plan_data: Mapping[str, Any]) -> str:
@@ -206,13 +218,13 @@ class RunStore:
     def _mapped(self, action: str) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
-            raise self._error(exc, action) from None
-        except OSError as exc:
+        except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
             raise self._error(exc, action) from None
 
     def _error(self, exc: Exception, action: str) -> StoreError | StoreUnusableError:
         text = str(exc).lower()
+        if isinstance(exc, UnicodeEncodeError):
+            return StoreError(f"run store {self.path}: cannot keep text that is not valid UTF-8 (while {action})")
         where = f"run store {self.path}"
         if "locked" in text or "busy" in text:
             return StoreError(
@@ -292,7 +304,7 @@ class RunStore:
             db.execute(
                 "INSERT INTO runs (id, kind, request, plan_id, status, inputs_json, options_json, started_at) "
                 "VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, kind, request, plan_id, dumps(dict(inputs or {})), dumps(dict(options or {})), now),
+                (run_id, kind, clean(request), plan_id, dumps(dict(inputs or {})), dumps(dict(options or {})), now),
             )
             db.executemany(
                 "INSERT INTO documents (run_id, doc, seq, status) VALUES (?, ?, ?, 'pending')",
@@ -318,7 +330,7 @@ class RunStore:
         with self._write("finishing the run") as db:
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?",
-                (status, time.time(), error, run_id),
+                (status, time.time(), clean(error), run_id),
             )
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -420,7 +432,7 @@ class RunStore:
             step.status,
             step.inputs_hash,
             None if step.status != "succeeded" else dumps(step.output),
-            step.error,
+            clean(step.error),
             step.error_type,
             step.session,
             step.started_at,
@@ -456,7 +468,7 @@ class RunStore:
                     except sqlite3.Error:
                         pass
                 raise
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, UnicodeEncodeError) as exc:
             raise self._error(exc, f"recording step {step.step_id!r}") from None
 
     def record_events(self, run_id: str, events: Sequence[EventRecord]) -> None:
