@@ -278,22 +278,15 @@ class _Run:
         return (self.outputs, self.inputs, item)
 
     async def run_step(self, cs: CompiledStep) -> None:
-        sid = cs.id
-        rec = self.records[sid]
+        """Run one step and settle it. Kept small: a wide fan-out holds one of these coroutines per waiting
+        step, so every local here costs memory per step; the less common paths are in :meth:`call`."""
+        rec = self.records[cs.id]
         rec.started_s = started = perf_counter() - self.t0
         if self.record:
-            event: Event = StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind)
-            self.events.append(event)
-            if self.handlers:
-                self.notify(event)
+            self.emit_started(cs, started)
         items: int | None = None
         try:
-            sems = self.sems.get(cs.tool_name)
-            if sems is None:
-                sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
-            tool = cs.tool
-            direct = cs.direct
-            if direct is not None and not sems and self.model_calls_left is None:
+            if cs.direct is not None and self.model_calls_left is None and not self.sems_of(cs):
                 # The common case (see `orchestrator bench`): a simple step (one attempt, no for_each, no
                 # timeout) whose arguments validation proved, called through exact type guards instead of
                 # Pydantic (FunctionTool.direct_call). The tool reports straight into the step's result; each
@@ -301,42 +294,58 @@ class _Run:
                 rec.attempts = 1
                 _current.set(rec)
                 # No local holds the arguments while the tool runs: a wide fan-out keeps less alive at once.
-                output = tool.dump(await direct(_resolve_args(cs, self.outputs, self.inputs)))  # type: ignore[attr-defined]
-            elif cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
-                rec.attempts = 1
-                _current.set(rec)
-                if self.model_calls_left is not None:
-                    self.count_model_call(cs)
-                output = tool.dump(await tool.start(_resolve_args(cs, self.outputs, self.inputs)))
-            elif cs.for_each is None:
-                output = await self.attempts(cs, rec, None, None)
+                output = cs.tool.dump(await cs.direct(_resolve_args(cs, self.outputs, self.inputs)))  # type: ignore[attr-defined]
             else:
-                elements = resolve(cs.for_each, (self.outputs, self.inputs, None))
-                if not isinstance(elements, list):
-                    raise ToolError(f"for_each gave {type(elements).__name__}, not a list")
-                items = len(elements)
-                self.check_fan_out(cs, items)
-                output = await self.map(cs, rec, elements)
+                output, items = await self.call(cs, rec)
         except asyncio.CancelledError:
-            rec.status = "cancelled"
-            rec.finished_s = perf_counter() - self.t0
-            rec.duration_s = rec.finished_s - started
-            rec.error = self.stop_reason or "cancelled"
-            self.emit(StepCancelled(self.run_id, rec.finished_s, sid, rec.error))
+            self.cancelled(rec, started)
             raise
         except Exception as exc:
             self.fail(cs, rec, exc)
             return
-        self.outputs[sid] = rec.output = output
+        self.outputs[cs.id] = rec.output = output
         rec.status = "succeeded"
         rec.finished_s = finished = perf_counter() - self.t0
-        rec.duration_s = duration = finished - started
+        rec.duration_s = finished - started
         if self.record:
-            event = StepFinished(self.run_id, finished, sid, rec.attempts, duration, rec.modes, rec.usage, items)
-            self.events.append(event)
-            if self.handlers:
-                self.notify(event)
-        self.settle(sid)
+            self.emit(
+                StepFinished(self.run_id, finished, cs.id, rec.attempts, rec.duration_s, rec.modes, rec.usage, items)
+            )
+        self.settle(cs.id)
+
+    def sems_of(self, cs: CompiledStep) -> tuple[asyncio.Semaphore, ...]:
+        """The semaphores a call of the step's tool holds (none for a tool or kind without a limit)."""
+        sems = self.sems.get(cs.tool_name)
+        if sems is None:
+            sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
+        return sems
+
+    def emit_started(self, cs: CompiledStep, started: float) -> None:
+        self.emit(StepStarted(self.run_id, started, cs.id, cs.tool_name, cs.kind))
+
+    def cancelled(self, rec: StepResult, started: float) -> None:
+        rec.status = "cancelled"
+        rec.finished_s = perf_counter() - self.t0
+        rec.duration_s = rec.finished_s - started
+        rec.error = self.stop_reason or "cancelled"
+        self.emit(StepCancelled(self.run_id, rec.finished_s, rec.id, rec.error))
+
+    async def call(self, cs: CompiledStep, rec: StepResult) -> tuple[Any, int | None]:
+        """A step's output, off the direct path: (output, number of for_each elements or None)."""
+        tool = cs.tool
+        if cs.simple and not self.sems_of(cs) and type(tool) is FunctionTool and not tool.takes_context:
+            rec.attempts = 1
+            _current.set(rec)
+            if self.model_calls_left is not None:
+                self.count_model_call(cs)
+            return tool.dump(await tool.start(_resolve_args(cs, self.outputs, self.inputs))), None
+        if cs.for_each is None:
+            return await self.attempts(cs, rec, None, None), None
+        elements = resolve(cs.for_each, (self.outputs, self.inputs, None))
+        if not isinstance(elements, list):
+            raise ToolError(f"for_each gave {type(elements).__name__}, not a list")
+        self.check_fan_out(cs, len(elements))
+        return await self.map(cs, rec, elements), len(elements)
 
     def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
         rec.status = "failed"
