@@ -69,16 +69,17 @@ def _is_name(text: str) -> bool:
 
 _FIELD_PATHS: dict[str, tuple[str]] = {}
 _FIELD_PATHS_MAX = 4096
+_FIELD_NAME_MAX = 64  # longer names are not kept: the cache holds at most 4096 short strings
 
 
 def _field_path(field: str) -> tuple[str]:
     """The one-field path `(field,)`, shared: a plan names the same few fields in thousands of references,
-    and one tuple (and one string) for each saves memory per step. The cache is bounded, so a hostile plan
-    full of distinct names only fills it once."""
+    and one tuple (and one string) for each saves memory per step. The cache is bounded in entries and in
+    name length, so a hostile plan full of distinct or huge names cannot make it hold much."""
     path = _FIELD_PATHS.get(field)
     if path is None:
         path = (field,)
-        if len(_FIELD_PATHS) < _FIELD_PATHS_MAX:
+        if len(field) <= _FIELD_NAME_MAX and len(_FIELD_PATHS) < _FIELD_PATHS_MAX:
             _FIELD_PATHS[field] = path
     return path
 
