@@ -134,6 +134,8 @@ def test_bench_json_reports_every_dag_and_step_kind_and_the_real_plan_rows() -> 
     for row in real:
         assert row["us_per_step"] > 0 and row["floor_us_per_step"] > 0 and row["validate_us_per_step"] > 0
         assert row["ratio"] == pytest.approx(row["us_per_step"] / row["floor_us_per_step"])
+        assert row["cpu_us_per_step"] > 0 and row["floor_cpu_us_per_step"] > 0
+        assert row["cpu_ratio"] == pytest.approx(row["cpu_us_per_step"] / row["floor_cpu_us_per_step"])
         assert row["met"] == (row["time_met"] and row["memory_met"])
         assert row["time_met"] == (row["ratio"] <= 2.0)
     assert figures["all_met"] == all(r["met"] for r in rows + real)

@@ -310,6 +310,10 @@ class RealPlanRow(BaseModel):
     us_per_step: float
     floor_us_per_step: float
     ratio: float
+    cpu_us_per_step: float
+    """CPU time of this process per step (time.process_time): what the machine's other load hides least."""
+    floor_cpu_us_per_step: float
+    cpu_ratio: float
     validate_us_per_step: float
     kib_per_step: float
     floor_kib_per_step: float
@@ -331,12 +335,18 @@ async def measure_real(dag: str, *, repeats: int = 5) -> RealPlanRow:
         raise RuntimeError("the real-plan run and its floor disagree")
     ours: list[float] = []
     floor: list[float] = []
+    ours_cpu: list[float] = []
+    floor_cpu: list[float] = []
     validation: list[float] = []
     for _ in range(repeats):
         gc.collect()
+        cpu = time.process_time()
         floor.append((await real_floor_run(deps))[0])
+        floor_cpu.append(time.process_time() - cpu)
         gc.collect()
+        cpu = time.process_time()
         ours.append((await real_run(plan, registry))[0])
+        ours_cpu.append(time.process_time() - cpu)
         gc.collect()
         t0 = time.perf_counter()
         validate_plan(plan, registry)
@@ -344,12 +354,16 @@ async def measure_real(dag: str, *, repeats: int = 5) -> RealPlanRow:
     peak = await _peak(lambda: real_run(plan, registry))
     floor_peak = await _peak(lambda: real_floor_run(deps))
     per_step, floor_per_step = statistics.median(ours) / n * 1e6, statistics.median(floor) / n * 1e6
+    cpu_per_step, floor_cpu_per_step = statistics.median(ours_cpu) / n * 1e6, statistics.median(floor_cpu) / n * 1e6
     row = RealPlanRow(
         dag=dag,
         steps=n,
         us_per_step=per_step,
         floor_us_per_step=floor_per_step,
         ratio=per_step / floor_per_step,
+        cpu_us_per_step=cpu_per_step,
+        floor_cpu_us_per_step=floor_cpu_per_step,
+        cpu_ratio=cpu_per_step / floor_cpu_per_step if floor_cpu_per_step > 0 else float("inf"),
         validate_us_per_step=statistics.median(validation) / n * 1e6,
         kib_per_step=peak / n / 1024,
         floor_kib_per_step=floor_peak / n / 1024,

@@ -67,13 +67,30 @@ def _is_name(text: str) -> bool:
     return text.isascii() and text[:1] not in ("", "-") and text.replace("-", "_").isidentifier()
 
 
+_FIELD_PATHS: dict[str, tuple[str]] = {}
+_FIELD_PATHS_MAX = 4096
+_FIELD_NAME_MAX = 64  # longer names are not kept: the cache holds at most 4096 short strings
+
+
+def _field_path(field: str) -> tuple[str]:
+    """The one-field path `(field,)`, shared: a plan names the same few fields in thousands of references,
+    and one tuple (and one string) for each saves memory per step. The cache is bounded in entries and in
+    name length, so a hostile plan full of distinct or huge names cannot make it hold much."""
+    path = _FIELD_PATHS.get(field)
+    if path is None:
+        path = (field,)
+        if len(field) <= _FIELD_NAME_MAX and len(_FIELD_PATHS) < _FIELD_PATHS_MAX:
+            _FIELD_PATHS[field] = path
+    return path
+
+
 def parse_ref(text: str) -> Ref | None:
     """Parse a whole-string reference; None when `text` is not one."""
     if text.startswith("step:"):
         if "[" not in text:  # the usual `step:<id>` or `step:<id>.<field>`, without the regex
             name, dot, field = text[5:].partition(".")
             if "." not in field and _is_name(name) and (not dot or _is_name(field)):
-                return Ref("step", name, (field,) if dot else ())
+                return Ref("step", name, _field_path(field) if dot else ())
     elif not text.startswith(_REF_PREFIXES):  # most strings: no regex needed
         return None
     return _parse_slow(text)
@@ -114,7 +131,16 @@ class TemplateNode(NamedTuple):
 
 
 class DictNode(NamedTuple):
-    items: tuple[tuple[str, Any], ...]
+    """An object with references inside: its keys and the nodes of its values, in order. Keys and values
+    are kept apart so that many steps with the same argument names can share one tuple of keys."""
+
+    keys: tuple[str, ...]
+    values: tuple[Any, ...]
+
+    @property
+    def items(self) -> tuple[tuple[str, Any], ...]:
+        """(key, node) pairs, as the node held them before keys and values were split."""
+        return tuple(zip(self.keys, self.values, strict=True))
 
 
 class ListNode(NamedTuple):
@@ -149,10 +175,10 @@ def compile_value(value: Any, malformed: list[bool] | None = None, strings: dict
                 return ListNode(tuple(nodes))
         return Literal_(value)
     if kind is dict or isinstance(value, Mapping):
-        items = [(k, compile_value(v, malformed, strings)) for k, v in value.items()]
-        for _, node in items:
+        values = [compile_value(v, malformed, strings) for v in value.values()]
+        for node in values:
             if type(node) is not Literal_:
-                return DictNode(tuple(items))
+                return DictNode(tuple(value), tuple(values))
         return Literal_(value)
     if isinstance(value, list):
         return compile_value(list(value), malformed, strings)
@@ -220,7 +246,7 @@ def iter_refs(node: Node) -> Iterator[tuple[Ref, bool]]:
             if isinstance(part, Ref):
                 yield part, False
     elif isinstance(node, DictNode):
-        for _, child in node.items:
+        for child in node.values:
             yield from iter_refs(child)
     elif isinstance(node, ListNode):
         for child in node.items:
@@ -307,24 +333,25 @@ def resolve_in(node: Node, steps: Mapping[str, Any], inputs: Mapping[str, Any], 
         return node.value  # type: ignore[union-attr]
     if kind is RefNode:
         return _lookup(node.ref, steps, inputs, item)  # type: ignore[union-attr]
-    if kind is ListNode or kind is DictNode:
-        # Children that are literals or references are taken inline: one call less for each.
-        out: Any = [] if kind is ListNode else {}
-        for entry in node.items:  # type: ignore[union-attr]
-            child: Any = entry if kind is ListNode else entry[1]
-            child_kind = type(child)
-            if child_kind is Literal_:
-                value = child.value
-            elif child_kind is RefNode:
-                value = _lookup(child.ref, steps, inputs, item)
-            else:
-                value = resolve_in(child, steps, inputs, item)
-            if kind is ListNode:
-                out.append(value)
-            else:
-                out[entry[0]] = value
-        return out
+    if kind is ListNode:
+        return _resolve_all(node.items, steps, inputs, item)  # type: ignore[union-attr]
+    if kind is DictNode:
+        return dict(zip(node.keys, _resolve_all(node.values, steps, inputs, item), strict=True))  # type: ignore[union-attr]
     return "".join(
         part if isinstance(part, str) else as_text(_lookup(part, steps, inputs, item))
         for part in node.parts  # type: ignore[union-attr]
     )
+
+
+def _resolve_all(nodes: tuple[Any, ...], steps: Mapping[str, Any], inputs: Mapping[str, Any], item: Any) -> list[Any]:
+    """The values of a list's (or an object's) child nodes; literals and references are taken inline."""
+    out: list[Any] = []
+    for child in nodes:
+        child_kind = type(child)
+        if child_kind is Literal_:
+            out.append(child.value)
+        elif child_kind is RefNode:
+            out.append(_lookup(child.ref, steps, inputs, item))
+        else:
+            out.append(resolve_in(child, steps, inputs, item))
+    return out

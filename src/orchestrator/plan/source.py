@@ -176,7 +176,10 @@ def _values_ok(data: Any, limits: Limits) -> bool:
             depth += 1
             for child in value.values() if kind is dict else value:
                 child_kind = type(child)
-                if child_kind is int:
+                if child_kind is str:  # most values are strings: checked here, not pushed and popped
+                    if len(child) > max_string or "\x00" in child or (not child.isascii() and _bad_unicode(child)):
+                        return False
+                elif child_kind is int:
                     if not INT_MIN <= child <= INT_MAX:
                         return False
                 elif child_kind is not bool and child is not None:

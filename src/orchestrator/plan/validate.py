@@ -458,7 +458,15 @@ class _Checker:
         self._compat: dict[tuple[int, int], bool] = {}
         self._args: dict[tuple[str, str], _ArgInfo | None] = {}
         self._kinds: dict[str, str] = {}
-        self._strings: dict[str, Node] = {}  # compiled strings: the same reference stands in many steps
+        self._strings: dict[str, Node] = {}
+        self._keys: dict[
+            tuple[str, ...], tuple[str, ...]
+        ] = {}  # compiled strings: the same reference stands in many steps
+
+    def shared_keys(self, args: dict[str, Node]) -> tuple[str, ...]:
+        """The argument names as a tuple, one tuple for every step that uses the same names."""
+        keys = tuple(args)
+        return self._keys.setdefault(keys, keys)
 
     def tool(self, name: str) -> Tool | None:
         if name in self.tools:
@@ -580,7 +588,7 @@ class _Checker:
         args_node: Node = Literal_(step.args)
         for node in args.values():
             if type(node) is not Literal_:
-                args_node = DictNode(tuple(args.items()))
+                args_node = DictNode(self.shared_keys(args), tuple(args.values()))
                 break
         simple = step.for_each is None and step.retries == 0 and step.timeout_s is None
         direct_call = getattr(tool, "direct_call", None)
