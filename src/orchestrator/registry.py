@@ -43,6 +43,21 @@ class ToolKind(StrEnum):
     CODE = "code"
 
 
+class ToolAnnotations(BaseModel):
+    """What a tool does to the world, as MCP's tool annotations say it (hints, with MCP's defaults).
+
+    The defaults assume the worst: a tool not annotated may write, destroy, and reach outside. The streaming
+    executor starts only ``read_only`` steps while a plan is still being written.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    read_only: bool = Field(default=False, description="does not modify anything outside itself")
+    destructive: bool = Field(default=True, description="may delete or overwrite (meaningful when not read-only)")
+    idempotent: bool = Field(default=False, description="calling it again with the same arguments changes nothing more")
+    open_world: bool = Field(default=True, description="reaches outside entities (the web, other services)")
+
+
 class ToolSpec(BaseModel):
     """What the planner and the validator know about a tool. This is one entry of `orchestrator tools --json`."""
 
@@ -54,6 +69,7 @@ class ToolSpec(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, description="at most this many calls at once (None: no limit)")
+    annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
 
 
 class Tool(Protocol):
@@ -113,6 +129,10 @@ class FunctionTool:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
     ):
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -154,6 +174,9 @@ class FunctionTool:
             input_schema=self.arg_model.model_json_schema(),
             output_schema=output_schema,
             concurrency=concurrency,
+            annotations=ToolAnnotations(
+                read_only=read_only, destructive=destructive, idempotent=idempotent, open_world=open_world
+            ),
         )
 
     @property
@@ -299,6 +322,10 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -310,11 +337,30 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
     ) -> F | Callable[[F], F]:
-        """Register a function as a tool; the function itself is returned unchanged."""
+        """Register a function as a tool; the function itself is returned unchanged.
+
+        `read_only`, `destructive`, `idempotent` and `open_world` are the tool's :class:`ToolAnnotations`.
+        """
 
         def register(func: F) -> F:
-            self.add(FunctionTool(func, name=name, kind=kind, description=description, concurrency=concurrency))
+            self.add(
+                FunctionTool(
+                    func,
+                    name=name,
+                    kind=kind,
+                    description=description,
+                    concurrency=concurrency,
+                    read_only=read_only,
+                    destructive=destructive,
+                    idempotent=idempotent,
+                    open_world=open_world,
+                )
+            )
             return func
 
         return register(fn) if fn is not None else register

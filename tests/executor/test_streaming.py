@@ -18,7 +18,7 @@ def make_registry() -> tuple[ToolRegistry, dict[str, anyio.Event]]:
     reg = ToolRegistry()
     started: dict[str, anyio.Event] = {}
 
-    @reg.tool
+    @reg.tool(read_only=True)
     async def echo(value: Any = None, tag: str = "") -> Any:
         """Echo the value, signalling that the step started."""
         started.setdefault(tag, anyio.Event()).set()
@@ -78,7 +78,7 @@ async def test_a_dangling_reference_found_at_the_end_stops_the_run_cleanly() -> 
     running = anyio.Event()
     cancelled = anyio.Event()
 
-    @reg.tool
+    @reg.tool(read_only=True)
     async def forever() -> None:
         """Run until cancelled."""
         running.set()
@@ -87,7 +87,7 @@ async def test_a_dangling_reference_found_at_the_end_stops_the_run_cleanly() -> 
         finally:
             cancelled.set()
 
-    @reg.tool
+    @reg.tool(read_only=True)
     async def echo(value: Any = None) -> Any:
         """Echo."""
         return value

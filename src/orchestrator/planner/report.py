@@ -66,6 +66,8 @@ class PlanningReport:
         attempts: model answers needed for the first valid plan (0 from the library).
         replans: how many times the plan was revised after a failure.
         reused_steps: step ids whose outputs were reused instead of run again.
+        streamed_steps: steps that started while an answer streamed that then proved invalid (id -> tool,
+            status); only read-only tools start that early.
         notes: every note emitted, in order.
     """
 
@@ -77,6 +79,7 @@ class PlanningReport:
     attempts: int = 0
     replans: int = 0
     reused_steps: list[str] = field(default_factory=list)
+    streamed_steps: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -99,6 +102,7 @@ class PlanningReport:
             "attempts": self.attempts,
             "replans": self.replans,
             "reused_steps": list(self.reused_steps),
+            "streamed_steps": {sid: dict(info) for sid, info in self.streamed_steps.items()},
             "usage": self.usage.model_dump(),
             "calls": [call.__dict__ for call in self.calls],
             "notes": list(self.notes),

@@ -146,7 +146,7 @@ def _extract_schema(fields: list[str] | None) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": wanted, "additionalProperties": False}
 
 
-@tool(name="small_model", kind=ToolKind.SMALL_MODEL)
+@tool(name="small_model", kind=ToolKind.SMALL_MODEL, read_only=True)
 async def small_model_task(
     task: Literal["classify", "extract", "sentiment", "summarize", "parse_items", "categorize"],
     text: str = "",
@@ -261,7 +261,7 @@ class Synthesis(BaseModel):
     note: str | None = None
 
 
-@tool(kind=ToolKind.LARGE_MODEL)
+@tool(kind=ToolKind.LARGE_MODEL, read_only=True)
 async def synthesize(instruction: str, data: Any = None) -> Synthesis:
     """Large-model synthesis (e.g. action items from ranked issues); a stated fallback when none is configured.
 

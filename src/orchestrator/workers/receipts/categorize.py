@@ -485,7 +485,7 @@ def cascade_tiers(rules: KeywordRules, settings: Settings, *, worker: SmallModel
     )
 
 
-@tool(kind="function")
+@tool(kind="function", read_only=True, idempotent=True)
 async def expense_categorizer(
     items: list[LineItem], taxonomy: list[str] | None = None, rules_path: str | None = None
 ) -> CategorizedItems:

@@ -109,7 +109,7 @@ async def read_document(path: Path, backend: str | None = None) -> OcrResult:
     return await reader.read(path)
 
 
-@tool(kind="function")
+@tool(kind="function", read_only=True, idempotent=True)
 async def receipt_ocr(image_path: str, backend: str | None = None) -> OcrResult:
     """Read the text of a receipt or invoice image or PDF, as lines in reading order with boxes and confidences.
 

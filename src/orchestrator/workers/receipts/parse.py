@@ -122,7 +122,7 @@ def _check_text(text: object) -> str:
     return text
 
 
-@tool(kind="function")
+@tool(kind="function", read_only=True, idempotent=True)
 async def line_item_parser(text: str) -> ParsedReceipt:
     """Parse receipt text (from OCR) into merchant, date, currency, subtotal, tax, total and line items.
 
