@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.testing.fake_llm._anthropic import tool_input_of
+from orchestrator.testing.fake_llm._anthropic import forced_tool, tool_input_of
 
 if TYPE_CHECKING:
     from orchestrator.testing.fake_llm._replies import Reply
@@ -34,6 +34,9 @@ class Answer:
     rate: float | None
     model: str
     ids: dict[str, str] = field(default_factory=dict)
+    raw_tool_input: bool = False
+    """Anthropic, a forced tool, and a reply that is not a JSON object (cut, commented...): a stream sends the
+    text as the tool input's ``input_json_delta`` pieces, as a model cut at max_tokens mid-input does."""
 
 
 def render(fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> Answer:
@@ -56,4 +59,8 @@ def render(fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> Answe
         rate=reply.tokens_per_s if reply.tokens_per_s is not None else fake.tokens_per_s,
         model=fake.model_aliases.get(request.model, request.model),
         ids={"id": uuid.uuid4().hex[:24], "tool": uuid.uuid4().hex[:24]},
+        raw_tool_input=tool_input is None
+        and bool(text)
+        and request.api == "anthropic"
+        and forced_tool(request._body) is not None,
     )
