@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from orchestrator.errors import ModelError, PlanningError, PlanValidationError
+from orchestrator.errors import ModelError, ModelRefusal, PlanningError, PlanValidationError
 from orchestrator.executor.events import Event, RunResult, StepFailed, StepFinished, StepSkipped, StepStarted
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.streaming import StreamingRun
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.planner._prompts import repair_prompt
-from orchestrator.planner.reader import StepExtractor
+from orchestrator.planner.reader import REFUSED, StepExtractor
 from orchestrator.planner.replan import dependencies, reusable_outputs, step_signature
 from orchestrator.planner.report import Session
 from orchestrator.providers import Completion, Message
@@ -123,6 +123,12 @@ async def stream_and_run(
     async with run:
         try:
             completion = await planner.call(session, messages, purpose="plan", attempt=1, on_delta=state.on_delta)
+        except ModelRefusal as exc:  # nothing to run from a refusal: ask once more, without streaming
+            await run.abort("the model declined")
+            again = planner.declined(session, messages, exc.said or str(exc), attempt=1)
+            planned = await planner.generate(session, again, context, attempt=1, last_output=exc.said)
+            session.announce(planned)
+            return planned, await planner.execute(planned, context, session)
         except ModelError as exc:
             if not state.extractor.text:
                 raise PlanningError(f"planning failed: {exc}", attempts=1) from exc
@@ -173,6 +179,9 @@ async def _repair(
             "fallback",
         )
         return await planner.generate(session, messages, context, attempt=1, last_output=state.extractor.text)
+    if issues and issues[0].code == REFUSED:
+        again = planner.declined(session, messages, completion.text, attempt=1)
+        return await planner.generate(session, again, context, attempt=1, last_output=completion.text)
     session.rejected(1, issues)
     repair = [
         *messages,

@@ -40,10 +40,10 @@ DEFAULT_THRESHOLD = 0.8
 
 @dataclass(frozen=True)
 class Prediction:
-    """One label for one text, how sure the tier is (0 to 1), and which tier said so."""
+    """One label for one text, how sure the tier is (0 to 1; None when a model stated none), and which tier."""
 
     label: str
-    confidence: float
+    confidence: float | None
     tier: str | None = None
 
 
@@ -134,10 +134,10 @@ class Cascade:
                     still.append(index)
                     continue
                 answer = Prediction(prediction.label, prediction.confidence, prediction.tier or tier.name)
-                if answer.confidence >= threshold:
+                if answer.confidence is not None and answer.confidence >= threshold:
                     results[index] = answer
                     continue
-                if index not in best or self.unsure == "last" or answer.confidence >= best[index].confidence:
+                if index not in best or self.unsure == "last" or _sureness(answer) >= _sureness(best[index]):
                     best[index] = answer
                 still.append(index)
             pending = still
@@ -154,3 +154,8 @@ class Cascade:
             report_mode(tier_name)
             report_count(f"tier:{tier_name}", count)
         return final
+
+
+def _sureness(prediction: Prediction) -> float:
+    """For ranking answers: a missing confidence counts as the least sure."""
+    return -1.0 if prediction.confidence is None else prediction.confidence

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,7 +56,7 @@ class TextResult(BaseModel):
 
     task: str
     label: str | None = None
-    confidence: float = Field(default=0.0, ge=0, le=1)
+    confidence: float | None = Field(default=0.0, ge=0, le=1, description="None: the model stated none")
     scores: dict[str, float] = Field(default_factory=dict)
     entities: list[str] = Field(default_factory=list)
     summary: str | None = None
@@ -125,14 +125,14 @@ def summarize(text: str, sentences: int = 2) -> TextResult:
 def keyword_label(text: str, labels: Sequence[str]) -> tuple[str, float]:
     """:func:`classify` as (label, confidence), for the cascade's keyword tier (the last label when nothing matched)."""
     result = classify(text, list(labels))
-    return (result.label or labels[-1], result.confidence if result.label else 0.0)
+    return (result.label or labels[-1], (result.confidence or 0.0) if result.label else 0.0)
 
 
 def keyword_sentiment(text: str, labels: Sequence[str]) -> tuple[str, float]:
     """:func:`sentiment` as (label, confidence), for the cascade's keyword tier."""
     result = sentiment(text)
     label = result.label if result.label in labels else labels[-1]
-    return (label or labels[-1], result.confidence)
+    return (label or labels[-1], result.confidence or 0.0)
 
 
 def _extract_schema(fields: list[str] | None) -> dict[str, Any]:
@@ -243,13 +243,21 @@ def _items(text: str, items: list[LineItem] | None) -> list[LineItem]:
     return [LineItem(name=text.strip(), amount=0.0)]
 
 
+def _least(confidences: Iterable[float | None]) -> float | None:
+    """The lowest stated confidence; None when an item has none (it is not made up)."""
+    values = list(confidences)
+    if any(value is None for value in values):
+        return None
+    return round(min((value for value in values if value is not None), default=0.0), 4)
+
+
 def _categorized(items: list[CategorizedItem]) -> TextResult:
     first = items[0] if len(items) == 1 else None
     modes = list(dict.fromkeys(i.mode for i in items))
     return TextResult(
         task="categorize",
         label=first.category if first else None,
-        confidence=round(min((i.confidence for i in items), default=0.0), 4),
+        confidence=_least(i.confidence for i in items),
         items=items,
         mode=modes[0] if len(modes) == 1 else "cascade",
     )
