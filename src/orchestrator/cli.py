@@ -16,14 +16,18 @@ from rich.table import Table
 from orchestrator.commands._common import (
     InputsOpt,
     JsonFlag,
+    OutOpt,
     announce_small_model,
+    check_settings,
     print_json,
     run_async,
     stderr,
     stdout,
+    write_result,
 )
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
+from orchestrator.files import allow_folders, check_input_files
 from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
 from orchestrator.plan.model import plan_json_schema
 from orchestrator.plan.validate import load_plan
@@ -49,21 +53,30 @@ def run(
     plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
     inputs: InputsOpt = None,
     as_json: JsonFlag = False,
+    out: OutOpt = None,
 ) -> None:
     """Run a plan with live per-step progress, then print its output."""
+    check_settings()
     tools = registry()
     compiled = load_plan(plan, tools)
-    values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
+    given = parse_input_pairs(inputs or [], compiled.plan.inputs)
+    values = prepare_inputs(compiled.plan.inputs, given)
+    check_input_files(compiled, given)  # a missing or corrupt input file is a user error, before any step runs
     table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
     announce_small_model()
     try:
+        with allow_folders(plan.resolve().parent):  # the plan's relative defaults point next to it
+            if as_json:
+                result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks
+            else:
+                with table:
+                    result, _ = run_async(run_compiled(compiled, values, on_event=table))
+        if out is not None:
+            write_result(out, result.model_dump(mode="json"))
         if as_json:
-            result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks
             print_json(result.model_dump(mode="json"))
         else:
-            with table:
-                result, _ = run_async(run_compiled(compiled, values, on_event=table))
-            render_output(result, stdout)
+            render_output(result, stdout, whole=str(out) if out is not None else None)
     except KeyboardInterrupt:
         stderr.line()  # the live table may not have ended its last line
         stderr.print(describe_interrupted(table), markup=False, highlight=False)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -81,6 +81,16 @@ class Settings(BaseModel):
     azure_vision_endpoint: str | None = None
     azure_vision_key: str | None = None
 
+    # files: confinement and size caps (see orchestrator.files)
+    allowed_paths: tuple[str, ...] = Field(
+        default=(), description="folders tools may read besides the working directory and the run's input folders"
+    )
+    file_access: Literal["confined", "unrestricted"] = Field(
+        default="confined", description="unrestricted: tools may read any path a plan names"
+    )
+    max_document_bytes: int = Field(default=20_000_000, ge=1, description="largest file a tool reads")
+    max_text_chars: int = Field(default=1_000_000, ge=1, description="longest text a document may hold")
+
     # storage
     orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
 
@@ -119,6 +129,13 @@ class Settings(BaseModel):
         cascade = values.get("small_model_cascade")
         if isinstance(cascade, str):
             values["small_model_cascade"] = tuple(t.strip() for t in cascade.split(",") if t.strip())
+        allowed = values.get("allowed_paths")
+        if isinstance(allowed, str):
+            values["allowed_paths"] = tuple(
+                p.strip() for p in allowed.replace(",", os.pathsep).split(os.pathsep) if p.strip()
+            )
+        if isinstance(values.get("file_access"), str):
+            values["file_access"] = values["file_access"].strip().lower()
         if isinstance(values.get("small_model_thresholds"), str):
             values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
         values = {k: v for k, v in values.items() if k in names and v != ""}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -30,6 +31,46 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="also write the whole run result (JSON) to this file", show_default=False),
+]
+
+
+def check_settings() -> None:
+    """Validate the settings a run depends on, before anything runs: a bad value is one line and exit 2.
+
+    Raises:
+        ConfigurationError: an unknown ``OCR_BACKEND`` or ``SMALL_MODEL_BACKEND`` (or any malformed setting).
+    """
+    from orchestrator._names import known_name
+    from orchestrator.errors import ConfigurationError
+    from orchestrator.settings import current_settings
+    from orchestrator.small_model_worker.choose import normalise_backend
+    from orchestrator.workers.receipts.ocr import ocr_backend_names
+
+    settings = current_settings()
+    try:
+        known_name(settings.ocr_backend, ocr_backend_names(), "OCR back-end")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"OCR_BACKEND={settings.ocr_backend}: {exc}") from None
+    if settings.small_model_backend:
+        try:
+            normalise_backend(settings.small_model_backend)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"SMALL_MODEL_BACKEND={settings.small_model_backend}: {exc}") from None
+
+
+def write_result(path: Path, data: Any) -> None:
+    """Write a run result as JSON (``--out``); a path that cannot be written is a user error."""
+    from orchestrator.errors import InputError
+
+    try:
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
+
+
 def announce_small_model() -> None:
     """With USE_SMALL_MODEL on, say on stderr which small model answers and why (one line, before a run)."""
     from orchestrator.errors import ConfigurationError
@@ -45,6 +86,9 @@ def announce_small_model() -> None:
         choice = choose_backend(settings)
     except ConfigurationError as exc:
         stderr.print(f"small models: not usable ({exc}); keyword rules answer", markup=False, style="yellow")
+        from orchestrator.workers.routing import mark_warned
+
+        mark_warned(str(exc))  # said once here: the run does not warn about it again
         return
     usable = {"keyword": True, "embedded": True, "llm": choice.generative, "large": bool(configured_provider(settings))}
     tiers = ", then ".join(tier for tier in settings.small_model_cascade if usable[tier])

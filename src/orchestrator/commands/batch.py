@@ -19,9 +19,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from orchestrator.commands._common import announce_small_model, run_async, stderr
+from orchestrator.commands._common import announce_small_model, check_settings, run_async, stderr
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
+from orchestrator.files import allow_folders
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
 from orchestrator.registry import ToolRegistry, default_registry
 
@@ -44,10 +45,12 @@ def batch(
     """Run one plan over every document (planned or loaded once), one JSON line per document."""
     from orchestrator.batch import find_documents, resume_set, run_batch
 
+    check_settings()
     tools = default_registry()
     plan_file = Path(plan).is_file() or plan.endswith(".json")
-    if plan_file:  # a broken plan file is reported before anything else
+    if plan_file:  # a broken plan file, or an input name it does not have, is reported before anything else
         compiled = load_plan(Path(plan), tools)
+        check_input_name(compiled, input_name)
     documents = find_documents(source)
     if not documents:
         raise InputError(f"{source}: no documents found")
@@ -56,11 +59,13 @@ def batch(
     else:
         extra = parse_input_pairs(set_inputs or [], {})
         compiled = run_async(_plan_once(plan, {input_name: str(documents[0]), **extra}, tools))
+        check_input_name(compiled, input_name)
     skip = resume_set(out, resume)
     announce_small_model()
     sink = out.open("a" if resume else "w", encoding="utf-8") if out is not None else sys.stdout
+    trusted = [Path(plan).resolve().parent] if plan_file else []
     try:
-        with _progress() as progress:
+        with allow_folders(*trusted), _progress() as progress:
             task = progress.add_task("documents", total=len(documents), completed=len(skip & set(map(str, documents))))
 
             def advance(record: Any) -> None:
@@ -91,6 +96,13 @@ def batch(
         + (f"; results in {out}" if out else "")
     )
     raise typer.Exit(0 if summary.failed == 0 else 1)
+
+
+def check_input_name(compiled: CompiledPlan, input_name: str) -> None:
+    """The plan must have the input each document is bound to (checked before the progress bar is drawn)."""
+    if input_name not in compiled.plan.inputs:
+        declared = ", ".join(sorted(compiled.plan.inputs)) or "none"
+        raise InputError(f"--input {input_name}: the plan has no input of that name (declared: {declared})")
 
 
 async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry) -> CompiledPlan:

@@ -18,7 +18,17 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.commands._common import (
+    InputsOpt,
+    JsonFlag,
+    OutOpt,
+    check_settings,
+    print_json,
+    run_async,
+    stderr,
+    stdout,
+    write_result,
+)
 from orchestrator.errors import InputError
 from orchestrator.executor.events import Event, RunNote
 from orchestrator.observability import StepTable, render_output
@@ -124,8 +134,10 @@ def ask_command(
     model: ModelOpt = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
+    out: OutOpt = None,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
+    check_settings()
     context = parse_context(inputs)
 
     async def go(on_event: Any) -> PlannedRun:
@@ -134,16 +146,24 @@ def ask_command(
 
     if as_json:
         done = run_async(go(None))
-        payload = {
-            "plan": done.plan.model_dump(mode="json", exclude_defaults=True),
-            "result": done.result.model_dump(mode="json"),
-            "planning": done.planning.to_dict(),
-        }
-        print_json(payload)
     else:
         with StepTable(stderr, title=request, live=stderr.is_terminal) as table:
             done = run_async(go(table))
-        render_output(done.result, stdout)
+    payload = {
+        "plan": done.plan.model_dump(mode="json", exclude_defaults=True),
+        "result": done.result.model_dump(mode="json"),
+        "planning": done.planning.to_dict(),
+    }
+    if out is not None:
+        write_result(out, payload)
+    if as_json:
+        print_json(payload)
+    else:
+        early = done.planning.streamed_steps
+        if early:
+            ran = ", ".join(f"{sid} ({info['status']})" for sid, info in early.items())
+            stderr.print(f"ran while the rejected plan streamed (read-only): {ran}", markup=False, highlight=False)
+        render_output(done.result, stdout, whole=str(out) if out is not None else None)
         stdout.print(cost_line(done.planning), markup=False, highlight=False)
     raise typer.Exit(0 if done.ok else 1)
 

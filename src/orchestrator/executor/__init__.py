@@ -25,6 +25,7 @@ from orchestrator.executor.events import (
 from orchestrator.executor.inputs import parse_input_pairs, prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.executor.streaming import StreamingRun
+from orchestrator.files import allow_folders
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
 from orchestrator.registry import ToolRegistry, default_registry
@@ -61,14 +62,17 @@ async def execute_plan(
         InputError: an input is missing, undeclared or of the wrong type; nothing was run.
     """
     registry = registry if registry is not None else default_registry()
+    trusted: list[Path] = []
     if isinstance(plan, str | Path):
         compiled = load_plan(plan, registry)
+        trusted.append(Path(plan).resolve().parent)  # its relative defaults point next to it
     else:
         compiled = validate_plan(plan, registry)
     values = prepare_inputs(compiled.plan.inputs, inputs)
-    result, _ = await run_compiled(
-        compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
-    )
+    with allow_folders(*trusted):
+        result, _ = await run_compiled(
+            compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
+        )
     return result
 
 

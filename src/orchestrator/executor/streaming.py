@@ -31,6 +31,7 @@ from orchestrator.executor.engine import _Run, _wait
 from orchestrator.executor.events import EventHandler, RunResult, as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
+from orchestrator.files import current_access, run_access, use_access
 from orchestrator.ids import new_run_id
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.validate import check_plan
@@ -74,6 +75,8 @@ class StreamingRun:
         outer = current_scope()
         self._scope = outer if outer is not None else RunScope()
         self._owns_scope = outer is None
+        # Files: confined to the roots of the inputs the caller gave (see orchestrator.files).
+        self._access = current_access() or run_access(self.inputs)
         self._raw: list[Mapping[str, Any]] = []  # steps accepted so far, in arrival order
         self._deferred: list[str] = []  # steps waiting for the end: a step not written yet, or not read-only
         self._held: list[str] = []  # of those, the steps held because their tool is not read-only
@@ -95,7 +98,7 @@ class StreamingRun:
                 completed=self._completed,
             )
             self._run.open = True
-            with enter_scope(self._scope):
+            with enter_scope(self._scope), use_access(self._access):
                 self._run.start()
         return self._run
 
@@ -153,7 +156,7 @@ class StreamingRun:
             self._deferred.append(str(step_id))
             self._held.append(str(step_id))
             return "held"
-        with enter_scope(self._scope):  # steps launched from here share the run's scope
+        with enter_scope(self._scope), use_access(self._access):  # steps launched here share the run's scope
             run.add(step)
         return "scheduled"
 
@@ -180,7 +183,7 @@ class StreamingRun:
         run.goal = compiled.plan.goal or run.goal
         run.output = compiled.output
         accepted = set(self.step_ids) - set(self._deferred)
-        with enter_scope(self._scope):
+        with enter_scope(self._scope), use_access(self._access):
             for sid, cs in compiled.steps.items():
                 if sid not in accepted:
                     run.add(cs)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.files import FilePath, confine
 from orchestrator.registry import tool
 from orchestrator.settings import Settings
 from orchestrator.small_model_worker.cascade import Prediction, Tier
@@ -329,7 +330,7 @@ def load_rules(rules_path: str | Path | None = None, *, defaults: bool = True) -
     base = _default_rules() if defaults else KeywordRules()
     if rules_path is None:
         return base
-    path = Path(rules_path)
+    path = confine(rules_path, what="rules_path")  # inside the run's allowed folders (orchestrator.files)
     try:
         user = KeywordRules.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -489,7 +490,7 @@ def cascade_tiers(rules: KeywordRules, settings: Settings, *, worker: SmallModel
 
 @tool(kind="function", read_only=True, idempotent=True)
 async def expense_categorizer(
-    items: list[LineItem], taxonomy: list[str] | None = None, rules_path: str | None = None
+    items: list[LineItem], taxonomy: list[str] | None = None, rules_path: FilePath | None = None
 ) -> CategorizedItems:
     """Put each line item in an expense category, with totals per category.
 
