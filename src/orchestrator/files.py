@@ -169,9 +169,10 @@ def input_folders(values: Iterable[Any]) -> list[Path]:
         text = value.strip()
         if "://" in text or "\n" in text:
             continue
-        path = _static_prefix(text) if any(ch in text for ch in _WILDCARDS) else Path(text)
+        pattern = any(ch in text for ch in _WILDCARDS)
+        path = _static_prefix(text) if pattern else Path(text)
         try:
-            folder = path if path.is_dir() else path.parent
+            folder = path if pattern or path.is_dir() else path.parent
             found.append(folder.resolve())
         except (OSError, ValueError):
             continue
@@ -330,9 +331,10 @@ def check_input_files(compiled: CompiledPlan, given: Mapping[str, Any], *, setti
         if not isinstance(value, str):
             continue
         try:
-            if kind == "file-path":
-                check_document(Path(value), settings=settings)
-            elif not any(ch in value for ch in _WILDCARDS) and not Path(value).exists():
+            path = Path(value)
+            if kind == "file-path" or path.is_file():
+                check_document(path, settings=settings)
+            elif not any(ch in value for ch in _WILDCARDS) and not path.exists():
                 raise InputError("no such file or folder")
         except InputError as exc:
             raise InputError(f"--input {name}={value}: {exc}") from None

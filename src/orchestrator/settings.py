@@ -144,7 +144,9 @@ class Settings(BaseModel):
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]).upper()
-            raise ConfigurationError(f"environment variable {name}: {error['msg']}") from exc
+            given = values.get(str(error["loc"][0]))
+            shown = f"={given!r}" if isinstance(given, str) else ""
+            raise ConfigurationError(f"environment variable {name}{shown}: {error['msg']}") from exc
 
 
 def _parse_bool(name: str, value: Any) -> bool:
