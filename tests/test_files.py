@@ -26,8 +26,8 @@ from orchestrator.files import (
     use_access,
 )
 from orchestrator.plan.validate import load_plan, validate_plan
-from orchestrator.registry import default_registry
 from orchestrator.settings import Settings, use_settings
+from orchestrator.toolbox import default_registry
 from orchestrator.workers.documents import drop_blanks, format_report
 
 pytestmark = pytest.mark.anyio

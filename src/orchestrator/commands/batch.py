@@ -24,7 +24,8 @@ from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.files import allow_folders
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
+from orchestrator.toolbox import default_registry
 
 
 def register(app: typer.Typer) -> None:

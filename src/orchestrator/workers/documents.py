@@ -42,7 +42,7 @@ def _expand(pattern: str) -> list[Path]:
     return [path]
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def load_documents(source: PathOrPattern, limit: int | None = None) -> list[Document]:
     """Read text documents: a file, a folder (its .txt/.md files) or a glob pattern.
 
@@ -64,7 +64,7 @@ def load_documents(source: PathOrPattern, limit: int | None = None) -> list[Docu
     return docs
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def list_files(source: PathOrPattern, limit: int | None = None) -> list[str]:
     """List document files: a folder's files, a glob's matches, or one file.
 
@@ -84,7 +84,7 @@ def list_files(source: PathOrPattern, limit: int | None = None) -> list[str]:
     return files[:limit]
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def build_table(columns: dict[str, list[Any]], pick: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Zip equally long lists into rows: {"paper": [...], "method": [...]} -> [{"paper":..,"method":..}, ...].
 
@@ -118,7 +118,7 @@ class Record(BaseModel):
     fields: dict[str, Any] = {}
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def load_records(path: FilePath, text_field: str = "text", id_field: str = "id") -> list[Record]:
     """Read records (e.g. customer feedback) from a JSONL or CSV file.
 
@@ -158,7 +158,7 @@ def load_records(path: FilePath, text_field: str = "text", id_field: str = "id")
 _HEADING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?\s+)?([A-Z][A-Za-z &/-]{2,60})\s*:?\s*$")
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def extract_section(text: str, headings: list[str]) -> str:
     """Return the section of a document under the first matching heading (up to the next heading).
 
@@ -190,7 +190,7 @@ class Ranked(BaseModel):
     share: float
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def count_and_rank(values: list[Any], field: str | None = None, top: int | None = None) -> list[Ranked]:
     """Count equal values (lists are flattened) and rank them, most frequent first.
 
@@ -215,7 +215,7 @@ def count_and_rank(values: list[Any], field: str | None = None, top: int | None 
     return [Ranked(value=v, count=c, share=round(c / total, 3)) for v, c in ranked]
 
 
-@tool(read_only=True, idempotent=True, open_world=False)
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def format_report(
     text: str = "", title: str | None = None, data: Any = None, format: Literal["markdown", "text"] = "markdown"
 ) -> str:

@@ -20,8 +20,8 @@ from orchestrator.context import report_mode
 from orchestrator.errors import ConfigurationError
 from orchestrator.files import FilePath, readable
 from orchestrator.registry import tool
+from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
-from orchestrator.workers.receipts.models import OcrResult
 from orchestrator.workers.receipts.ocr_backends import (
     PDF_SUFFIXES,
     TEXT_SUFFIXES,
@@ -113,7 +113,7 @@ async def read_document(path: Path, backend: str | None = None) -> OcrResult:
     return await reader.read(path)
 
 
-@tool(kind="function", read_only=True, idempotent=True)
+@tool(kind="function", read_only=True, destructive=False, idempotent=True, open_world=True)
 async def receipt_ocr(image_path: FilePath, backend: str | None = None) -> OcrResult:
     """Read the text of a receipt or invoice image or PDF, as lines in reading order with boxes and confidences.
 
