@@ -290,3 +290,11 @@ def test_ask_with_a_model_written_plan_reading_system_files_reads_nothing(
     assert payload["result"]["steps"]["read"]["status"] == "failed"
     assert "allowed folders" in payload["result"]["steps"]["read"]["error"]
     assert "root:" not in proc.stdout and "passwd" not in json.dumps(payload["result"]["output"])
+
+
+def test_ask_checks_a_named_document_before_any_model_call(fake: FakeLLMServer, tmp_path: Path) -> None:
+    missing = tmp_path / "receipt.png"
+    proc = cli("ask", "read this receipt", "--input", f"image_path={missing}", env=planner_env(fake), home=tmp_path)
+    assert proc.returncode == 2
+    assert one_line(proc.stderr) == f"error: --input image_path={missing}: no such file"
+    assert fake.requests == []

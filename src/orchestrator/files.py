@@ -55,6 +55,7 @@ __all__ = [
     "PathOrPattern",
     "check_document",
     "check_input_files",
+    "check_named_documents",
     "file_inputs",
     "FileAccessError",
     "allow_folders",
@@ -336,6 +337,27 @@ def check_input_files(compiled: CompiledPlan, given: Mapping[str, Any], *, setti
                 check_document(path, settings=settings)
             elif not any(ch in value for ch in _WILDCARDS) and not path.exists():
                 raise InputError("no such file or folder")
+        except InputError as exc:
+            raise InputError(f"--input {name}={value}: {exc}") from None
+
+
+DOCUMENT_SUFFIXES = IMAGE_SUFFIXES | {".pdf", ".txt", ".md", ".text", ".jsonl", ".csv"}
+
+
+def check_named_documents(values: Mapping[str, Any], *, settings: Settings | None = None) -> None:
+    """Check the documents among `values` (strings ending in a document suffix) before a plan is even made
+    (``orchestrator ask``/``plan``: which input a plan will read is not known yet).
+
+    Raises:
+        InputError: ``--input NAME=VALUE: why``.
+    """
+    for name, value in values.items():
+        if not isinstance(value, str) or any(ch in value for ch in _WILDCARDS) or "\n" in value:
+            continue
+        if Path(value).suffix.lower() not in DOCUMENT_SUFFIXES:
+            continue
+        try:
+            check_document(Path(value), settings=settings)
         except InputError as exc:
             raise InputError(f"--input {name}={value}: {exc}") from None
 

@@ -31,6 +31,7 @@ from orchestrator.commands._common import (
 )
 from orchestrator.errors import InputError
 from orchestrator.executor.events import Event, RunNote
+from orchestrator.files import check_named_documents
 from orchestrator.observability import StepTable, render_output
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import validate_plan
@@ -107,6 +108,7 @@ def plan_command(
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
     context = parse_context(inputs)
+    check_named_documents(context)
 
     async def make() -> tuple[Plan, PlanningReport, str]:
         async with _planner(provider, model, no_reuse) as planner:
@@ -139,6 +141,7 @@ def ask_command(
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
     check_settings()
     context = parse_context(inputs)
+    check_named_documents(context)  # a missing or corrupt document is a user error before any model call
 
     async def go(on_event: Any) -> PlannedRun:
         async with _planner(provider, model, no_reuse, stream=not no_stream) as planner:

@@ -8,7 +8,7 @@ fails, the keyword rules (:mod:`orchestrator.rules`) answer.
 from __future__ import annotations
 
 from orchestrator.errors import ToolError
-from orchestrator.files import FilePath, confine
+from orchestrator.files import FilePath, check_text_size, confine
 from orchestrator.registry import tool
 from orchestrator.rules.models import CategorizedItems, LineItem, ParsedReceipt
 from orchestrator.workers.routing import categorize_items, parse_line_items
@@ -21,7 +21,7 @@ def _check_text(text: object) -> str:
         raise ToolError(f"line_item_parser: text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ToolError("line_item_parser: text is empty; pass the receipt's OCR text (e.g. from receipt_ocr)")
-    return text
+    return check_text_size(text, source="line_item_parser: text")
 
 
 # Read-only and idempotent by default (keyword rules). With USE_SMALL_MODEL on they may ask a model server
