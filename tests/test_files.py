@@ -256,3 +256,11 @@ def test_the_report_leaves_out_fields_it_does_not_have(text: str, expected: str 
 def test_format_report_has_no_blanks_for_missing_receipt_fields() -> None:
     report = format_report(text="Spent 581586.44  at  on  ", title="Receipt: ")
     assert report == "# Receipt\n\nSpent 581586.44\n"
+
+
+async def test_an_input_the_caller_gave_counts_even_when_the_plan_repeats_it_as_its_default(
+    layout: dict[str, Path],
+) -> None:
+    plan = reader_plan("input:p", default=str(layout["key"]))  # a model copying the context into a default
+    result = await run(plan, {"p": str(layout["key"])})
+    assert result.ok and "PRIVATE KEY" in result.output[0]["text"]

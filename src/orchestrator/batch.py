@@ -23,6 +23,7 @@ from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.executor.engine import run_compiled
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
+from orchestrator.files import current_access, run_access, use_access
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.run_scope import run_scope
 
@@ -146,8 +147,10 @@ async def _run_one(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     try:
-        values = prepare_inputs(compiled.plan.inputs, {**inputs, input_name: str(doc)})
-        result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry)
+        given = {**inputs, input_name: str(doc)}
+        values = prepare_inputs(compiled.plan.inputs, given)
+        with use_access(current_access() or run_access(given)):  # files: this document's folder, not the others'
+            result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry)
     except OrchestratorError as exc:
         return DocumentResult(document=str(doc), status="error", error=str(exc), duration_s=loop.time() - t0)
     except Exception as exc:  # one broken document must not stop the batch; the error is kept

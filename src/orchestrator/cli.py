@@ -27,7 +27,7 @@ from orchestrator.commands._common import (
 )
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
-from orchestrator.files import allow_folders, check_input_files
+from orchestrator.files import allow_folders, check_input_files, run_access, use_access
 from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
 from orchestrator.plan.model import plan_json_schema
 from orchestrator.plan.validate import load_plan
@@ -66,7 +66,8 @@ def run(
     table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
     announce_small_model()
     try:
-        with allow_folders(plan.resolve().parent):  # the plan's relative defaults point next to it
+        # Files: the plan's folder (its relative defaults point there) and the folders of the inputs given.
+        with allow_folders(plan.resolve().parent), use_access(run_access(given)):
             if as_json:
                 result, _ = run_async(run_compiled(compiled, values, on_event=table))  # not live: it only tracks
             else:

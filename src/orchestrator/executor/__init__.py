@@ -25,7 +25,7 @@ from orchestrator.executor.events import (
 from orchestrator.executor.inputs import parse_input_pairs, prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.executor.streaming import StreamingRun
-from orchestrator.files import allow_folders
+from orchestrator.files import allow_folders, current_access, run_access, use_access
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
 from orchestrator.registry import ToolRegistry
@@ -70,7 +70,8 @@ async def execute_plan(
     else:
         compiled = validate_plan(plan, registry)
     values = prepare_inputs(compiled.plan.inputs, inputs)
-    with allow_folders(*trusted):
+    # Files: confined to the folders of the inputs the caller gave (not the plan's defaults), see orchestrator.files.
+    with allow_folders(*trusted), use_access(current_access() or run_access(dict(inputs or {}))):
         result, _ = await run_compiled(
             compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
         )
