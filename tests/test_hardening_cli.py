@@ -298,3 +298,17 @@ def test_ask_checks_a_named_document_before_any_model_call(fake: FakeLLMServer, 
     assert proc.returncode == 2
     assert one_line(proc.stderr) == f"error: --input image_path={missing}: no such file"
     assert fake.requests == []
+
+
+def test_a_small_model_that_cannot_be_set_up_is_said_once_and_the_keywords_answer(tmp_path: Path) -> None:
+    proc = cli(
+        "run",
+        EXAMPLE,
+        "--input",
+        f"image_path={REPO}/examples/receipts/cafe.txt",
+        env={"USE_SMALL_MODEL": "true", "SMALL_MODEL_BACKEND": "azure"},
+        home=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    mentions = [line for line in proc.stderr.splitlines() if "AZURE_AI_ENDPOINT" in line]
+    assert len(mentions) == 1 and "keyword rules answer" in mentions[0]

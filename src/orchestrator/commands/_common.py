@@ -84,6 +84,8 @@ def announce_small_model() -> None:
 
     try:
         choice = choose_backend(settings)
+        if choice.generative:  # a back-end that cannot be set up (no endpoint, no extra) is said here, once
+            _try_backend(choice.backend, choice.model, settings)
     except ConfigurationError as exc:
         stderr.print(f"small models: not usable ({exc}); keyword rules answer", markup=False, style="yellow")
         from orchestrator.workers.routing import mark_warned
@@ -95,3 +97,11 @@ def announce_small_model() -> None:
     budget = f"; budget ${settings.budget_usd:g}" if settings.budget_usd is not None else ""
     line = f"{choice.describe()}; per item: {tiers} (the first that is sure answers){budget}"
     stderr.print(line, markup=False, highlight=False, style="cyan")
+
+
+def _try_backend(backend: str, model: str, settings: Any) -> None:
+    """Make (and close) the small-model back-end, so that a set-up problem shows before the run."""
+    from orchestrator.small_model_worker.backends import make_backend
+
+    made = make_backend(backend, model, settings, timeout_s=settings.small_model_timeout_s)
+    asyncio.run(made.aclose())
