@@ -159,7 +159,11 @@ def test_the_roots_are_the_inputs_folders_the_working_directory_and_allowed_path
         access = run_access({"p": str(layout["key"]), "n": 3, "text": "not a path at all"})
     assert access.roots[0] == layout["work"].resolve()
     assert Path("/opt/data") in access.roots and layout["secret"].resolve() in access.roots
+    (layout["work"] / "data").mkdir()
+    (layout["work"] / "a").mkdir()
+    (layout["work"] / "a" / "b.txt").write_text("b")
     assert input_folders(["data/*.png", ["a/b.txt"]]) == [Path("data").resolve(), Path("a").resolve()]
+    assert input_folders(["/", "no/such/thing.png", "1.5", "words, not a path", 3]) == []
 
 
 # -- size caps ----------------------------------------------------------------------------------------

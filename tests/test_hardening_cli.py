@@ -262,7 +262,7 @@ def test_ask_reads_a_plan_behind_a_think_block_after_a_truncated_answer(fake: Fa
     assert "cut off at the output limit" in fake.requests[1].last_user_text
 
 
-@pytest.mark.parametrize("source", ["/etc/passwd", "../../../../../../etc/passwd", "/etc"])
+@pytest.mark.parametrize("source", ["../../../../../../etc/passwd", "/etc"])
 def test_ask_with_a_model_written_plan_reading_system_files_reads_nothing(
     fake: FakeLLMServer, tmp_path: Path, source: str
 ) -> None:

@@ -158,8 +158,9 @@ def _static_prefix(pattern: str) -> Path:
 
 
 def input_folders(values: Iterable[Any]) -> list[Path]:
-    """The folders that input values name: a folder itself, a file's (or a missing path's) parent, a glob's
-    fixed part. Lists are looked into; other values name nothing."""
+    """The folders that input values name: an existing folder itself, an existing file's parent, a glob's
+    fixed part (when it exists). Lists are looked into; anything else (text that names nothing, numbers, the
+    file system's root) names no folder."""
     found: list[Path] = []
     for value in values:
         if isinstance(value, list | tuple):
@@ -173,10 +174,13 @@ def input_folders(values: Iterable[Any]) -> list[Path]:
         pattern = any(ch in text for ch in _WILDCARDS)
         path = _static_prefix(text) if pattern else Path(text)
         try:
-            folder = path if pattern or path.is_dir() else path.parent
-            found.append(folder.resolve())
+            if not path.exists():  # text that names nothing (a label, a number) widens nothing
+                continue
+            folder = (path if pattern or path.is_dir() else path.parent).resolve()
         except (OSError, ValueError):
             continue
+        if folder.parent != folder:  # never the whole file system, whatever an input says
+            found.append(folder)
     return found
 
 
