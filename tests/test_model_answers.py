@@ -148,3 +148,8 @@ def test_a_known_label_with_case_and_punctuation_changed_is_still_that_label(
 def test_every_object_written_in_prose_is_found(objects: list[dict[str, int]]) -> None:
     text = " and then ".join(json.dumps(o) for o in objects)
     assert json_objects(text) == (objects, False)
+
+
+def test_a_reasoning_tag_inside_a_json_string_is_kept() -> None:
+    plan = {"steps": [{"id": "a", "tool": "t", "args": {"text": "keep <think>this</think> as text"}}]}
+    assert read_json(json.dumps(plan)) == plan

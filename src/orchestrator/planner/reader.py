@@ -53,6 +53,10 @@ def read_json(text: str) -> Any:
     """
     if not text.strip():
         raise JSONReadError("the answer was empty; expected a JSON object")
+    try:  # plain JSON as it is (a "<think>" inside one of its strings is just text)
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
     visible = strip_reasoning(text)
     stripped = visible.strip()
     if not stripped:

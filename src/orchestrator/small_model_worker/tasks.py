@@ -90,6 +90,10 @@ def parse_json_answer(text: str, *, truncated: bool = False) -> Any:
             limit; the message is the feedback for the model.
     """
     cut = " (the answer was cut off at the output limit: answer more briefly)" if truncated else ""
+    try:  # plain JSON as it is (a "<think>" inside one of its strings is just text)
+        return json.loads(text)
+    except ValueError:
+        pass
     visible = strip_reasoning(text)
     stripped = visible.strip()
     if stripped.startswith("```"):
