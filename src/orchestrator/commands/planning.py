@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
 from orchestrator.commands._common import (
     InputsOpt,
@@ -30,12 +29,11 @@ from orchestrator.commands._common import (
     write_result,
 )
 from orchestrator.errors import InputError
-from orchestrator.executor.events import Event, RunNote
-from orchestrator.files import check_named_documents
-from orchestrator.observability import StepTable, render_output
-from orchestrator.plan.model import Plan
-from orchestrator.plan.validate import validate_plan
-from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
+
+if TYPE_CHECKING:  # the planner, executor and renderers load when a command runs, not for --help
+    from orchestrator.executor.events import Event
+    from orchestrator.plan.model import Plan
+    from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
 
 ProviderOpt = Annotated[
     str | None,
@@ -78,10 +76,16 @@ def plan_json(plan: Plan) -> str:
 
 
 def _planner(provider: str | None, model: str | None, no_reuse: bool, *, stream: bool = True) -> LargePlanner:
+    from orchestrator.planner import LargePlanner
+
     return LargePlanner(provider, model, library=not no_reuse, stream=stream)
 
 
 def _print_note(event: Event) -> None:
+    from rich.text import Text
+
+    from orchestrator.executor.events import RunNote
+
     if isinstance(event, RunNote) and event.data.get("kind") not in ("step_planned",):
         stderr.print(Text(f"· {event.message}", style="cyan"))
 
@@ -107,6 +111,9 @@ def plan_command(
     no_reuse: NoReuseOpt = False,
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
+    from orchestrator.files import check_named_documents
+    from orchestrator.plan.validate import validate_plan
+
     context = parse_context(inputs)
     check_named_documents(context)
 
@@ -139,6 +146,9 @@ def ask_command(
     out: OutOpt = None,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
+    from orchestrator.files import check_named_documents
+    from orchestrator.observability import StepTable, render_output
+
     check_settings()
     context = parse_context(inputs)
     check_named_documents(context)  # a missing or corrupt document is a user error before any model call
