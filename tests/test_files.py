@@ -21,10 +21,10 @@ from orchestrator.files import (
     check_input_files,
     confine,
     input_folders,
-    resolve_relative_defaults,
     run_access,
     use_access,
 )
+from orchestrator.plan.defaults import resolve_relative_defaults
 from orchestrator.plan.validate import load_plan, validate_plan
 from orchestrator.settings import Settings, use_settings
 from orchestrator.toolbox import default_registry

@@ -64,7 +64,6 @@ __all__ = [
     "current_access",
     "input_folders",
     "readable",
-    "resolve_relative_defaults",
     "run_access",
     "use_access",
 ]
@@ -263,39 +262,6 @@ def glob_confined(pattern: str, *, what: str = "source") -> list[Path]:
     confine_pattern(pattern, what=what)
     matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
     return [confine(match, what=what) for match in matches]
-
-
-def resolve_relative_defaults(data: Any, folder: Path) -> Any:
-    """A plan's data with each relative path default of its inputs made absolute against `folder` (the plan
-    file's folder), when it names something there: what ``examples/plan.json`` means by ``receipts/a.png``.
-
-    Anything else (not a string, absolute, a URL, nothing there) is left as it is.
-    """
-    if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
-        return data
-    inputs: dict[str, Any] = {}
-    changed = False
-    for name, spec in data["inputs"].items():
-        default = spec.get("default") if isinstance(spec, dict) else None
-        if isinstance(default, str) and _names_something_in(default, folder):
-            spec = {**spec, "default": str(folder / default)}
-            changed = True
-        inputs[name] = spec
-    return {**data, "inputs": inputs} if changed else data
-
-
-def _names_something_in(value: str, folder: Path) -> bool:
-    if not value.strip() or "://" in value or "\x00" in value or "\n" in value or len(value) > 4096:
-        return False
-    path = Path(value)
-    if path.is_absolute():
-        return False
-    if any(ch in value for ch in _WILDCARDS):
-        return bool(glob.glob(str(folder / value), recursive=True))
-    try:
-        return (folder / path).exists()
-    except OSError:
-        return False
 
 
 def _formats(schema: Any) -> set[str]:

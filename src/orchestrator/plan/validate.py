@@ -567,7 +567,7 @@ def load_plan(path: Path | str, registry: ToolRegistry, *, limits: Limits = DEFA
     A relative path among its inputs' defaults that names something next to the plan file is made absolute
     against the plan file's folder, whatever the working directory (see :mod:`orchestrator.files`).
     """
-    from orchestrator.files import resolve_relative_defaults
+    from orchestrator.plan.defaults import resolve_relative_defaults
 
     data, source = read_plan_file(Path(path), limits=limits)
     data = resolve_relative_defaults(data, Path(path).resolve().parent)

@@ -34,7 +34,7 @@ import anyio
 from orchestrator.embeddings import Embedder, cosine
 from orchestrator.errors import ConfigurationError, InputError
 from orchestrator.executor.inputs import prepare_inputs
-from orchestrator.files import resolve_relative_defaults
+from orchestrator.plan.defaults import resolve_relative_defaults
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import check_plan
 from orchestrator.registry import ToolRegistry
