@@ -99,8 +99,8 @@ async def run_batch(
     on_document: Callable[[DocumentResult], None] | None = None,
 ) -> BatchSummary:
     """Run `compiled` once per document, at most `concurrency` documents at a time."""
-    if input_name not in compiled.plan.inputs:
-        declared = ", ".join(sorted(compiled.plan.inputs)) or "none"
+    if input_name not in compiled.inputs:
+        declared = ", ".join(sorted(compiled.inputs)) or "none"
         raise InputError(f"the plan has no input {input_name!r} to bind documents to (declared: {declared})")
     if concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {concurrency}")
@@ -148,7 +148,7 @@ async def _run_one(
     t0 = loop.time()
     try:
         given = {**inputs, input_name: str(doc)}
-        values = prepare_inputs(compiled.plan.inputs, given)
+        values = prepare_inputs(compiled.inputs, given)
         with use_access(current_access() or run_access(given)):  # files: this document's folder, not the others'
             result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry)
     except OrchestratorError as exc:

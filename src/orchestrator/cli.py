@@ -68,8 +68,8 @@ def run(
     check_settings()
     tools = registry()
     compiled = load_plan(plan, tools)
-    given = parse_input_pairs(inputs or [], compiled.plan.inputs)
-    values = prepare_inputs(compiled.plan.inputs, given)
+    given = parse_input_pairs(inputs or [], compiled.inputs)
+    values = prepare_inputs(compiled.inputs, given)
     check_input_files(compiled, given)  # a missing or corrupt input file is a user error, before any step runs
     table = StepTable(common.stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
     announce_small_model()
@@ -198,8 +198,21 @@ def _commands_for(argv: Sequence[str]) -> list[str] | None:
     return [first] if first in _COMMAND_MODULES else None
 
 
+def _printable_streams() -> None:
+    """Text that cannot be encoded (a lone surrogate from a PDF's text layer, say) prints as an escape,
+    ``\\udc80``, instead of crashing the command; inside JSON output that is a valid JSON escape too."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing to protect
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning errors into messages and exit codes."""
+    _printable_streams()
     configure_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     register_commands(_commands_for(args))

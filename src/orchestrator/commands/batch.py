@@ -50,7 +50,7 @@ def batch(
     if not documents:
         raise InputError(f"{source}: no documents found")
     if plan_file:
-        extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs)
+        extra = parse_input_pairs(set_inputs or [], compiled.inputs)
     else:
         extra = parse_input_pairs(set_inputs or [], {})
         compiled = run_async(_plan_once(plan, {input_name: str(documents[0]), **extra}, tools))
@@ -95,8 +95,8 @@ def batch(
 
 def check_input_name(compiled: CompiledPlan, input_name: str) -> None:
     """The plan must have the input each document is bound to (checked before the progress bar is drawn)."""
-    if input_name not in compiled.plan.inputs:
-        declared = ", ".join(sorted(compiled.plan.inputs)) or "none"
+    if input_name not in compiled.inputs:
+        declared = ", ".join(sorted(compiled.inputs)) or "none"
         raise InputError(f"--input {input_name}: the plan has no input of that name (declared: {declared})")
 
 

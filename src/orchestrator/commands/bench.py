@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,20 +21,56 @@ def register(app: typer.Typer) -> None:
 def bench(
     ctx: typer.Context,
     as_json: JsonFlag = False,
-    repeats: Annotated[int, typer.Option(min=1, max=20, help="best of this many runs per figure")] = 5,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="median of this many runs per figure")] = 5,
+    scale: Annotated[bool, typer.Option("--scale", help="also time real plans of 1k, 10k and 50k steps")] = False,
+    only: Annotated[
+        str | None, typer.Option(help="run one part: 'scheduler' (no-op and 10 ms rows) or 'real' (real plans)")
+    ] = None,
 ) -> None:
-    """Scheduler overhead: chain, fan-out and layered DAGs, no-op and 10 ms steps, against the floor."""
+    """Scheduler overhead and real plans (validation included) against a plain asyncio floor."""
     if ctx.invoked_subcommand is not None:
         return
+    from orchestrator.bench.scheduler import linear, measure_scale, run_all, run_real
+
+    if only not in (None, "scheduler", "real"):
+        raise InputError(f"--only {only!r}: expected 'scheduler' or 'real'")
+
+    async def measure() -> dict[str, Any]:
+        rows = await run_all(repeats=repeats) if only != "real" else []
+        real = await run_real(repeats=repeats) if only != "scheduler" else []
+        scaled = await measure_scale() if scale else []
+        return {"scheduler": rows, "real_plans": real, "scale": scaled}
+
+    figures = run_async(measure())
+    rows, real, scaled = figures["scheduler"], figures["real_plans"], figures["scale"]
+    met = all(r.met for r in rows) and all(r.met for r in real) and (not scaled or linear(scaled))
+    if as_json:
+        print_json(
+            {
+                "scheduler": [row.model_dump() for row in rows],
+                "real_plans": [row.model_dump() for row in real],
+                "scale": [row.model_dump() for row in scaled] or None,
+                "linear": linear(scaled) if scaled else None,
+                "all_met": met,
+            }
+        )
+        return
+    if rows:
+        _scheduler_table(rows)
+    if real:
+        _real_table(real)
+    if scaled:
+        _scale_table(scaled, linear(scaled))
+
+
+def _mark(ok: bool) -> str:
+    return "[green]ok[/]" if ok else "[red]over[/]"
+
+
+def _scheduler_table(rows: list[Any]) -> None:
     from rich.table import Table
 
-    from orchestrator.bench.scheduler import run_all, within_target
-
-    rows = run_async(run_all(repeats=repeats))
-    if as_json:
-        print_json([row.model_dump() for row in rows])
-        return
-    table = Table(title="scheduler overhead vs a plain asyncio ready-queue floor (best of runs)", show_edge=False)
+    table = Table(title="scheduler overhead vs a plain asyncio ready-queue floor (medians)", show_edge=False)
     for col in ("dag", "step", "n", "ms", "ideal", "floor ms", "µs/step", "floor", "ratio", ""):
         table.add_column(col, justify="left" if col in ("dag", "step") else "right")
     for row in rows:
@@ -49,10 +85,45 @@ def bench(
             f"{row.overhead_us_per_step:.1f}",
             f"{row.floor_overhead_us_per_step:.1f}",
             ratio,
-            "[green]ok[/]" if within_target(row) else "[red]over[/]",
+            _mark(row.met),
         )
     stdout.print(table)
     stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
+
+
+def _real_table(rows: list[Any]) -> None:
+    title = "real plans: execute_plan(plan dict), validation included, typed tool, step: references (medians)"
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False)
+    for col in ("dag", "n", "µs/step", "floor", "ratio", "of which validate", "KiB/step", "floor KiB", ""):
+        table.add_column(col, justify="left" if col == "dag" else "right")
+    for row in rows:
+        table.add_row(
+            row.dag,
+            str(row.steps),
+            f"{row.us_per_step:.1f}",
+            f"{row.floor_us_per_step:.1f}",
+            f"{row.ratio:.2f}x",
+            f"{row.validate_us_per_step:.1f}",
+            f"{row.kib_per_step:.2f}",
+            f"{row.floor_kib_per_step:.2f}",
+            _mark(row.met),
+        )
+    stdout.print(table)
+    stdout.print("targets: time per step <= 2x the floor's (same data, same function); memory <= 2 KiB per step")
+
+
+def _scale_table(rows: list[Any], is_linear: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title="real plans as they grow (layered, 50 wide; medians)", show_edge=False)
+    for col in ("steps", "validate µs/step", "execute µs/step"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(f"{row.steps:,}", f"{row.validate_us_per_step:.1f}", f"{row.execute_us_per_step:.1f}")
+    stdout.print(table)
+    stdout.print(f"linear (largest within 2x the smallest, per step): {_mark(is_linear)}")
 
 
 @bench_app.command("receipts")

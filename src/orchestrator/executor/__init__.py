@@ -73,11 +73,18 @@ async def execute_plan(
         trusted.append(Path(plan).resolve().parent)  # its relative defaults point next to it
     else:
         compiled = validate_plan(plan, registry)
-    values = prepare_inputs(compiled.plan.inputs, inputs)
+    values = prepare_inputs(compiled.inputs, inputs)
     # Files: confined to the folders of the inputs the caller gave (not the plan's defaults), see orchestrator.files.
     with allow_folders(*trusted), use_access(current_access() or run_access(dict(inputs or {}))):
         result, _ = await run_compiled(
-            compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
+            compiled,
+            values,
+            on_event=on_event,
+            limits=limits,
+            retry=retry,
+            run_id=run_id,
+            completed=completed,
+            keep_events=False,
         )
     return result
 
