@@ -279,8 +279,8 @@ def file_inputs(compiled: CompiledPlan) -> dict[str, str]:
     found: dict[str, str] = {}
     for cs in compiled.steps.values():
         properties = cs.tool.spec.input_schema.get("properties", {})
-        args = cs.raw.get("args") if isinstance(cs.raw.get("args"), dict) else {}
-        for arg, value in args.items():
+        args = cs.raw.get("args")
+        for arg, value in (args if isinstance(args, dict) else {}).items():
             if not (isinstance(value, str) and value.startswith("input:")):
                 continue
             formats = _formats(properties.get(arg))
