@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands._common import JsonFlag, print_json, run_async, stdout
+from orchestrator.commands._common import JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.errors import InputError
 
 bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
@@ -133,12 +133,23 @@ def bench_receipts(
     ] = None,
     images: Annotated[int, typer.Option(min=0, help="how many images to OCR per back-end (0: skip OCR)")] = 10,
     ocr: Annotated[str, typer.Option(help="comma-separated OCR back-ends to measure")] = "rapidocr,tesseract",
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="rapidocr only: time detection, classification and recognition per image size, and compare "
+            "engine settings (images/s before and after, and whether the parsed fields stay the same)",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Receipts per second: parse + categorize from text (through the executor), and OCR per back-end."""
     from orchestrator.bench.receipts import default_folder, measure_ocr_backends, measure_text_pipeline
 
     folder = folder or default_folder()
+    if profile:
+        _profile_rapidocr(folder, images, as_json)
+        return
     texts = sorted(folder.glob("*.txt"))
     pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
     if not texts:
@@ -160,6 +171,42 @@ def bench_receipts(
                 f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
                 f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
             )
+
+
+def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
+    from rich.table import Table
+
+    from orchestrator.bench.ocr import profile_rapidocr
+
+    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[: max(images, 1)]
+    if not pictures:
+        raise InputError(f"{folder}: no images to profile")
+    with stderr.status(f"profiling rapidocr on {len(pictures)} images"):
+        report = profile_rapidocr(pictures)
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"rapidocr on {len(pictures)} images of {folder}, settings interleaved", show_edge=False)
+    for col in ("setting", "images/s", "vs default", "detect s", "classify s", "recognise s", "same fields", "text"):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for row in report["rows"]:
+        table.add_row(
+            str(row["config"]),
+            f"{row['images_per_s']:.2f}",
+            f"{row['speedup']:.2f}x",
+            f"{row['det_s']:.2f}",
+            f"{row['cls_s']:.2f}",
+            f"{row['rec_s']:.2f}",
+            f"{row['same_fields']:.0%}",
+            f"{row['text_similarity']:.3f}",
+        )
+    stdout.print(table)
+    sizes = Table(title="default setting: seconds per image by size", show_edge=False)
+    for col in ("megapixels", "detect s", "recognise s"):
+        sizes.add_column(col, justify="right")
+    for row in report["by_size"]:
+        sizes.add_row(f"{row['megapixels']:.2f}", f"{row['det_s']:.2f}", f"{row['rec_s']:.2f}")
+    stdout.print(sizes)
 
 
 @bench_app.command("planner")
@@ -283,3 +330,42 @@ def bench_startup(
         table.add_row(row.command, f"{row.median_s:.3f}", f"{row.ratio:.2f}x", verdict)
     stdout.print(table)
     stdout.print(f"ratio: median of per-round ratios to the baseline (target <= {report.rows[0].target:g}x)")
+
+
+@bench_app.command("mcp")
+def bench_mcp(
+    calls: Annotated[int, typer.Option(min=10, max=100_000, help="calls per measurement")] = 500,
+    transports: Annotated[str, typer.Option(help="comma-separated: stdio, http")] = "stdio,http",
+    as_json: JsonFlag = False,
+) -> None:
+    """Per-call overhead of an MCP tool vs the same function in process (stdio, HTTP); calls/s at 1, 8, 32."""
+    from orchestrator.mcp_bridge.bench import measure_mcp
+
+    chosen = [t.strip() for t in transports.split(",") if t.strip()]
+    unknown = sorted(set(chosen) - {"stdio", "http"})
+    if unknown:
+        raise InputError(f"--transports: unknown {', '.join(unknown)}; choose from stdio, http")
+    figures = run_async(measure_mcp(calls=calls, transports=chosen))
+    if as_json:
+        print_json(figures)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"MCP call cost: {figures['tool']} (best of 3 x {calls} calls)", show_edge=False)
+    for col in ("transport", "ms/call", "overhead ms", "CPU ms/call", "CPU overhead", "calls/s @1", "@8", "@32"):
+        table.add_column(col, justify="left" if col == "transport" else "right")
+    for row in figures["rows"]:
+        rates = row["calls_per_s"]
+        table.add_row(
+            row["transport"],
+            f"{row['per_call_ms']:.3f}",
+            f"{row['overhead_ms']:.3f}",
+            f"{row['cpu_ms']:.3f}",
+            f"{row['cpu_overhead_ms']:.3f}",
+            *(f"{rates.get(k, 0):,.0f}" for k in ("1", "8", "32")),
+        )
+    stdout.print(table)
+    stdout.print(
+        f"target: stdio overhead <= {figures['target_stdio_overhead_ms']:g} ms per call. CPU: this process's plus "
+        f"the server's, which the machine's load (now {figures['load']}) does not inflate as it does wall time."
+    )

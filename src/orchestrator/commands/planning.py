@@ -20,12 +20,14 @@ import typer
 from orchestrator.commands._common import (
     InputsOpt,
     JsonFlag,
+    McpConfigOpt,
     OutOpt,
     check_settings,
     print_json,
     run_async,
     stderr,
     stdout,
+    use_mcp_config,
     write_result,
 )
 from orchestrator.errors import InputError
@@ -109,8 +111,10 @@ def plan_command(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     no_reuse: NoReuseOpt = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
+    use_mcp_config(mcp_config)
     from orchestrator.files import check_named_documents
     from orchestrator.plan.validate import validate_plan
 
@@ -143,12 +147,14 @@ def ask_command(
     model: ModelOpt = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
+    mcp_config: McpConfigOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
     from orchestrator.files import check_named_documents
     from orchestrator.observability import StepTable, render_output
 
+    use_mcp_config(mcp_config)
     check_settings()
     context = parse_context(inputs)
     check_named_documents(context)  # a missing or corrupt document is a user error before any model call
