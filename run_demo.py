@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent
 
 def main(argv: list[str]) -> int:
     plans = [Path(a).resolve() for a in argv] or sorted((ROOT / "examples").glob("*.json"))
-    os.chdir(ROOT)  # the example plans' default inputs are paths relative to the repository
+    os.chdir(ROOT)  # the example plans' defaults are relative to their own folder; this keeps output paths short
     if not plans:
         print("no example plans found in examples/", file=sys.stderr)
         return 2

@@ -60,7 +60,7 @@ async def test_a_failing_document_is_recorded_and_the_rest_go_on(tmp_path: Path)
     rows = {Path(r["document"]).name: r for r in map(json.loads, out.getvalue().splitlines())}
     assert (summary.total, summary.succeeded, summary.failed) == (3, 2, 1)
     assert rows["a.txt"]["output"] == "A.TXT" and rows["c.txt"]["status"] == "succeeded"
-    assert rows["bad.txt"]["status"] == "partial"
+    assert rows["bad.txt"]["status"] == "failed"  # no step succeeded
     assert "unreadable" in rows["bad.txt"]["error"] and set(rows["bad.txt"]["failed_steps"]) == {"read", "up"}
 
 

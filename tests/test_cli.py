@@ -93,7 +93,7 @@ def test_a_failing_step_exits_1_and_says_which_and_why(tmp_path: Path) -> None:
     proc = cli("run", str(write(tmp_path, "p.json", plan)), "--json")
     assert proc.returncode == 1
     result = json.loads(proc.stdout)
-    assert result["status"] == "partial"
+    assert result["status"] == "failed"  # nothing succeeded: not "partial"
     assert "rate must be a fraction" in result["steps"]["t"]["error"]
     assert result["steps"]["after"] == result["steps"]["after"] | {
         "status": "skipped",

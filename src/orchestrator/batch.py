@@ -26,6 +26,7 @@ from orchestrator.executor.engine import run_compiled
 from orchestrator.executor.hooks import use_step_hook
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
+from orchestrator.files import current_access, run_access, use_access
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.run_scope import run_scope
 
@@ -242,8 +243,8 @@ async def run_batch(
     again; a store that cannot be written stops the batch with :class:`~orchestrator.errors.StoreError`
     (what was recorded stays, and the run can resume).
     """
-    if input_name not in compiled.plan.inputs:
-        declared = ", ".join(sorted(compiled.plan.inputs)) or "none"
+    if input_name not in compiled.inputs:
+        declared = ", ".join(sorted(compiled.inputs)) or "none"
         raise InputError(f"the plan has no input {input_name!r} to bind documents to (declared: {declared})")
     if concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {concurrency}")
@@ -315,8 +316,10 @@ async def run_document(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     try:
-        values = prepare_inputs(compiled.plan.inputs, {**inputs, input_name: doc})
-        result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry, completed=completed)
+        given = {**inputs, input_name: str(doc)}
+        values = prepare_inputs(compiled.inputs, given)
+        with use_access(current_access() or run_access(given)):  # files: this document's folder, not the others'
+            result, _ = await run_compiled(compiled, values, limits=limiters, retry=retry, completed=completed)
     except OrchestratorError as exc:
         return DocumentResult(document=doc, status="error", error=str(exc), duration_s=loop.time() - t0)
     except Exception as exc:  # one broken document must not stop the batch; the error is kept

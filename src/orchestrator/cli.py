@@ -20,7 +20,9 @@ from orchestrator.commands._common import (
     JsonFlag,
     McpConfigOpt,
     NoStoreOpt,
+    OutOpt,
     ReportOpt,
+    check_settings,
     echo,
     print_json,
     use_mcp_config,
@@ -69,6 +71,7 @@ def run(
     no_store: NoStoreOpt = False,
     report: ReportOpt = None,
     executor: ExecutorOpt = "local",
+    out: OutOpt = None,
 ) -> None:
     """Run a plan with live per-step progress, then print its output (recorded in the run store)."""
     use_mcp_config(mcp_config)
@@ -77,16 +80,22 @@ def run(
 
     check_executor(executor)
     from orchestrator.executor import parse_input_pairs, prepare_inputs
+    from orchestrator.files import allow_folders, check_input_files, run_access, use_access
     from orchestrator.plan.validate import load_plan
 
+    check_settings()
     tools = registry()
     compiled = load_plan(plan, tools)
-    values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
+    given = parse_input_pairs(inputs or [], compiled.inputs)
+    values = prepare_inputs(compiled.inputs, given)
+    check_input_files(compiled, given)  # a missing or corrupt input file is a user error, before any step runs
     recording = start_recording(
         no_store, kind="run", request=str(plan), plan_data=plan_data(compiled.plan), inputs=values
     )
     title = compiled.plan.goal or str(plan)
-    run_single(compiled, values, recording, as_json=as_json, report=report, title=title, executor=executor)
+    # Files: the plan's folder (its relative defaults point there) and the folders of the inputs given.
+    with allow_folders(plan.resolve().parent), use_access(run_access(given)):
+        run_single(compiled, values, recording, as_json=as_json, report=report, title=title, executor=executor, out=out)
 
 
 @app.command()

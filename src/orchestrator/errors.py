@@ -14,6 +14,7 @@ OrchestratorError
     │   └── ToolTimeout            a step attempt exceeded its timeout_s (retryable)
     ├── PlanningError              the planner could not produce a valid plan (.issues, .attempts)
     ├── ModelError                 a model back-end failed (.status_code, .body, .retryable)
+    │   └── ModelRefusal           the model declined to answer (the provider said so: .said)
     └── StoreError                 the run store could not be written or read (locked, disk full) (.path)
 ```
 
@@ -142,6 +143,14 @@ class ModelError(RunError):
         self.status_code = status_code
         self.body = body
         self.retryable = retryable
+
+
+class ModelRefusal(ModelError):
+    """The provider reports that the model declined (OpenAI's ``refusal``, Anthropic's ``stop_reason: refusal``)."""
+
+    def __init__(self, message: str, *, said: str = ""):
+        super().__init__(message, retryable=False)
+        self.said = said
 
 
 class PlanningError(RunError):

@@ -182,8 +182,27 @@ def describe_interrupted(table: StepTable) -> str:
     return "interrupted: " + "; ".join(parts) + ". Nothing is left running."
 
 
-def render_output(result: RunResult, console: Console) -> None:
-    """Print a run's outcome for people: status line, problems, then the plan output."""
+OUTPUT_CHARS = 6_000
+"""The most characters of a text output shown in the terminal; the rest is cut, with a note."""
+OUTPUT_LINES = 120
+"""The most lines of a text output shown in the terminal."""
+_ERROR_CHARS = 500
+
+
+def cut_text(text: str, *, chars: int = OUTPUT_CHARS, lines: int = OUTPUT_LINES) -> tuple[str, int]:
+    """`text` cut to at most `lines` lines and `chars` characters, and how many characters were left out."""
+    shown = text[:chars]
+    if shown.count("\n") >= lines:
+        shown = "\n".join(shown.split("\n")[:lines])
+    return shown, len(text) - len(shown)
+
+
+def render_output(result: RunResult, console: Console, *, whole: str | None = None) -> None:
+    """Print a run's outcome for people: status line, problems, then the plan output.
+
+    A long output is cut (:data:`OUTPUT_CHARS`, :data:`OUTPUT_LINES`) with a note saying where all of it is:
+    `whole` (the ``--out`` file), else how to get it (``--json`` or ``--out FILE``).
+    """
     counts: dict[str, int] = {}
     for step in result.steps.values():
         counts[step.status] = counts.get(step.status, 0) + 1
@@ -196,16 +215,26 @@ def render_output(result: RunResult, console: Console) -> None:
     )
     for step in result.steps.values():
         if step.status in ("failed", "skipped", "cancelled") and step.error:
-            console.print(Text(f"  {step.id}: {step.status}: {step.error}", style="red"))
-    if result.output is not None:
-        console.print(Panel(_pretty(result.output), title="output", title_align="left"))
+            error, cut = cut_text(step.error, chars=_ERROR_CHARS, lines=5)
+            more = f" ... ({cut:,} more characters)" if cut else ""
+            console.print(Text(f"  {step.id}: {step.status}: {error}{more}", style="red"))
+    if result.output is None:
+        return
+    output, left_out = _pretty(result.output)
+    console.print(Panel(output, title="output", title_align="left"))
+    if left_out:
+        where = f"all of it is in {whole}" if whole else "see all of it with --json, or --out FILE"
+        console.print(Text(f"(output cut: {left_out:,} more characters; {where})", style="yellow"))
 
 
-def _pretty(value: Any) -> RenderableType:
+def _pretty(value: Any) -> tuple[RenderableType, int]:
+    """The output for the terminal, and how many characters of it were left out (0: all shown)."""
     if isinstance(value, str):
-        return Text(value)
+        shown, left_out = cut_text(value)
+        return Text(shown), left_out
     try:
-        json.dumps(value)
-    except TypeError:
-        return Pretty(value)
-    return Pretty(value, expand_all=False, max_length=20, max_string=400)
+        size = len(json.dumps(value, ensure_ascii=False))
+    except (TypeError, ValueError):
+        return Pretty(value, max_length=20, max_string=400, max_depth=6), 0
+    pretty = Pretty(value, expand_all=False, max_length=20, max_string=400, max_depth=6)
+    return pretty, max(0, size - OUTPUT_CHARS) if size > OUTPUT_CHARS else 0

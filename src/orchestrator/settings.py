@@ -91,6 +91,17 @@ class Settings(BaseModel):
         default=None, description='Ray runtime_env as JSON, e.g. {"pip": ["orchestrator[ocr]"]}'
     )
     ray_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="connecting, and workers starting")
+
+    # files: confinement and size caps (see orchestrator.files)
+    allowed_paths: tuple[str, ...] = Field(
+        default=(), description="folders tools may read besides the working directory and the run's input folders"
+    )
+    file_access: Literal["confined", "unrestricted"] = Field(
+        default="confined", description="unrestricted: tools may read any path a plan names"
+    )
+    max_document_bytes: int = Field(default=20_000_000, ge=1, description="largest file a tool reads")
+    max_text_chars: int = Field(default=1_000_000, ge=1, description="longest text a document may hold")
+
     # limits for plans a model wrote (plan files have their own, larger ones: orchestrator.plan.limits)
     model_plan_max_steps: int = Field(default=200, ge=1, description="steps in a model-written plan")
     model_plan_max_for_each: int = Field(default=1_000, ge=1, description="for_each elements of one step")
@@ -170,6 +181,13 @@ class Settings(BaseModel):
             values["small_model_cascade"] = tuple(t.strip() for t in cascade.split(",") if t.strip())
         if isinstance(values.get("ray_runtime_env"), str) and values["ray_runtime_env"].strip():
             values["ray_runtime_env"] = _parse_json_object("RAY_RUNTIME_ENV", values["ray_runtime_env"])
+        allowed = values.get("allowed_paths")
+        if isinstance(allowed, str):
+            values["allowed_paths"] = tuple(
+                p.strip() for p in allowed.replace(",", os.pathsep).split(os.pathsep) if p.strip()
+            )
+        if isinstance(values.get("file_access"), str):
+            values["file_access"] = values["file_access"].strip().lower()
         if isinstance(values.get("small_model_thresholds"), str):
             values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
         values = {k: v for k, v in values.items() if k in names and v != ""}
@@ -178,7 +196,9 @@ class Settings(BaseModel):
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]).upper()
-            raise ConfigurationError(f"environment variable {name}: {error['msg']}") from exc
+            given = values.get(str(error["loc"][0]))
+            shown = f"={given!r}" if isinstance(given, str) else ""
+            raise ConfigurationError(f"environment variable {name}{shown}: {error['msg']}") from exc
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -18,7 +18,7 @@ def make_registry() -> tuple[ToolRegistry, dict[str, anyio.Event]]:
     reg = ToolRegistry()
     started: dict[str, anyio.Event] = {}
 
-    @reg.tool
+    @reg.tool(read_only=True)
     async def echo(value: Any = None, tag: str = "") -> Any:
         """Echo the value, signalling that the step started."""
         started.setdefault(tag, anyio.Event()).set()
@@ -78,7 +78,7 @@ async def test_a_dangling_reference_found_at_the_end_stops_the_run_cleanly() -> 
     running = anyio.Event()
     cancelled = anyio.Event()
 
-    @reg.tool
+    @reg.tool(read_only=True)
     async def forever() -> None:
         """Run until cancelled."""
         running.set()
@@ -87,7 +87,7 @@ async def test_a_dangling_reference_found_at_the_end_stops_the_run_cleanly() -> 
         finally:
             cancelled.set()
 
-    @reg.tool
+    @reg.tool(read_only=True)
     async def echo(value: Any = None) -> Any:
         """Echo."""
         return value
@@ -124,3 +124,47 @@ async def test_a_final_plan_that_differs_from_what_was_streamed_is_refused() -> 
         run.add_step({"id": "a", "tool": "echo", "args": {"value": 1}})
         with pytest.raises(PlanValidationError, match="streamed and started"):
             await run.finish({"steps": [{"id": "a", "tool": "echo", "args": {"value": 2}}]})
+
+
+async def test_a_step_that_is_not_read_only_is_held_until_the_whole_plan_validates() -> None:
+    reg, started = make_registry()
+    wrote: list[Any] = []
+
+    @reg.tool  # not annotated: assumed to write
+    def write(value: Any = None) -> Any:
+        """Write the value somewhere."""
+        wrote.append(value)
+        return value
+
+    steps = [
+        {"id": "a", "tool": "echo", "args": {"value": 1, "tag": "a"}},
+        {"id": "w", "tool": "write", "args": {"value": "step:a"}},
+        {"id": "after", "tool": "echo", "args": {"value": "step:w", "tag": "after"}},
+    ]
+    with anyio.fail_after(5):
+        async with StreamingRun(reg) as run:
+            assert run.add_step(steps[0]) == "scheduled"
+            assert run.add_step(steps[1]) == "held"
+            assert run.add_step(steps[2]) == "waiting"  # it needs the held step
+            await started.setdefault("a", anyio.Event()).wait()
+            await anyio.sleep(0.05)
+            assert wrote == [] and "after" not in started and run.held_steps == ["w"]
+            result = await run.finish({"steps": steps, "output": "step:after"})
+    assert result.ok and result.output == 1 and wrote == [1]
+
+
+async def test_a_held_step_never_runs_when_the_plan_is_abandoned() -> None:
+    reg, _ = make_registry()
+    wrote: list[Any] = []
+
+    @reg.tool
+    def write(value: Any = None) -> Any:
+        """Write the value somewhere."""
+        wrote.append(value)
+        return value
+
+    async with StreamingRun(reg) as run:
+        run.add_step({"id": "a", "tool": "echo", "args": {"value": 1}})
+        run.add_step({"id": "w", "tool": "write", "args": {"value": "step:a"}})
+        result = await run.abort("the answer was invalid")
+    assert wrote == [] and "w" not in result.steps

@@ -51,23 +51,29 @@ def calls() -> Counter[str]:
 
 
 @pytest.fixture
-def tools(calls: Counter[str]) -> ToolRegistry:
-    """Arithmetic tools that count their calls; `divide` fails on zero (not retryable)."""
+def saved() -> list[tuple[str, float]]:
+    """What the non-read-only `save` tool wrote."""
+    return []
+
+
+@pytest.fixture
+def tools(calls: Counter[str], saved: list[tuple[str, float]]) -> ToolRegistry:
+    """Arithmetic tools that count their calls; `divide` fails on zero (not retryable); `save` writes."""
     registry = ToolRegistry()
 
-    @registry.tool
+    @registry.tool(read_only=True, idempotent=True, open_world=False)
     def double(x: float) -> float:
         """Double a number."""
         calls["double"] += 1
         return x * 2
 
-    @registry.tool
+    @registry.tool(read_only=True, idempotent=True, open_world=False)
     def add(a: float, b: float) -> float:
         """Add two numbers."""
         calls["add"] += 1
         return a + b
 
-    @registry.tool
+    @registry.tool(read_only=True, idempotent=True, open_world=False)
     def divide(a: float, b: float) -> float:
         """Divide a by b."""
         calls["divide"] += 1
@@ -75,11 +81,18 @@ def tools(calls: Counter[str]) -> ToolRegistry:
             raise ToolError("division by zero")
         return a / b
 
-    @registry.tool(kind="small_model")
+    @registry.tool(kind="small_model", read_only=True)
     def classify(text: str, labels: list[str]) -> str:
         """Pick the label that fits the text best."""
         calls["classify"] += 1
         return next((label for label in labels if label in text), labels[0])
+
+    @registry.tool(idempotent=False)  # not read-only: it writes, so it must never run from an unvalidated plan
+    def save(value: float, name: str = "result") -> str:
+        """Store a value under a name (writes: the test records each call)."""
+        calls["save"] += 1
+        saved.append((name, value))
+        return name
 
     return registry
 

@@ -37,7 +37,7 @@ def test_trailing_commas_inside_strings_are_kept() -> None:
     ("text", "why"),
     [
         ("", "empty"),
-        ("I cannot do that.", "no JSON object"),
+        ("Sure, here is what I would do.", "no JSON object"),
         ('{"steps": [{"id": "a"', "not complete"),
         ('{"steps": [{"id": a}]}', "not valid JSON"),
     ],

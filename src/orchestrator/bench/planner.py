@@ -76,7 +76,7 @@ def _simulated_tools(step_delay_s: float) -> ToolRegistry:
             return output
 
         work.__doc__ = f"Simulated {name}."
-        registry.tool(name=name)(work)
+        registry.tool(name=name, read_only=True)(work)  # as the real ones: read-only, so they start early
     return registry
 
 

@@ -88,6 +88,46 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="also write the whole run result (JSON) to this file", show_default=False),
+]
+
+
+def check_settings() -> None:
+    """Validate the settings a run depends on, before anything runs: a bad value is one line and exit 2.
+
+    Raises:
+        ConfigurationError: an unknown ``OCR_BACKEND`` or ``SMALL_MODEL_BACKEND`` (or any malformed setting).
+    """
+    from orchestrator._names import known_name
+    from orchestrator.errors import ConfigurationError
+    from orchestrator.settings import current_settings
+    from orchestrator.small_model_worker.choose import normalise_backend
+    from orchestrator.workers.receipts.ocr import ocr_backend_names
+
+    settings = current_settings()
+    try:
+        known_name(settings.ocr_backend, ocr_backend_names(), "OCR back-end")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"OCR_BACKEND={settings.ocr_backend}: {exc}") from None
+    if settings.small_model_backend:
+        try:
+            normalise_backend(settings.small_model_backend)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"SMALL_MODEL_BACKEND={settings.small_model_backend}: {exc}") from None
+
+
+def write_result(path: Path, data: Any) -> None:
+    """Write a run result as JSON (``--out``); a path that cannot be written is a user error."""
+    from orchestrator.errors import InputError
+
+    try:
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot write it ({exc.strerror or exc})") from None
+
+
 def announce_small_model() -> None:
     """With USE_SMALL_MODEL on, say on stderr which small model answers and why (one line, before a run)."""
     from orchestrator.errors import ConfigurationError
@@ -101,11 +141,24 @@ def announce_small_model() -> None:
 
     try:
         choice = choose_backend(settings)
+        if choice.generative:  # a back-end that cannot be set up (no endpoint, no extra) is said here, once
+            _try_backend(choice.backend, choice.model, settings)
     except ConfigurationError as exc:
         console(err=True).print(f"small models: not usable ({exc}); keyword rules answer", markup=False, style="yellow")
+        from orchestrator.workers.routing import mark_warned
+
+        mark_warned(str(exc))  # said once here: the run does not warn about it again
         return
     usable = {"keyword": True, "embedded": True, "llm": choice.generative, "large": bool(configured_provider(settings))}
     tiers = ", then ".join(tier for tier in settings.small_model_cascade if usable[tier])
     budget = f"; budget ${settings.budget_usd:g}" if settings.budget_usd is not None else ""
     line = f"{choice.describe()}; per item: {tiers} (the first that is sure answers){budget}"
     console(err=True).print(line, markup=False, highlight=False, style="cyan")
+
+
+def _try_backend(backend: str, model: str, settings: Any) -> None:
+    """Make (and close) the small-model back-end, so that a set-up problem shows before the run."""
+    from orchestrator.small_model_worker.backends import make_backend
+
+    made = make_backend(backend, model, settings, timeout_s=settings.small_model_timeout_s)
+    run_async(made.aclose())

@@ -106,6 +106,7 @@ def run_single(
     report: Path | None,
     title: str,
     executor: str = "local",
+    out: Path | None = None,
 ) -> None:
     """Run one plan (new or resumed) with live progress, record it, print its output; exits with its code.
 
@@ -140,9 +141,13 @@ def run_single(
         line = {"status": result.status, "output": result.output, "error": result.error}
         recording.raise_if_failed()
         recording.store.finish_document(recording.run_id, "", result.status, line, recording.session)
+    if out is not None:
+        from orchestrator.commands._common import write_result
+
+        write_result(out, result.model_dump(mode="json"))
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
-        render_output(result, common.stdout)
+        render_output(result, common.stdout, whole=str(out) if out is not None else None)
     finish_recording(recording, result.status, result.error, report)
     raise typer.Exit(0 if result.ok else 1)

@@ -15,6 +15,7 @@ from orchestrator.commands._common import (
     ExecutorOpt,
     McpConfigOpt,
     announce_small_model,
+    check_settings,
     run_async,
     stderr,
     use_mcp_config,
@@ -68,6 +69,7 @@ def batch(
     from orchestrator.toolbox import default_registry
 
     use_mcp_config(mcp_config)
+    check_settings()
     check_executor(executor)
 
     if run_id is not None and no_store:
@@ -83,13 +85,14 @@ def batch(
             return
     tools = default_registry()
     plan_file = Path(plan).is_file() or plan.endswith(".json")
-    if plan_file:  # a broken plan file is reported before anything else
+    if plan_file:  # a broken plan file, or an input name it does not have, is reported before anything else
         compiled = load_plan(Path(plan), tools)
+        check_input_name(compiled, input_name)
     documents = DocumentSource(source)  # read lazily: a cheap count for the progress bar, then one by one
     total = documents.count()
     if not total:
         raise InputError(f"{source}: no documents found")
-    extra = parse_input_pairs(set_inputs or [], compiled.plan.inputs if plan_file else {})
+    extra = parse_input_pairs(set_inputs or [], compiled.inputs if plan_file else {})
     recording = start_recording(
         no_store,
         kind="batch",
@@ -103,6 +106,7 @@ def batch(
     if not plan_file:
         first = str(next(iter(documents)))
         compiled = _plan_recorded(plan, {input_name: first, **extra}, tools, recording)
+        check_input_name(compiled, input_name)
     if recording is not None:
         from orchestrator.store import plan_tools
 
@@ -121,6 +125,7 @@ def batch(
         report,
         append=resume,
         executor=executor,
+        trusted=[Path(plan).resolve().parent] if plan_file else [],
     )
 
 
@@ -162,6 +167,7 @@ def continue_batch(run: Any, store: Any, *, report: Path | None, executor: str =
         report,
         append=True,
         executor=executor,
+        trusted=[Path(run.request).resolve().parent] if str(run.request).endswith(".json") else [],
     )
 
 
@@ -179,9 +185,11 @@ def _execute(
     *,
     append: bool,
     executor: str = "local",
+    trusted: Iterable[Path] = (),
 ) -> None:
     from orchestrator.batch import run_batch
     from orchestrator.cluster import open_executor
+    from orchestrator.files import allow_folders
 
     announce_small_model()
     try:
@@ -189,7 +197,7 @@ def _execute(
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write it ({exc.strerror})") from None
     try:
-        with _progress() as progress:
+        with allow_folders(*trusted), _progress() as progress:
             task = progress.add_task("documents", total=total)
 
             def advance(record: Any) -> None:
@@ -278,6 +286,13 @@ def _plan_recorded(
     if recording is not None:  # kept, so that continuing the batch does not plan it again
         recording.store.set_plan(recording.run_id, recording.store.save_plan(plan_data(compiled.plan)))
     return compiled
+
+
+def check_input_name(compiled: CompiledPlan, input_name: str) -> None:
+    """The plan must have the input each document is bound to (checked before the progress bar is drawn)."""
+    if input_name not in compiled.inputs:
+        declared = ", ".join(sorted(compiled.inputs)) or "none"
+        raise InputError(f"--input {input_name}: the plan has no input of that name (declared: {declared})")
 
 
 async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry, on_note: Any = None) -> CompiledPlan:

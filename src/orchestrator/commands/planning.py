@@ -22,11 +22,14 @@ from orchestrator.commands._common import (
     InputsOpt,
     JsonFlag,
     McpConfigOpt,
+    OutOpt,
+    check_settings,
     print_json,
     run_async,
     stderr,
     stdout,
     use_mcp_config,
+    write_result,
 )
 from orchestrator.commands._store import NoStoreOpt, ReportOpt, finish_recording, mark_interrupted, start_recording
 from orchestrator.errors import InputError
@@ -114,9 +117,11 @@ def plan_command(
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
     use_mcp_config(mcp_config)
+    from orchestrator.files import check_named_documents
     from orchestrator.plan.validate import validate_plan
 
     context = parse_context(inputs)
+    check_named_documents(context)
 
     async def make() -> tuple[Plan, PlanningReport, str]:
         async with _planner(provider, model, no_reuse) as planner:
@@ -148,14 +153,18 @@ def ask_command(
     no_store: NoStoreOpt = False,
     report: ReportOpt = None,
     executor: ExecutorOpt = "local",
+    out: OutOpt = None,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
     use_mcp_config(mcp_config)
     from orchestrator.cluster import check_executor
     from orchestrator.executor.hooks import use_step_hook
+    from orchestrator.files import check_named_documents
 
+    check_settings()
     check_executor(executor)
     context = parse_context(inputs)
+    check_named_documents(context)  # a missing or corrupt document is a user error before any model call
     recording = start_recording(no_store, kind="ask", request=request, inputs=context)
     hook = recording.recorder("") if recording is not None else None
 
@@ -175,7 +184,7 @@ def ask_command(
 
     try:
         with use_step_hook(hook):
-            done = _ask(go, request, as_json)
+            done = _ask(go, request, as_json, out)
     except KeyboardInterrupt:
         mark_interrupted(recording)
         raise
@@ -189,22 +198,30 @@ def ask_command(
     raise typer.Exit(0 if done.ok else 1)
 
 
-def _ask(go: Any, request: str, as_json: bool) -> PlannedRun:
+def _ask(go: Any, request: str, as_json: bool, out: Path | None) -> PlannedRun:
     from orchestrator.observability import StepTable, render_output
 
     done: PlannedRun
     if as_json:
         done = run_async(go(None))
-        payload = {
-            "plan": done.plan.model_dump(mode="json", exclude_defaults=True),
-            "result": done.result.model_dump(mode="json"),
-            "planning": done.planning.to_dict(),
-        }
-        print_json(payload)
     else:
         with StepTable(stderr, title=request, live=stderr.is_terminal) as table:
             done = run_async(go(table))
-        render_output(done.result, stdout)
+    payload = {
+        "plan": done.plan.model_dump(mode="json", exclude_defaults=True),
+        "result": done.result.model_dump(mode="json"),
+        "planning": done.planning.to_dict(),
+    }
+    if out is not None:
+        write_result(out, payload)
+    if as_json:
+        print_json(payload)
+    else:
+        early = done.planning.streamed_steps
+        if early:
+            ran = ", ".join(f"{sid} ({info['status']})" for sid, info in early.items())
+            stderr.print(f"ran while the rejected plan streamed (read-only): {ran}", markup=False, highlight=False)
+        render_output(done.result, stdout, whole=str(out) if out is not None else None)
         stdout.print(cost_line(done.planning), markup=False, highlight=False)
     return done
 

@@ -29,6 +29,7 @@ from orchestrator.executor.events import (
 from orchestrator.executor.inputs import parse_input_pairs, prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.executor.streaming import StreamingRun
+from orchestrator.files import allow_folders, current_access, run_access, use_access
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
 from orchestrator.registry import ToolRegistry
@@ -66,21 +67,25 @@ async def execute_plan(
         InputError: an input is missing, undeclared or of the wrong type; nothing was run.
     """
     registry = registry if registry is not None else default_registry()
+    trusted: list[Path] = []
     if isinstance(plan, str | Path):
         compiled = load_plan(plan, registry)
+        trusted.append(Path(plan).resolve().parent)  # its relative defaults point next to it
     else:
         compiled = validate_plan(plan, registry)
     values = prepare_inputs(compiled.inputs, inputs)
-    result, _ = await run_compiled(
-        compiled,
-        values,
-        on_event=on_event,
-        limits=limits,
-        retry=retry,
-        run_id=run_id,
-        completed=completed,
-        keep_events=False,
-    )
+    # Files: confined to the folders of the inputs the caller gave (not the plan's defaults), see orchestrator.files.
+    with allow_folders(*trusted), use_access(current_access() or run_access(dict(inputs or {}))):
+        result, _ = await run_compiled(
+            compiled,
+            values,
+            on_event=on_event,
+            limits=limits,
+            retry=retry,
+            run_id=run_id,
+            completed=completed,
+            keep_events=False,
+        )
     return result
 
 

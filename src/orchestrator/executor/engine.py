@@ -41,6 +41,7 @@ from orchestrator.executor.events import (
 )
 from orchestrator.executor.hooks import current_step_hook
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
+from orchestrator.files import current_access, run_access, use_access
 from orchestrator.ids import new_run_id
 from orchestrator.plan.limits import DEFAULT_LIMITS, MODEL_KINDS, Limits
 from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve, resolve_in
@@ -448,17 +449,20 @@ class _Run:
     def result(self, status: RunStatus | None = None) -> RunResult:
         now = self.now()
         total = Usage()
-        all_ok = True
+        succeeded = 0
         for rec in self.records.values():
             if rec.status == "pending":
                 rec.status = "skipped"
                 rec.error = self.stop_reason or "not run"
-            if rec.status != "succeeded":
-                all_ok = False
+            if rec.status == "succeeded":
+                succeeded += 1
             if rec.usage is not None:
                 total = total + rec.usage
         if status is None:
-            status = "failed" if self.stop_reason is not None else "succeeded" if all_ok else "partial"
+            if self.stop_reason is not None or (self.records and succeeded == 0):
+                status = "failed"  # stopped, or nothing succeeded: not "partial"
+            else:
+                status = "succeeded" if succeeded == len(self.records) else "partial"
         output = None
         try:
             output = resolve(self.output, self.env())
@@ -541,10 +545,15 @@ async def run_compiled(
         keep_events=keep_events,
     )
     run.load(compiled)
+    # Files: the steps read only under the run's roots (see orchestrator.files); the plan's own defaults
+    # do not widen them. An access already in force (a streamed run's) stands.
+    specs = compiled.inputs
+    given = {k: v for k, v in inputs.items() if k not in specs or v != specs[k].default}
     # Run-wide state (model budget, small-model worker): the enclosing batch's, else this run's own.
-    async with run_scope():
-        run.start()
-        result = await _wait(run)
+    with use_access(current_access() or run_access(given)):
+        async with run_scope():
+            run.start()
+            result = await _wait(run)
     return result, run.events
 
 

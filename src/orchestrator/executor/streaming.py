@@ -7,6 +7,11 @@ writing the rest. A step that refers to a step not written yet waits until the e
 plan has arrived, :meth:`StreamingRun.finish` validates all of it; a cycle or dangling reference found
 only then stops the run cleanly (running steps cancelled, nothing left running).
 
+Only safe steps start early: a step whose tool is not annotated ``read_only`` (see
+:class:`~orchestrator.registry.ToolAnnotations`) is held until the whole plan has validated, and so is every
+step that needs it. When the plan turns out invalid (cut at the length limit, commented, duplicate ids, an
+unknown tool...), nothing that writes has run.
+
     async with StreamingRun(registry, inputs) as run:
         for step in steps_as_they_arrive:
             run.add_step(step)
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -26,6 +31,7 @@ from orchestrator.executor.engine import _Run, _wait
 from orchestrator.executor.events import EventHandler, RunResult, as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
+from orchestrator.files import current_access, run_access, use_access
 from orchestrator.ids import new_run_id
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.limits import DEFAULT_LIMITS, Limits
@@ -35,6 +41,11 @@ from orchestrator.run_scope import RunScope, current_scope, enter_scope
 
 # Issues a later part of the plan may still resolve: a step not written yet, an input the final plan declares.
 _FORWARD = {"unknown_step", "unknown_input"}
+
+StepAdmission = Literal["scheduled", "waiting", "held"]
+"""What :meth:`StreamingRun.add_step` did with a step: scheduled it (it starts once its dependencies are
+done), kept it `waiting` for a step not written yet, or `held` it until the whole plan validates because
+its tool is not read-only."""
 
 
 class StreamingRun:
@@ -67,8 +78,11 @@ class StreamingRun:
         outer = current_scope()
         self._scope = outer if outer is not None else RunScope()
         self._owns_scope = outer is None
+        # Files: confined to the roots of the inputs the caller gave (see orchestrator.files).
+        self._access = current_access() or run_access(self.inputs)
         self._raw: list[Mapping[str, Any]] = []  # steps accepted so far, in arrival order
-        self._deferred: list[str] = []  # steps waiting for a step not written yet
+        self._deferred: list[str] = []  # steps waiting for the end: a step not written yet, or not read-only
+        self._held: list[str] = []  # of those, the steps held because their tool is not read-only
         self._finished = False
 
     @property
@@ -88,7 +102,7 @@ class StreamingRun:
             )
             self._run.open = True
             self._run.limit(self.plan_limits)
-            with enter_scope(self._scope):
+            with enter_scope(self._scope), use_access(self._access):
                 self._run.start()
         return self._run
 
@@ -110,8 +124,16 @@ class StreamingRun:
         """The ids of the steps accepted so far, in arrival order."""
         return [str(raw["id"]) for raw in self._raw]
 
-    def add_step(self, raw: Mapping[str, Any]) -> None:
-        """Validate one step against the steps seen so far and schedule it.
+    @property
+    def held_steps(self) -> list[str]:
+        """Steps held until the plan is whole because their tool is not read-only (none of them has started)."""
+        return list(self._held)
+
+    def add_step(self, raw: Mapping[str, Any]) -> StepAdmission:
+        """Validate one step against the steps seen so far and schedule it, if it is safe to start early.
+
+        A step whose tool is not read-only is held (and so, being unknown to later steps' prefix, is every
+        step that refers to it) until :meth:`finish` has validated the whole plan.
 
         Raises:
             PlanValidationError: the step can never be valid (unknown tool, bad arguments, bad field...).
@@ -131,10 +153,16 @@ class StreamingRun:
             # Only references to steps not written yet: keep it, schedule it once the plan is whole.
             self._raw.append(raw)
             self._deferred.append(str(step_id))
-            return
+            return "waiting"
         self._raw.append(raw)
-        with enter_scope(self._scope):  # steps launched from here share the run's scope
-            run.add(compiled.steps[str(step_id)])
+        step = compiled.steps[str(step_id)]
+        if not step.tool.spec.annotations.read_only:
+            self._deferred.append(str(step_id))
+            self._held.append(str(step_id))
+            return "held"
+        with enter_scope(self._scope), use_access(self._access):  # steps launched here share the run's scope
+            run.add(step)
+        return "scheduled"
 
     async def finish(self, plan: Mapping[str, Any]) -> RunResult:
         """The whole plan has arrived: validate all of it, then wait for every step.
@@ -159,7 +187,7 @@ class StreamingRun:
         run.goal = compiled.plan.goal or run.goal
         run.output = compiled.output
         accepted = set(self.step_ids) - set(self._deferred)
-        with enter_scope(self._scope):
+        with enter_scope(self._scope), use_access(self._access):
             for sid, cs in compiled.steps.items():
                 if sid not in accepted:
                     run.add(cs)

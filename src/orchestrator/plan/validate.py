@@ -1013,6 +1013,13 @@ def validate_plan(
 
 
 def load_plan(path: Path | str, registry: ToolRegistry, *, limits: Limits = DEFAULT_LIMITS) -> CompiledPlan:
-    """Read, parse and validate a plan file (errors carry the file, line and column)."""
+    """Read, parse and validate a plan file (errors carry the file, line and column).
+
+    A relative path among its inputs' defaults that names something next to the plan file is made absolute
+    against the plan file's folder, whatever the working directory (see :mod:`orchestrator.files`).
+    """
+    from orchestrator.plan.defaults import resolve_relative_defaults
+
     data, source = read_plan_file(Path(path), limits=limits)
+    data = resolve_relative_defaults(data, Path(path).resolve().parent)
     return validate_plan(data, registry, source=source, limits=limits)

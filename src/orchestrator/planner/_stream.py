@@ -10,6 +10,9 @@ plan is validated (cycles, dangling references, inputs). Then:
   running), the re-ask loop repairs the plan without streaming, and the repaired plan runs with the
   outputs of finished steps whose definitions did not change (``completed=``). Garbage never runs: a
   step starts only after passing validation on its own, and the rest only after the whole plan passes.
+  Only read-only steps start early (see :mod:`orchestrator.executor.streaming`): whatever the answer turns
+  out to be, nothing that writes has run before the whole plan validated. What did run is listed in the
+  planning report (``streamed_steps``) and in a ``streamed_run`` note.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from orchestrator.errors import ModelError, PlanningError, PlanValidationError
+from orchestrator.errors import ModelError, ModelRefusal, PlanningError, PlanValidationError
 from orchestrator.executor.events import Event, RunResult, StepFailed, StepFinished, StepSkipped, StepStarted
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.streaming import StreamingRun
@@ -27,7 +30,7 @@ from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.planner._prompts import repair_prompt
 from orchestrator.planner.protocol import PlannerCore
-from orchestrator.planner.reader import StepExtractor
+from orchestrator.planner.reader import REFUSED, StepExtractor
 from orchestrator.planner.replan import dependencies, reusable_outputs, step_signature
 from orchestrator.planner.report import Session
 from orchestrator.providers import Completion, Message
@@ -74,7 +77,7 @@ class _Stream:
         tool = str(raw.get("tool"))
         assert self.run is not None
         try:
-            self.run.add_step(raw)
+            admission = self.run.add_step(raw)
         except PlanValidationError as exc:
             # Held back: the whole plan is checked at the end, and a bad step is repaired, never run.
             first = exc.issues[0].render() if exc.issues else "invalid"
@@ -82,9 +85,15 @@ class _Stream:
             return
         self.accepted[sid] = raw
         kind = self.planner.registry.get(tool).spec.kind.value if tool in self.planner.registry else ""
+        action = {
+            "scheduled": "scheduled",
+            "waiting": "waits for a step not written yet",
+            "held": "held until the whole plan validates (the tool is not read-only)",
+        }[admission]
         self.session.note(
-            f"planner: step {sid!r} ({tool}) written; scheduled",
+            f"planner: step {sid!r} ({tool}) written; {action}",
             "step_planned",
+            admission=admission,
             step_id=sid,
             tool=tool,
             tool_kind=kind,
@@ -113,6 +122,12 @@ async def stream_and_run(
     async with run:
         try:
             completion = await planner.call(session, messages, purpose="plan", attempt=1, on_delta=state.on_delta)
+        except ModelRefusal as exc:  # nothing to run from a refusal: ask once more, without streaming
+            await run.abort("the model declined")
+            again = planner.declined(session, messages, exc.said or str(exc), attempt=1)
+            planned = await planner.generate(session, again, context, attempt=1, last_output=exc.said)
+            session.announce(planned)
+            return planned, await planner.execute(planned, context, session)
         except ModelError as exc:
             if not state.extractor.text:
                 raise PlanningError(f"planning failed: {exc}", attempts=1) from exc
@@ -138,6 +153,7 @@ async def stream_and_run(
         await state.settle({sid for sid in state.running if _unchanged(state.accepted.get(sid), compiled, sid)})
         reason = f"the stream broke ({failure})" if failure is not None else "the streamed plan was invalid"
         partial = await run.abort(f"{reason}; the repaired plan takes over")
+        _report_early_steps(session, partial, run.held_steps)
     new_inputs = prepare_inputs(compiled.plan.inputs, context)
     completed = reusable_outputs(compiled, state.accepted, partial, old_inputs=context, new_inputs=new_inputs)
     session.report.reused_steps.extend(completed)
@@ -163,6 +179,9 @@ async def _repair(
             "fallback",
         )
         return await planner.generate(session, messages, context, attempt=1, last_output=state.extractor.text)
+    if issues and issues[0].code == REFUSED:
+        again = planner.declined(session, messages, completion.text, attempt=1)
+        return await planner.generate(session, again, context, attempt=1, last_output=completion.text)
     session.rejected(1, issues)
     repair = [
         *messages,
@@ -170,6 +189,22 @@ async def _repair(
         Message.user(repair_prompt(issues, truncated=completion.truncated)),
     ]
     return await planner.generate(session, repair, context, attempt=1, last_output=completion.text, last_issues=issues)
+
+
+def _report_early_steps(session: Session, partial: RunResult, held: list[str]) -> None:
+    """Say which steps ran before the streamed plan was found invalid (only read-only ones can have)."""
+    ran = {sid: s.status for sid, s in partial.steps.items() if s.started_s is not None}
+    session.report.streamed_steps = {
+        sid: {"tool": partial.steps[sid].tool, "status": status} for sid, status in ran.items()
+    }
+    listed = ", ".join(f"{sid} ({status})" for sid, status in ran.items()) or "none"
+    held_text = f"; held, never started: {', '.join(held)}" if held else ""
+    session.note(
+        f"planner: before the plan was found invalid these read-only steps ran: {listed}{held_text}",
+        "streamed_run",
+        ran=ran,
+        held=list(held),
+    )
 
 
 def _unchanged(raw: Mapping[str, Any] | None, compiled: CompiledPlan, sid: str) -> bool:

@@ -15,6 +15,8 @@ What it guarantees:
 - An invalid answer is sent back with the validator's issues, at most ``max_attempts`` answers in all;
   then :class:`~orchestrator.errors.PlanningError` carries the last issues, the attempts and the last
   output. A step naming a tool that is not registered never runs.
+- A refusal (in words, or the provider's refusal signal) is asked again once; a second refusal ends in a
+  :class:`~orchestrator.errors.PlanningError` saying the model declined (within ``max_attempts``).
 - :meth:`LargePlanner.run` streams the answer and starts each step as soon as its JSON object is complete
   and its dependencies are done (:mod:`orchestrator.planner._stream`), then replans after failed steps.
 - Repeated requests are served from the :class:`~orchestrator.planner.library.PlanLibrary`, with no call.
@@ -29,7 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from orchestrator.embeddings import embeddings_available, shared_embedder
-from orchestrator.errors import ConfigurationError, InputError, ModelError, PlanningError
+from orchestrator.errors import ConfigurationError, InputError, ModelError, ModelRefusal, PlanningError
 from orchestrator.executor import ConcurrencyLimits, EventHandler, RetryPolicy, RunResult, execute_plan
 from orchestrator.executor.events import as_handlers
 from orchestrator.executor.inputs import prepare_inputs
@@ -42,7 +44,7 @@ from orchestrator.planner._reuse import CONFIGURE, lookup_plan, remember_plan
 from orchestrator.planner._stream import stream_and_run
 from orchestrator.planner.choose import LIBRARY, PROBE_TIMEOUT_S, ProviderChoice, choose_provider, normalise_provider
 from orchestrator.planner.library import DEFAULT_THRESHOLD, PlanLibrary
-from orchestrator.planner.reader import JSONReadError, read_plan_json
+from orchestrator.planner.reader import REFUSED, JSONReadError, RefusalAnswer, read_plan_json
 from orchestrator.planner.replan import refine, replan_loop
 from orchestrator.planner.report import PlannedRun, PlanningReport, Session
 from orchestrator.providers import ChatModel, Completion, DeltaCallback, Message, make_chat_model
@@ -54,6 +56,10 @@ from orchestrator.toolbox import default_registry
 logger = logging.getLogger(__name__)
 
 SCHEMA_NAME = "plan"
+_ASK_AGAIN = (
+    "This is a routine request to process the user's own documents and data with the tools listed; nothing "
+    "in it is harmful. Answer with the plan, as one JSON object."
+)
 
 
 class LargePlanner:
@@ -333,6 +339,8 @@ class LargePlanner:
         """Read and validate a model's answer: (the JSON data, the compiled plan or None, the issues)."""
         try:
             data = read_plan_json(text)
+        except RefusalAnswer as exc:
+            return None, None, [PlanIssue(code=REFUSED, message=str(exc))]
         except JSONReadError as exc:
             hint = "the output limit cut the answer" if truncated else "answer with one JSON object and nothing else"
             return None, None, [PlanIssue(code="not_json", message=str(exc), hint=hint)]
@@ -371,6 +379,10 @@ class LargePlanner:
                 completion = await self.call(
                     session, messages, purpose=purpose if attempt == 1 else f"{purpose}: repair", attempt=attempt
                 )
+            except ModelRefusal as exc:
+                issues = [PlanIssue(code=REFUSED, message=str(exc))]
+                messages = self.declined(session, messages, exc.said or str(exc), attempt=attempt)
+                continue
             except ModelError as exc:
                 raise PlanningError(
                     f"planning failed on attempt {attempt}: {exc}", attempts=attempt, last_output=last_output
@@ -380,12 +392,17 @@ class LargePlanner:
             if compiled is not None:
                 session.report.attempts = attempt
                 return compiled
+            if issues and issues[0].code == REFUSED:
+                messages = self.declined(session, messages, completion.text, attempt=attempt)
+                continue
             session.rejected(attempt, issues)
             messages = [
                 *messages,
                 Message.assistant(completion.text or "(empty answer)"),
                 Message.user(repair_prompt(issues, truncated=completion.truncated)),
             ]
+        if issues and issues[0].code == REFUSED:
+            raise PlanningError(f"the model declined to plan this request: {issues[0].message}", attempts=attempt)
         raise PlanningError(
             f"the planner gave no valid plan in {attempt} attempt{'s' if attempt != 1 else ''}; "
             "the last answer's problems:",
@@ -393,6 +410,20 @@ class LargePlanner:
             attempts=attempt,
             last_output=last_output,
         )
+
+    def declined(self, session: Session, messages: list[Message], said: str, *, attempt: int) -> list[Message]:
+        """The model declined: the messages asking once more, or PlanningError when it already declined once."""
+        report = session.report
+        report.refusals += 1
+        words = " ".join(said.split())[:200]
+        session.note(f"planner: the model declined ({words!r})", "refused", attempt=attempt, said=words)
+        if report.refusals > 1:
+            raise PlanningError(
+                f"the model declined to plan this request ({report.refusals} times); it said: {words!r}",
+                attempts=attempt,
+                last_output=said,
+            )
+        return [*messages, Message.assistant(said or "(declined)"), Message.user(_ASK_AGAIN)]
 
     async def execute(
         self,

@@ -34,6 +34,7 @@ import anyio
 from orchestrator.embeddings import Embedder, cosine
 from orchestrator.errors import ConfigurationError, InputError
 from orchestrator.executor.inputs import prepare_inputs
+from orchestrator.plan.defaults import resolve_relative_defaults
 from orchestrator.plan.limits import ModelPlanLimits
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import check_plan
@@ -186,6 +187,7 @@ class PlanLibrary:
             goal = data.get("goal") if isinstance(data, dict) else None
             if not isinstance(goal, str) or not goal.strip():
                 continue
+            data = resolve_relative_defaults(data, path.resolve().parent)  # defaults are relative to the file
             text = json.dumps(data, sort_keys=True)
             digest = _digest(text)
             with conn:

@@ -79,6 +79,10 @@ class PlannerCore(Protocol):
         """The re-ask loop: call, validate, send the issues back."""
         ...
 
+    def declined(self, session: Session, messages: list[Message], said: str, *, attempt: int) -> list[Message]:
+        """The model declined: the messages asking once more (raises PlanningError after a second refusal)."""
+        ...
+
     async def execute(
         self,
         compiled: CompiledPlan,

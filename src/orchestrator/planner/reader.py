@@ -1,8 +1,10 @@
 """Read the JSON a model wrote, tolerantly, and pull step objects out of a plan while it is still streaming.
 
-Models asked for JSON without native structured output wrap it in code fences or prose, and leave trailing
-commas. :func:`read_json` copes with all three; it never guesses beyond that (no quote repair, no
-completion of a cut document), so a broken answer is an error the planner sends back to the model.
+Models asked for JSON without native structured output wrap it in code fences or prose, leave trailing
+commas, and reason in ``<think>`` blocks first. :func:`read_json` copes with all of these (see
+:mod:`orchestrator.model_answers`); it never guesses beyond that (no quote repair, no completion of a cut
+document, no choice between two objects), so a broken answer is an error the planner sends back to the
+model. A refusal is a :class:`RefusalAnswer`, so the planner can say the model declined.
 
 :class:`StepExtractor` is fed the answer piece by piece as it streams and returns each element of the
 top-level ``"steps": [...]`` list the moment its closing brace arrives, so the executor can start it while
@@ -17,43 +19,74 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator._json_text import outside_strings
+from orchestrator.model_answers import REASONING_TAGS, json_objects, refusal, strip_reasoning, strip_trailing_commas
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
+_OPEN_TAG = re.compile(r"\{|<(" + "|".join(REASONING_TAGS) + r")(?:\s[^>]*)?>", re.IGNORECASE)
 
 
 class JSONReadError(ValueError):
     """The text holds no readable JSON object; the message says why, for the model to fix."""
 
 
+REFUSED = "refused"
+"""The issue code of an answer in which the model declined the request."""
+
+
+class RefusalAnswer(JSONReadError):
+    """The model declined the task instead of answering; `.said` is what it wrote."""
+
+    def __init__(self, said: str):
+        self.said = said
+        super().__init__(f"the model declined instead of answering: {said!r}")
+
+
 def read_json(text: str) -> Any:
-    """Parse a JSON object out of a model's answer.
+    """Parse the one JSON object out of a model's answer.
 
     Accepts: plain JSON; JSON inside a Markdown code fence; JSON with prose before or after it; trailing
-    commas before ``}`` or ``]``.
+    commas before ``}`` or ``]``; ``<think>``/``<thinking>``/``<reasoning>`` blocks anywhere around it.
 
     Raises:
-        JSONReadError: nothing in the text parses as a JSON object.
+        RefusalAnswer: the model declined the task.
+        JSONReadError: nothing in the text parses as a JSON object, or several objects do (none is taken).
     """
-    stripped = text.strip()
-    if not stripped:
+    if not text.strip():
         raise JSONReadError("the answer was empty; expected a JSON object")
-    candidates = [stripped]
-    candidates.extend(m.group(1).strip() for m in _FENCE.finditer(text))
-    span = _outer_object(text)
-    if span is not None:
-        candidates.append(text[span[0] : span[1]])
+    try:  # plain JSON as it is (a "<think>" inside one of its strings is just text)
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    visible = strip_reasoning(text)
+    stripped = visible.strip()
+    if not stripped:
+        raise JSONReadError("the answer holds only reasoning (a <think> block), no JSON object")
+    said = refusal(stripped)
+    if said is not None:
+        raise RefusalAnswer(said)
     last_error = ""
-    for candidate in candidates:
-        for attempt in (candidate, strip_trailing_commas(candidate)):
+    for attempt in (stripped, strip_trailing_commas(stripped)):
+        try:
+            return json.loads(attempt)
+        except json.JSONDecodeError as exc:
+            last_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    objects, unclosed = json_objects(visible)
+    if len(objects) > 1:
+        raise JSONReadError(
+            f"the answer holds {len(objects)} separate JSON objects; none was taken: answer with exactly one"
+        )
+    if objects:
+        return objects[0]
+    for fenced in _FENCE.finditer(visible):  # a fenced value that is not an object (a list, say)
+        for attempt in (fenced.group(1).strip(), strip_trailing_commas(fenced.group(1).strip())):
             try:
                 return json.loads(attempt)
             except json.JSONDecodeError as exc:
                 last_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    if span is None:
-        if "{" in text:
-            raise JSONReadError("the JSON object is not complete (a closing brace is missing)")
+    if "{" not in visible:
         raise JSONReadError("the answer holds no JSON object")
+    if unclosed:
+        raise JSONReadError("the JSON object is not complete (a closing brace is missing)")
     raise JSONReadError(f"the answer is not valid JSON: {last_error}")
 
 
@@ -65,42 +98,6 @@ def read_plan_json(text: str) -> Any:
         if isinstance(inner, Mapping) and "steps" in inner:
             return dict(inner)
     return data
-
-
-def strip_trailing_commas(text: str) -> str:
-    """Remove commas that directly precede ``}`` or ``]`` (outside strings; whitespace between is kept)."""
-    dropped: list[int] = []
-    comma: int | None = None  # the last comma seen, until something other than whitespace follows it
-    for index, ch in outside_strings(text):
-        if ch in " \t\r\n":
-            continue
-        if ch in "}]" and comma is not None:
-            dropped.append(comma)
-        comma = index if ch == "," else None
-    if not dropped:
-        return text
-    pieces, last = [], 0
-    for index in dropped:
-        pieces.append(text[last:index])
-        last = index + 1
-    pieces.append(text[last:])
-    return "".join(pieces)
-
-
-def _outer_object(text: str) -> tuple[int, int] | None:
-    """The span of the first balanced ``{...}`` in `text` (strings respected), or None."""
-    start = text.find("{")
-    if start < 0:
-        return None
-    depth = 0
-    for index, ch in outside_strings(text, start):
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return start, index + 1
-    return None
 
 
 @dataclass
@@ -118,9 +115,9 @@ class StepExtractor:
     """Incrementally extract the elements of a plan's top-level ``"steps"`` list from streamed text.
 
     Feed it every piece of the answer in order; :meth:`feed` returns the step objects completed by that
-    piece (each parsed, trailing commas tolerated). Text before the first ``{`` (prose, a code fence) is
-    skipped. A step that does not parse is returned as :attr:`broken` text and skipped, so the final
-    validation (and the repair loop) deals with it.
+    piece (each parsed, trailing commas tolerated). Text before the first ``{`` (prose, a code fence,
+    ``<think>`` blocks, whose braces are not the plan's) is skipped. A step that does not parse is
+    returned as :attr:`broken` text and skipped, so the final validation (and the repair loop) deals with it.
 
         >>> extractor = StepExtractor()
         >>> extractor.feed('{"steps": [{"id": "a", "tool": "t"}, {"id"')
@@ -147,9 +144,31 @@ class StepExtractor:
         found: list[dict[str, Any]] = []
         text = self._text
         while self._pos < len(text) and not self._done:
+            if not self._started:
+                if not self._skip_preamble(text):
+                    break
+                continue
             self._scan(text, self._pos, found)
             self._pos += 1
         return found
+
+    def _skip_preamble(self, text: str) -> bool:
+        """Before the plan's ``{``: skip prose and whole reasoning blocks; False to wait for more text."""
+        match = _OPEN_TAG.search(text, self._pos)
+        if match is None:
+            self._pos = max(self._pos, len(text) - 16)  # the tail may be the start of a tag
+            return False
+        if match.group(0) == "{":
+            self._started = True
+            self._stack.append(_Frame(is_object=True))
+            self._pos = match.end()
+            return True
+        closing = re.compile(rf"</{match.group(1)}\s*>", re.IGNORECASE).search(text, match.end())
+        if closing is None:
+            self._pos = match.start()  # still reasoning: wait for the block to close
+            return False
+        self._pos = closing.end()
+        return True
 
     @property
     def text(self) -> str:
@@ -160,11 +179,6 @@ class StepExtractor:
         ch = text[index]
         if self._in_string:
             self._scan_string(text, index, ch)
-            return
-        if not self._started:
-            if ch == "{":
-                self._started = True
-                self._stack.append(_Frame(is_object=True))
             return
         stack = self._stack
         top = stack[-1] if stack else None
@@ -222,4 +236,4 @@ class StepExtractor:
             self.broken.append(raw)
 
 
-__all__ = ["JSONReadError", "StepExtractor", "read_json", "read_plan_json", "strip_trailing_commas"]
+__all__ = ["JSONReadError", "RefusalAnswer", "StepExtractor", "read_json", "read_plan_json", "strip_trailing_commas"]

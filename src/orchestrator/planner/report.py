@@ -65,7 +65,10 @@ class PlanningReport:
         calls: every model call, in order.
         attempts: model answers needed for the first valid plan (0 from the library).
         replans: how many times the plan was revised after a failure.
+        refusals: answers in which the model declined the request (a second one ends planning).
         reused_steps: step ids whose outputs were reused instead of run again.
+        streamed_steps: steps that started while an answer streamed that then proved invalid (id -> tool,
+            status); only read-only tools start that early.
         notes: every note emitted, in order.
     """
 
@@ -76,7 +79,9 @@ class PlanningReport:
     calls: list[PlannerCall] = field(default_factory=list)
     attempts: int = 0
     replans: int = 0
+    refusals: int = 0
     reused_steps: list[str] = field(default_factory=list)
+    streamed_steps: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -98,7 +103,9 @@ class PlanningReport:
             "choice_reason": self.choice_reason,
             "attempts": self.attempts,
             "replans": self.replans,
+            "refusals": self.refusals,
             "reused_steps": list(self.reused_steps),
+            "streamed_steps": {sid: dict(info) for sid, info in self.streamed_steps.items()},
             "usage": self.usage.model_dump(),
             "calls": [call.__dict__ for call in self.calls],
             "notes": list(self.notes),

@@ -27,7 +27,7 @@ from typing import Any, cast
 import httpx
 
 from orchestrator.context import Usage
-from orchestrator.errors import ConfigurationError, ModelError
+from orchestrator.errors import ConfigurationError, ModelError, ModelRefusal
 from orchestrator.providers.base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -163,7 +163,7 @@ class AnthropicChatModel(OwnsClient):
             else:
                 answer = await self._stream(params, json_schema is not None, StreamCollector(on_delta, started))
         if answer.finish == "refusal":
-            raise ModelError(f"anthropic model {self.model!r} refused to answer", retryable=False)
+            raise ModelRefusal(f"anthropic model {self.model!r} refused to answer", said=answer.text[:200])
         completion = Completion(
             text=answer.text,
             usage=self._usage(answer),

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from orchestrator.context import Usage
-from orchestrator.errors import ConfigurationError, ModelError
+from orchestrator.errors import ConfigurationError, ModelError, ModelRefusal
 from orchestrator.providers.base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -243,7 +243,8 @@ class OpenAIChatModel(OwnsClient):
             raise ModelError(f"{self.provider} returned no choices for {self.model!r}", retryable=True)
         choice = response.choices[0]
         if choice.message.refusal:
-            raise ModelError(f"{self.provider} model refused: {choice.message.refusal}", retryable=False)
+            said = choice.message.refusal
+            raise ModelRefusal(f"{self.provider} model refused: {said}", said=said)
         usage = response.usage
         tokens = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
         return choice.message.content or "", choice.finish_reason, response.model, tokens
@@ -272,7 +273,8 @@ class OpenAIChatModel(OwnsClient):
         if finish is None:
             raise stream_cut(self.provider, self.model, len(collector.text))
         if refusal:
-            raise ModelError(f"{self.provider} model refused: {''.join(refusal)}", retryable=False)
+            said = "".join(refusal)
+            raise ModelRefusal(f"{self.provider} model refused: {said}", said=said)
         return finish, reported, tokens
 
     def _usage(self, reported: str, input_tokens: int, output_tokens: int) -> Usage:

@@ -433,7 +433,9 @@ def categorized(items: Sequence[LineItem], predictions: Sequence[Prediction], de
             CategorizedItem(
                 **item.model_dump(),
                 category=prediction.label,
-                confidence=min(1.0, max(0.0, round(prediction.confidence, 4))),
+                confidence=None
+                if prediction.confidence is None
+                else min(1.0, max(0.0, round(prediction.confidence, 4))),
                 mode=mode,
             )
         )

@@ -60,7 +60,7 @@ class CategorizedItem(LineItem):
     """A line item with its expense category."""
 
     category: str
-    confidence: float = Field(default=0.0, ge=0, le=1)
+    confidence: float | None = Field(default=0.0, ge=0, le=1, description="None: the model stated none")
     mode: str = Field(default="keyword", description="which tier answered: keyword, embedded, a small model, ...")
 
 

@@ -58,7 +58,7 @@ class TextResult(BaseModel):
 
     task: str
     label: str | None = None
-    confidence: float = Field(default=0.0, ge=0, le=1)
+    confidence: float | None = Field(default=0.0, ge=0, le=1, description="None: the model stated none")
     scores: dict[str, float] = Field(default_factory=dict)
     entities: list[str] = Field(default_factory=list)
     summary: str | None = None
@@ -127,11 +127,11 @@ def summarize(text: str, sentences: int = 2) -> TextResult:
 def keyword_label(text: str, labels: Sequence[str]) -> tuple[str, float]:
     """:func:`classify` as (label, confidence), for the cascade's keyword tier (the last label when nothing matched)."""
     result = classify(text, list(labels))
-    return (result.label or labels[-1], result.confidence if result.label else 0.0)
+    return (result.label or labels[-1], (result.confidence or 0.0) if result.label else 0.0)
 
 
 def keyword_sentiment(text: str, labels: Sequence[str]) -> tuple[str, float]:
     """:func:`sentiment` as (label, confidence), for the cascade's keyword tier."""
     result = sentiment(text)
     label = result.label if result.label in labels else labels[-1]
-    return (label or labels[-1], result.confidence)
+    return (label or labels[-1], result.confidence or 0.0)

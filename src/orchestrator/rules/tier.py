@@ -15,10 +15,10 @@ __all__ = ["Prediction", "Tier"]
 
 @dataclass(frozen=True)
 class Prediction:
-    """One label for one text, how sure the tier is (0 to 1), and which tier said so."""
+    """One label for one text, how sure the tier is (0 to 1; None when a model stated none), and which tier."""
 
     label: str
-    confidence: float
+    confidence: float | None
     tier: str | None = None
 
 

@@ -111,10 +111,10 @@ class Cascade:
                     still.append(index)
                     continue
                 answer = Prediction(prediction.label, prediction.confidence, prediction.tier or tier.name)
-                if answer.confidence >= threshold:
+                if answer.confidence is not None and answer.confidence >= threshold:
                     results[index] = answer
                     continue
-                if index not in best or self.unsure == "last" or answer.confidence >= best[index].confidence:
+                if index not in best or self.unsure == "last" or _sureness(answer) >= _sureness(best[index]):
                     best[index] = answer
                 still.append(index)
             pending = still
@@ -131,3 +131,8 @@ class Cascade:
             report_mode(tier_name)
             report_count(f"tier:{tier_name}", count)
         return final
+
+
+def _sureness(prediction: Prediction) -> float:
+    """For ranking answers: a missing confidence counts as the least sure."""
+    return -1.0 if prediction.confidence is None else prediction.confidence

@@ -22,7 +22,7 @@ class Classification(BaseModel):
 
     text: str
     label: str
-    confidence: float = Field(ge=0, le=1)
+    confidence: float | None = Field(ge=0, le=1, description="None: the model stated none that reads")
     mode: str = Field(description="who answered: keyword, embedded, or a model as <backend>:<model>")
 
 
@@ -31,7 +31,7 @@ class SentimentResult(BaseModel):
 
     text: str
     label: str = Field(description="positive, negative or neutral")
-    confidence: float = Field(ge=0, le=1)
+    confidence: float | None = Field(ge=0, le=1, description="None: the model stated none that reads")
     mode: str
 
 

@@ -10,8 +10,10 @@
   request run in parallel in a task group.
 * **Cache**: every answer is stored per item (see :mod:`~orchestrator.small_model_worker.cache`); a
   repeated item makes no call.
-* **Validation and one repair**: an answer that is not JSON, or not of the schema, is sent back once with
-  the error; a second bad answer fails the call (the caller falls back to keywords).
+* **Validation and one repair**: an answer that is not JSON (or two objects, a refusal, cut at the output
+  limit, an ambiguous label), or not of the schema, is sent back once with the error; a second bad answer
+  fails the call (the caller falls back to keywords). The repair call is charged to the budget and stopped
+  by it like the first.
 * **Budget**: before a call to a back-end that is not local, a spent budget stops it
   (:class:`BudgetExhausted`); after every call its cost is charged.
 * **Timeout and circuit breaker**: each call has a deadline on top of the back-end's own per-attempt
@@ -60,7 +62,7 @@ __all__ = ["BudgetExhausted", "CircuitBreaker", "CircuitOpen", "ModelRunner"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-Answer = tuple[str, float] | None
+Answer = tuple[str, float | None] | None  # (label, confidence: None when the model gave none that reads)
 
 _REPAIR = "That answer is not valid: {error}. Answer again with JSON only, exactly matching SCHEMA."
 
@@ -178,7 +180,7 @@ class ModelRunner:
         for text in unique:
             hit = cached.get(keys[text])
             if isinstance(hit, list) and len(hit) == 2 and hit[0] in labels:
-                answers[text] = (str(hit[0]), float(hit[1]))
+                answers[text] = (str(hit[0]), float(hit[1]) if isinstance(hit[1], int | float) else None)
         if answers:
             report_count(f"cache_hits:{self.name}", len(answers))
         missing = [text for text in unique if text not in answers]
@@ -318,14 +320,16 @@ class ModelRunner:
                 raise BudgetExhausted(f"the budget of ${budget.limit_usd:.4f} is spent; not asking {self.name}")
             first = await self._generate(messages, schema, schema_name, max_tokens, budget)
             try:
-                return read(parse_json_answer(first.text))
+                return read(parse_json_answer(first.text, truncated=first.truncated))
             except InvalidAnswer as exc:
                 logger.info("%s: invalid answer (%s); asking once more", self.name, exc)
                 report_count(f"repaired:{self.name}")
                 repair = [*messages, Message.assistant(first.text[:4000]), Message.user(_REPAIR.format(error=exc))]
+            if not self.backend.local and budget.exhausted:  # the first answer spent it: no repair call
+                raise BudgetExhausted(f"the budget of ${budget.limit_usd:.4f} is spent; not asking {self.name} again")
             second = await self._generate(repair, schema, schema_name, max_tokens, budget)
             try:
-                return read(parse_json_answer(second.text))
+                return read(parse_json_answer(second.text, truncated=second.truncated))
             except InvalidAnswer as exc:
                 report_count(f"invalid:{self.name}")
                 raise ModelError(f"{self.name} answered invalid JSON twice: {exc}", body=second.text[:2000]) from exc

@@ -7,8 +7,11 @@ schema is also written into the prompt, for models that only read it. The input 
 ``INPUT:`` line, so a test double (``orchestrator.testing.fake_small_model``) can read it back.
 
 Label tasks (classify, categorize, sentiment) are batched: many items in one call, one answer per item in
-the items' order, the count fixed by ``minItems``/``maxItems`` and each label by an ``enum``. A stated
-confidence outside [0, 1] is clipped rather than rejected (small models are loose with it).
+the items' order, the count fixed by ``minItems``/``maxItems`` and each label by an ``enum``. Answers are
+read as :mod:`orchestrator.model_answers` says: reasoning blocks skipped, two JSON objects or a refusal
+refused, a label written loosely (case, punctuation, quoted in prose) mapped onto the known one, two labels
+in one answer fed back as ambiguous, and a confidence given as a string parsed, else left empty (None),
+never invented. A stated confidence outside [0, 1] is clipped rather than rejected.
 
 :data:`PROMPT_VERSION` is part of every cache key: change a prompt, bump it, and old answers are not reused.
 """
@@ -16,12 +19,19 @@ confidence outside [0, 1] is clipped rather than rejected (small models are loos
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestrator.model_answers import (
+    AmbiguousLabel,
+    json_objects,
+    match_label,
+    read_confidence,
+    refusal,
+    strip_reasoning,
+)
 from orchestrator.providers.base import Message
 
 __all__ = [
@@ -72,22 +82,37 @@ def _user(payload: Any, schema: Mapping[str, Any]) -> Message:
     return Message.user(text)
 
 
-def parse_json_answer(text: str) -> Any:
-    """The answer as JSON; tolerates a code fence or prose around one object (some servers add them)."""
-    stripped = text.strip()
+def parse_json_answer(text: str, *, truncated: bool = False) -> Any:
+    """The answer as JSON; tolerates a code fence, prose or reasoning blocks around one object.
+
+    Raises:
+        InvalidAnswer: not JSON, several JSON objects, a refusal, or (with `truncated`) cut at the output
+            limit; the message is the feedback for the model.
+    """
+    cut = " (the answer was cut off at the output limit: answer more briefly)" if truncated else ""
+    try:  # plain JSON as it is (a "<think>" inside one of its strings is just text)
+        return json.loads(text)
+    except ValueError:
+        pass
+    visible = strip_reasoning(text)
+    stripped = visible.strip()
     if stripped.startswith("```"):
         stripped = stripped.strip("`").removeprefix("json").strip()
     try:
         return json.loads(stripped)
     except ValueError:
-        start = stripped.find("{")
-        if start < 0:
-            raise InvalidAnswer(f"not JSON: {text[:120]!r}") from None
-        try:
-            value, _ = json.JSONDecoder().raw_decode(stripped, start)
-        except json.JSONDecodeError as exc:
-            raise InvalidAnswer(f"not JSON ({exc.msg}): {text[:120]!r}") from None
-        return value
+        pass
+    said = refusal(visible)
+    if said is not None:
+        raise InvalidAnswer(f"the model declined instead of answering: {said!r}")
+    objects, unclosed = json_objects(visible)
+    if len(objects) > 1:
+        raise InvalidAnswer(f"the answer holds {len(objects)} separate JSON objects; answer with exactly one{cut}")
+    if objects:
+        return objects[0]
+    if unclosed or truncated:
+        raise InvalidAnswer(f"the JSON is not complete{cut or ' (a closing brace is missing)'}: {text[-120:]!r}")
+    raise InvalidAnswer(f"not JSON: {text[:120]!r}")
 
 
 # -- label tasks: classify, categorize, sentiment -----------------------------------------------------
@@ -125,30 +150,33 @@ def label_messages(
     return [Message.system(system), _user(payload, schema)], schema
 
 
-def read_labels(data: Any, labels: Sequence[str], n: int) -> list[tuple[str, float] | None]:
+def read_labels(data: Any, labels: Sequence[str], n: int) -> list[tuple[str, float | None] | None]:
     """Per item, (label, confidence), or None for an answer that is missing or names no allowed label.
 
+    A label is matched loosely (:func:`~orchestrator.model_answers.match_label`); a confidence is read by
+    :func:`~orchestrator.model_answers.read_confidence` (None when it is missing or not a number).
+
     Raises:
-        InvalidAnswer: `data` is not ``{"answers": [...]}`` with `n` answers.
+        InvalidAnswer: `data` is not ``{"answers": [...]}`` with `n` answers, or an answer names two labels.
     """
     if not isinstance(data, dict) or not isinstance(data.get("answers"), list):
         raise InvalidAnswer('expected an object {"answers": [...]}')
     answers = data["answers"]
     if len(answers) != n:
         raise InvalidAnswer(f"expected {n} answers, one per item, got {len(answers)}")
-    allowed = set(labels)
-    out: list[tuple[str, float] | None] = []
-    for answer in answers:
-        if not isinstance(answer, dict) or answer.get("label") not in allowed:
+    out: list[tuple[str, float | None] | None] = []
+    for index, answer in enumerate(answers):
+        if not isinstance(answer, dict):
             out.append(None)
             continue
         try:
-            confidence = float(answer.get("confidence", 0.5))
-        except (TypeError, ValueError):
-            confidence = 0.5
-        if not math.isfinite(confidence):
-            confidence = 0.5
-        out.append((str(answer["label"]), min(1.0, max(0.0, confidence))))
+            label = match_label(answer.get("label"), labels)
+        except AmbiguousLabel as exc:
+            raise InvalidAnswer(f"answer {index + 1} is ambiguous: {exc}") from None
+        if label is None:
+            out.append(None)
+            continue
+        out.append((label, read_confidence(answer.get("confidence"))))
     if all(item is None for item in out):
         raise InvalidAnswer(f"no answer names one of the allowed labels {list(labels)[:10]}")
     return out

@@ -95,7 +95,7 @@ def _rule_label(text: str, labels: Sequence[str]) -> tuple[str, bool]:
     rules = load_rules()
     if any(label in rules.categories for label in labels):
         prediction = rules.predict([text], labels)[0]
-        if prediction.confidence > 0:
+        if prediction.confidence:
             return prediction.label, True
     guess = language.classify(text, list(labels))
     if guess.label is not None:

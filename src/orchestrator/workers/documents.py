@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import json
 import re
@@ -14,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from orchestrator.errors import ToolError
+from orchestrator.files import FilePath, PathOrPattern, check_text_size, confine, glob_confined, readable
 from orchestrator.registry import tool
 
 TEXT_SUFFIXES = {".txt", ".md", ".text"}
@@ -26,18 +26,24 @@ class Document(BaseModel):
 
 
 def _expand(pattern: str) -> list[Path]:
-    path = Path(pattern)
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    """The files `pattern` names (a folder's text files, a glob's matches, or one file), each confined to the
+    run's allowed folders (see :mod:`orchestrator.files`)."""
     if any(ch in pattern for ch in "*?["):
-        return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        return glob_confined(pattern)
+    path = confine(pattern, what="source")
+    if path.is_dir():
+        return [
+            confine(p, what="source")
+            for p in sorted(path.iterdir())
+            if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+        ]
     if not path.exists():
         raise ToolError(f"{pattern}: no such file or folder")
     return [path]
 
 
 @tool(read_only=True, destructive=False, idempotent=True, open_world=False)
-def load_documents(source: str, limit: int | None = None) -> list[Document]:
+def load_documents(source: PathOrPattern, limit: int | None = None) -> list[Document]:
     """Read text documents: a file, a folder (its .txt/.md files) or a glob pattern.
 
     Args:
@@ -49,15 +55,17 @@ def load_documents(source: str, limit: int | None = None) -> list[Document]:
         raise ToolError(f"{source}: no documents found")
     docs = []
     for path in paths:
+        readable(path, what="source")
         try:
-            docs.append(Document(path=str(path), name=path.name, text=path.read_text(encoding="utf-8")))
+            text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ToolError(f"{path}: not UTF-8 text") from None
+        docs.append(Document(path=str(path), name=path.name, text=check_text_size(text, source=str(path))))
     return docs
 
 
 @tool(read_only=True, destructive=False, idempotent=True, open_world=False)
-def list_files(source: str, limit: int | None = None) -> list[str]:
+def list_files(source: PathOrPattern, limit: int | None = None) -> list[str]:
     """List document files: a folder's files, a glob's matches, or one file.
 
     Args:
@@ -65,8 +73,10 @@ def list_files(source: str, limit: int | None = None) -> list[str]:
         limit: at most this many.
     """
     path = Path(source)
-    if path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not any(ch in source for ch in "*?[") and confine(source, what="source").is_dir():
+        files = [
+            str(confine(p, what="source")) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")
+        ]
     else:
         files = [str(p) for p in _expand(source)]
     if not files:
@@ -109,7 +119,7 @@ class Record(BaseModel):
 
 
 @tool(read_only=True, destructive=False, idempotent=True, open_world=False)
-def load_records(path: str, text_field: str = "text", id_field: str = "id") -> list[Record]:
+def load_records(path: FilePath, text_field: str = "text", id_field: str = "id") -> list[Record]:
     """Read records (e.g. customer feedback) from a JSONL or CSV file.
 
     Args:
@@ -117,10 +127,11 @@ def load_records(path: str, text_field: str = "text", id_field: str = "id") -> l
         text_field: the field holding the text.
         id_field: the field holding an id (the line number is used when absent).
     """
-    file = Path(path)
-    if not file.is_file():
-        raise ToolError(f"{path}: no such file")
-    raw = file.read_text(encoding="utf-8")
+    file = readable(path, what="path")
+    try:
+        raw = check_text_size(file.read_text(encoding="utf-8"), source=str(file))
+    except UnicodeDecodeError:
+        raise ToolError(f"{path}: not UTF-8 text") from None
     rows: list[tuple[int, dict[str, Any]]]  # (line number, record), so errors and ids point into the file
     if file.suffix.lower() == ".csv":
         rows = [(n, row) for n, row in enumerate(csv.DictReader(io.StringIO(raw)), 2)]
@@ -217,6 +228,8 @@ def format_report(
         format: markdown or plain text.
     """
     out: list[str] = []
+    title = drop_blanks(title) if title else title
+    text = drop_blanks(text)
     if title:
         out.append(f"# {title}" if format == "markdown" else title.upper())
         out.append("")
@@ -226,6 +239,38 @@ def format_report(
         out.append("")
         out.extend(_render(data, format))
     return "\n".join(out).strip() + "\n"
+
+
+_CONNECTOR = r"(?:at|on|in|for|from|by|to|of|with|via|says|say|is|was|are|were|=)"
+# A connector word whose value was empty: followed by a run of blanks, a clause end, or the end.
+_EMPTY_AFTER_WORD = re.compile(rf"\s+{_CONNECTOR}(?=\s(?:\s|[;,.!?)]|$))", re.IGNORECASE)
+# A whole clause ending in such a connector: "(receipt says ; ..." -> "( ...".
+_EMPTY_CLAUSE = re.compile(rf"(?<=[(;,])[^(;,)]*?\b{_CONNECTOR}\s+(?=[;,)])", re.IGNORECASE)
+# A label with nothing after it: "Receipt: " at the end, or before a clause end.
+_EMPTY_LABEL = re.compile(r"\s*:\s+(?=[;,)]|$)")
+
+
+def drop_blanks(text: str) -> str:
+    """Leave out the phrases of a filled-in template whose value was missing (it filled in as nothing).
+
+    ``Spent 581586.44  at  on  `` -> ``Spent 581586.44``; ``(receipt says ; confidence 0.9)`` ->
+    ``(confidence 0.9)``; ``Receipt: `` -> ``Receipt``. Text without such blanks is returned unchanged.
+    """
+    if not text:
+        return text
+    previous = None
+    cleaned = text
+    while previous != cleaned:
+        previous = cleaned
+        cleaned = _EMPTY_CLAUSE.sub("", cleaned)
+        cleaned = _EMPTY_AFTER_WORD.sub("", cleaned)
+    cleaned = _EMPTY_LABEL.sub("", cleaned)
+    cleaned = re.sub(r"\(\s*[;,]\s*", "(", cleaned)
+    cleaned = re.sub(r"\s*[;,]\s*\)", ")", cleaned)
+    cleaned = re.sub(r"\(\s*\)", "", cleaned)
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned)
+    cleaned = re.sub(r"[ \t]+([.,;:!?)])", r"\1", cleaned)
+    return cleaned.strip() if cleaned != text else text
 
 
 def _cell(value: Any) -> str:

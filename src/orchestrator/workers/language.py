@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.context import report_count, report_mode
@@ -158,13 +159,21 @@ def _items(text: str, items: list[LineItem] | None) -> list[LineItem]:
     return [LineItem(name=text.strip(), amount=0.0)]
 
 
+def _least(confidences: Iterable[float | None]) -> float | None:
+    """The lowest stated confidence; None when an item has none (it is not made up)."""
+    values = list(confidences)
+    if any(value is None for value in values):
+        return None
+    return round(min((value for value in values if value is not None), default=0.0), 4)
+
+
 def _categorized(items: list[CategorizedItem]) -> TextResult:
     first = items[0] if len(items) == 1 else None
     modes = list(dict.fromkeys(i.mode for i in items))
     return TextResult(
         task="categorize",
         label=first.category if first else None,
-        confidence=round(min((i.confidence for i in items), default=0.0), 4),
+        confidence=_least(i.confidence for i in items),
         items=items,
         mode=modes[0] if len(modes) == 1 else "cascade",
     )

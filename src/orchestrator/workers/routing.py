@@ -47,13 +47,23 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+_warned: set[str] = set()
+
+
+def mark_warned(problem: str) -> None:
+    """Record that the user was told about `problem` (the CLI's first line), so runs do not warn again."""
+    _warned.add(problem)
+
+
 def _make_worker(settings: Settings) -> SmallModelWorker | None:
     from orchestrator.small_model_worker import SmallModelWorker
 
     try:
         return SmallModelWorker(settings=settings)
     except ConfigurationError as exc:
-        logger.warning("USE_SMALL_MODEL is on but the small model cannot be set up (%s); keywords answer", exc)
+        level = logging.INFO if str(exc) in _warned else logging.WARNING
+        _warned.add(str(exc))
+        logger.log(level, "USE_SMALL_MODEL is on but the small model cannot be set up (%s); keywords answer", exc)
         return None
 
 

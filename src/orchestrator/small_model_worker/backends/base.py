@@ -38,10 +38,11 @@ __all__ = ["Generated", "JsonBackend"]
 
 @dataclass(frozen=True)
 class Generated:
-    """What one call produced: the JSON text, and its usage (tokens, cost)."""
+    """What one call produced: the JSON text, its usage (tokens, cost), and whether the output cap cut it."""
 
     text: str
     usage: Usage
+    truncated: bool = False
 
 
 @runtime_checkable

@@ -66,7 +66,7 @@ class ChatBackend:
         completion = await self.model.complete(
             messages, json_schema=schema, schema_name=schema_name, max_tokens=max_tokens, timeout_s=self.timeout_s
         )
-        return Generated(completion.text, completion.usage)
+        return Generated(completion.text, completion.usage, truncated=completion.truncated)
 
     async def aclose(self) -> None:
         """Close the model's HTTP client."""

@@ -42,6 +42,9 @@ class Answer:
     rate: float | None
     model: str
     ids: dict[str, str] = field(default_factory=dict)
+    raw_tool_input: bool = False
+    """Anthropic, a forced tool, and a reply that is not a JSON object (cut, commented...): a stream sends the
+    text as the tool input's ``input_json_delta`` pieces, as a model cut at max_tokens mid-input does."""
 
 
 def render(fake: Pace, request: RecordedRequest, reply: Reply) -> Answer:
@@ -64,6 +67,10 @@ def render(fake: Pace, request: RecordedRequest, reply: Reply) -> Answer:
         rate=reply.tokens_per_s if reply.tokens_per_s is not None else fake.tokens_per_s,
         model=fake.model_aliases.get(request.model, request.model),
         ids={"id": uuid.uuid4().hex[:24], "tool": uuid.uuid4().hex[:24]},
+        raw_tool_input=tool_input is None
+        and bool(text)
+        and request.api == "anthropic"
+        and forced_tool(request._body) is not None,
     )
 
 

@@ -41,20 +41,21 @@ def frames(a: Answer) -> Iterator[tuple[bool, bytes]]:
 
     message = _message(a, content=[], stop=None)
     yield False, event("message_start", {"type": "message_start", "message": message})
-    block = _block(a, full=False)
+    block = _block(a, full=False, streamed=True)
     yield False, event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
     yield False, event("ping", {"type": "ping"})
     for piece in a.pieces:
         delta = (
             {"type": "input_json_delta", "partial_json": piece}
-            if a.tool_input is not None
+            if a.tool_input is not None or a.raw_tool_input
             else {"type": "text_delta", "text": piece}
         )
         yield True, event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
     yield False, event("content_block_stop", {"type": "content_block_stop", "index": 0})
+    stop = a.reply.finish_reason or ("tool_use" if a.raw_tool_input else _stop_reason(a))
     delta_event = {
         "type": "message_delta",
-        "delta": {"stop_reason": _stop_reason(a), "stop_sequence": None},
+        "delta": {"stop_reason": stop, "stop_sequence": None},
         "usage": {"output_tokens": a.output_tokens},
     }
     yield False, event("message_delta", delta_event)
@@ -82,8 +83,8 @@ def _message(a: Answer, *, content: list[dict[str, Any]], stop: str | None) -> d
     }
 
 
-def _block(a: Answer, *, full: bool) -> dict[str, Any]:
-    if a.tool_input is not None:
+def _block(a: Answer, *, full: bool, streamed: bool = False) -> dict[str, Any]:
+    if a.tool_input is not None or (streamed and a.raw_tool_input):
         tool = forced_tool(a.request._body) or {}
         return {
             "type": "tool_use",

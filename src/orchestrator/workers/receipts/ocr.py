@@ -18,6 +18,7 @@ from pathlib import Path
 
 from orchestrator.context import report_mode
 from orchestrator.errors import ConfigurationError
+from orchestrator.files import FilePath, readable
 from orchestrator.registry import tool
 from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
@@ -98,9 +99,12 @@ async def read_document(path: Path, backend: str | None = None) -> OcrResult:
         ConfigurationError: an unknown back-end, or one that is not installed or not configured.
         ToolError: the file is missing, not a readable image, or an encrypted, corrupt or empty PDF (not
             retryable), or the engine failed.
+        FileAccessError: the path is outside the run's allowed folders, or the file is over
+            ``MAX_DOCUMENT_BYTES`` (see :mod:`orchestrator.files`).
     """
     path = Path(path)
     name = resolve_backend_name(path, backend)
+    path = readable(path, what="image_path")  # inside the run's allowed folders, and not too large
     check_file(path)
     reader = get_ocr_backend(name)
     if path.suffix.lower() in PDF_SUFFIXES and isinstance(reader, ImageOcrBackend | TextBackend):
@@ -110,7 +114,7 @@ async def read_document(path: Path, backend: str | None = None) -> OcrResult:
 
 
 @tool(kind="function", read_only=True, destructive=False, idempotent=True, open_world=True)
-async def receipt_ocr(image_path: str, backend: str | None = None) -> OcrResult:
+async def receipt_ocr(image_path: FilePath, backend: str | None = None) -> OcrResult:
     """Read the text of a receipt or invoice image or PDF, as lines in reading order with boxes and confidences.
 
     A .txt or .md file passes through as text; a PDF's text layer is read directly, scanned pages are OCR'd.

@@ -8,6 +8,7 @@ fails, the keyword rules (:mod:`orchestrator.rules`) answer.
 from __future__ import annotations
 
 from orchestrator.errors import ToolError
+from orchestrator.files import FilePath, check_text_size, confine
 from orchestrator.registry import tool
 from orchestrator.rules.models import CategorizedItems, LineItem, ParsedReceipt
 from orchestrator.workers.routing import categorize_items, parse_line_items
@@ -20,7 +21,7 @@ def _check_text(text: object) -> str:
         raise ToolError(f"line_item_parser: text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ToolError("line_item_parser: text is empty; pass the receipt's OCR text (e.g. from receipt_ocr)")
-    return text
+    return check_text_size(text, source="line_item_parser: text")
 
 
 # Read-only and idempotent by default (keyword rules). With USE_SMALL_MODEL on they may ask a model server
@@ -45,7 +46,7 @@ async def line_item_parser(text: str) -> ParsedReceipt:
 
 @tool(kind="function", read_only=True, destructive=False, idempotent=True, open_world=True)
 async def expense_categorizer(
-    items: list[LineItem], taxonomy: list[str] | None = None, rules_path: str | None = None
+    items: list[LineItem], taxonomy: list[str] | None = None, rules_path: FilePath | None = None
 ) -> CategorizedItems:
     """Put each line item in an expense category, with totals per category.
 
@@ -59,4 +60,6 @@ async def expense_categorizer(
             electronics, clothing, health, transport, fuel, lodging, entertainment, services, other.
         rules_path: A JSON file of keyword rules merged over the defaults.
     """
+    if rules_path is not None:  # inside the run's allowed folders (orchestrator.files)
+        rules_path = str(confine(rules_path, what="rules_path"))
     return await categorize_items(items, taxonomy, rules_path)

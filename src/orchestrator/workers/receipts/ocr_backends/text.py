@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 
 from orchestrator.errors import ToolError
+from orchestrator.files import check_text_size
 from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr_backends.base import check_file
 
@@ -33,6 +34,7 @@ class TextBackend:
                 retryable=False,
                 details={"path": str(path)},
             ) from exc
+        text = check_text_size(text, source=str(path))
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = [OcrLine(text=line.strip()) for line in text.split("\n") if line.strip()]
         return OcrResult(text=text, lines=lines, backend=self.name, source=str(path))
