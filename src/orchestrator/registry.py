@@ -338,6 +338,11 @@ def default_registry(*, plugins: bool = True) -> ToolRegistry:
     import orchestrator.workers  # noqa: F401  (importing registers the built-in tools)
 
     registry = BUILTINS.copy()
+    from orchestrator.sandbox.tool import sandbox_tools
+    from orchestrator.settings import current_settings
+
+    for sandboxed in sandbox_tools(current_settings()):  # the code_exec tool (issue 11)
+        registry.add(sandboxed)
     if plugins:
         from importlib.metadata import entry_points
 

@@ -81,6 +81,23 @@ class Settings(BaseModel):
     azure_vision_endpoint: str | None = None
     azure_vision_key: str | None = None
 
+    # sandboxed code execution: the code_exec tool (issue 11)
+    code_exec_isolation: str = Field(
+        default="auto", description="auto (bwrap, else process-level with a warning), strict (bwrap or refuse), process"
+    )
+    code_exec_bwrap: str = Field(default="bwrap", description="the bubblewrap binary (a name on PATH or a path)")
+    code_exec_python: str | None = Field(default=None, description="interpreter in the sandbox (default: this one)")
+    code_exec_limits: dict[str, float] = Field(
+        default_factory=dict, description="this run's default limits, e.g. CODE_EXEC_LIMITS=timeout_s=20,memory_mb=512"
+    )
+    code_exec_max_limits: dict[str, float] = Field(
+        default_factory=dict, description="the operator's maxima, which no run or step can exceed"
+    )
+    code_exec_pool_size: int = Field(default=2, ge=0, le=32, description="sandboxes started ahead of time (0: none)")
+    code_exec_file_roots: tuple[str, ...] = Field(
+        default=(), description="folders whose files a step may pass in (default: the working directory)"
+    )
+
     # storage
     orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
 
@@ -102,6 +119,13 @@ class Settings(BaseModel):
             raise ValueError(f"threshold for {bad[0]!r} must be between 0 and 1")
         return value
 
+    @field_validator("code_exec_isolation")
+    @classmethod
+    def _known_isolation(cls, value: str) -> str:
+        if value not in ("auto", "strict", "process"):
+            raise ValueError(f"{value!r} is not one of auto, strict, process")
+        return value
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
         """Read settings from `environ` (default: os.environ) over the values in a `.env` file."""
@@ -121,6 +145,11 @@ class Settings(BaseModel):
             values["small_model_cascade"] = tuple(t.strip() for t in cascade.split(",") if t.strip())
         if isinstance(values.get("small_model_thresholds"), str):
             values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
+        for name in ("code_exec_limits", "code_exec_max_limits"):
+            if isinstance(values.get(name), str):
+                values[name] = _parse_limits(name.upper(), values[name])
+        if isinstance(values.get("code_exec_file_roots"), str):
+            values["code_exec_file_roots"] = tuple(p for p in values["code_exec_file_roots"].split(os.pathsep) if p)
         values = {k: v for k, v in values.items() if k in names and v != ""}
         try:
             return cls.model_validate(values)
@@ -139,6 +168,15 @@ def _parse_bool(name: str, value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ConfigurationError(f"environment variable {name}={value!r}: expected true or false")
+
+
+def _parse_limits(name: str, text: str) -> dict[str, float]:
+    from orchestrator.sandbox.limits import LimitError, parse_limits
+
+    try:
+        return parse_limits(text, setting=f"environment variable {name}")
+    except LimitError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def _parse_thresholds(text: str) -> dict[str, float]:
