@@ -392,10 +392,13 @@ class Sandbox:
             raise ToolError(
                 f"code_exec: timed out after {limits.timeout_s:g}s (limit timeout_s); the sandbox was killed"
             ) from None
-        self.kill()  # the reply is in: end whatever the code left behind
-        if data is None:
+        if data is None:  # it died: let bwrap report how before ending the rest
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._proc.wait(), 2.0)
+            self.kill()
             await self._finish_streams()
             raise ToolError(f"code_exec: the code ended without a result: {self._death()}")
+        self.kill()  # the reply is in: end whatever the code left behind
         try:
             reply = SandboxReply.model_validate_json(data)
         except ValidationError:

@@ -221,16 +221,19 @@ async def run_code(
         limits: the call's limits (default :class:`CodeLimits`).
         files: name -> base64 content, written read-only into ``files/`` of the work folder.
         config: how to isolate (default: :func:`resolve_config` with its defaults).
-        pool: take a pre-started sandbox from this pool (its config wins).
+        pool: take a pre-started sandbox from this pool (its config wins; a call whose ``disk_mb`` differs
+            from the pool's gets a sandbox of its own).
 
     Raises:
         ToolError: the sandbox timed out, died, broke a limit, or could not start.
     """
     limits = limits or CodeLimits()
-    if pool is not None:
+    if pool is not None and pool.config.disk_mb == limits.disk_mb:
         async with pool.sandbox() as sandbox:
             return await sandbox.run(code, inputs or {}, limits, files)
-    config = config or await resolve_config(disk_mb=limits.disk_mb)
+    # The work folder's size is fixed when a sandbox starts: another size needs a sandbox of its own.
+    config = config or (pool.config if pool is not None else await resolve_config())
+    config = replace(config, disk_mb=limits.disk_mb)
     sandbox = await Sandbox(config).start()
     try:
         return await sandbox.run(code, inputs or {}, limits, files)
