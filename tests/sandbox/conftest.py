@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.sandbox.launcher import SandboxConfig, SandboxReply, processes_of_uid, world_accessible
+from orchestrator.sandbox.launcher import SandboxConfig, SandboxReply, world_accessible
 from orchestrator.sandbox.limits import CodeLimits
 from orchestrator.sandbox.pool import resolve_config, run_code
 
@@ -32,7 +32,7 @@ def sandbox_uid_processes(config: SandboxConfig) -> list[int]:
         uid_line = next((line for line in status.splitlines() if line.startswith("Uid:")), "")
         state = next((line for line in status.splitlines() if line.startswith("State:")), "")
         uids = [int(u) for u in uid_line.split()[1:3]]
-        if " Z" not in state and any(config.uid_base <= u < config.uid_base + config.uid_span for u in uids):
+        if state.split()[1:2] != ["Z"] and any(config.uid_base <= u < config.uid_base + config.uid_span for u in uids):
             found.append(int(entry.name))
     return found
 

@@ -51,7 +51,7 @@ result = found
     assert reply.ok, reply.error
     assert secret_env not in everything(reply)
     assert "OPENAI_API_KEY" not in reply.result
-    assert set(k for k in reply.result if "/" not in k) <= {"HOME", "TMPDIR", "LC_ALL", "PATH", "PWD"}
+    assert {k for k in reply.result if "/" not in k} <= {"HOME", "TMPDIR", "LC_ALL", "PATH", "PWD"}
     # pid 1 is bwrap's init, started from an empty environment and not readable anyway
     assert "Permission denied" in reply.result["1/environ"] or reply.result["1/environ"] == ""
     sandboxed.assert_alive()

@@ -332,10 +332,15 @@ class Sandbox:
             self._cleanup_sync()
             raise
         os.close(write_fd)
-        reply = self._reply = asyncio.StreamReader(limit=2**31)
-        self._transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reply), os.fdopen(read_fd, "rb", 0)
-        )
+        reader = os.fdopen(read_fd, "rb", 0)
+        try:
+            reply = self._reply = asyncio.StreamReader(limit=2**31)
+            self._transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reply), reader)
+        except BaseException:  # cancelled while connecting: the process must not outlive this call
+            if self._transport is None:
+                reader.close()
+            await asyncio.shield(self.close())
+            raise
         self._out = _Capped(self._proc.stdout)
         self._err = _Capped(self._proc.stderr)
         self._ready = asyncio.ensure_future(self._handshake())

@@ -104,7 +104,8 @@ def _build(values: Mapping[str, Any], *, base: CodeLimits, where: str) -> CodeLi
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error["loc"])
-        raise LimitError(f"{where}: {name}: {error['msg']}") from None
+        label = f"limits.{name}" if where == "limits" else f"{where}: {name}"
+        raise LimitError(f"{label}: {error['msg']}") from None
 
 
 def make_limits(

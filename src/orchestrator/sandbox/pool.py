@@ -8,6 +8,7 @@ never given a second request: each call gets a fresh process, a fresh work folde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -18,10 +19,17 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator.errors import ConfigurationError, ToolError
-from orchestrator.sandbox.launcher import Isolation, Sandbox, SandboxConfig, SandboxReply, interpreter_prefix
+from orchestrator.sandbox.launcher import (
+    STARTUP_TIMEOUT_S,
+    Isolation,
+    Sandbox,
+    SandboxConfig,
+    SandboxReply,
+    interpreter_prefix,
+)
 from orchestrator.sandbox.limits import CodeLimits
 
-__all__ = ["ISOLATION_MODES", "SandboxPool", "reset_probes", "resolve_config", "run_code"]
+__all__ = ["ISOLATION_MODES", "SandboxPool", "reset_probes", "resolve_config", "run_code", "start_sandbox"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +121,22 @@ async def resolve_config(
     return replace(base, drop_uid=drop)
 
 
+async def start_sandbox(config: SandboxConfig) -> Sandbox:
+    """Start a sandbox; a cancellation waits for the start to finish, then ends the sandbox and goes on.
+
+    Cancelling asyncio's process creation midway can hang it (CPython 3.11), and a process started for a
+    cancelled call must not be left running.
+    """
+    task = asyncio.ensure_future(Sandbox(config).start())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            sandbox = await task
+            await sandbox.close()
+        raise
+
+
 class SandboxPool:
     """Up to `size` started sandboxes of one configuration, each handed out once."""
 
@@ -141,9 +165,15 @@ class SandboxPool:
         sandbox = task.result()
         self.started += 1
         if self._closed:
-            asyncio.ensure_future(sandbox.close())
+            self._close_later(sandbox)
         else:
             self._waiting.append(sandbox)
+
+    def _close_later(self, sandbox: Sandbox) -> None:
+        sandbox.kill()
+        task = asyncio.ensure_future(sandbox.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def warm(self) -> None:
         """Start the pool and wait until every pre-started sandbox is ready."""
@@ -161,7 +191,7 @@ class SandboxPool:
             if not _failed(candidate):
                 return candidate
             await candidate.close()
-        return await Sandbox(self.config).start()
+        return await start_sandbox(self.config)
 
     def done(self, sandbox: Sandbox) -> None:
         """End a used sandbox (killed now, reaped in the background) and start its replacement.
@@ -169,10 +199,7 @@ class SandboxPool:
         The replacement starts after the call, not when the sandbox is taken, so that starting it does not
         compete for the CPU with the call it would only serve later.
         """
-        sandbox.kill()
-        task = asyncio.ensure_future(sandbox.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._close_later(sandbox)
         self._fill()
 
     @asynccontextmanager
@@ -187,15 +214,15 @@ class SandboxPool:
     async def aclose(self) -> None:
         """Stop filling and end every waiting and starting sandbox."""
         self._closed = True
-        for task in list(self._starting):
-            task.cancel()
-        results = await asyncio.gather(*self._starting, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Sandbox):
-                await result.close()
+        if self._starting:
+            # Let starts finish rather than cancel them: cancelling asyncio's process creation midway can hang
+            # it (CPython 3.11). A start is bounded; once done, `_started` ends the sandbox.
+            _, pending = await asyncio.wait(list(self._starting), timeout=STARTUP_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
         while self._waiting:
             await self._waiting.popleft().close()
-        if self._closing:
+        while self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
 
@@ -234,7 +261,7 @@ async def run_code(
     # The work folder's size is fixed when a sandbox starts: another size needs a sandbox of its own.
     config = config or (pool.config if pool is not None else await resolve_config())
     config = replace(config, disk_mb=limits.disk_mb)
-    sandbox = await Sandbox(config).start()
+    sandbox = await start_sandbox(config)
     try:
         return await sandbox.run(code, inputs or {}, limits, files)
     finally:
