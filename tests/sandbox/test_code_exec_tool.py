@@ -21,7 +21,6 @@ from orchestrator.settings import Settings, current_settings, use_settings
 
 from .conftest import sandbox_uid_processes
 
-
 SUM_BY = """
 from collections import Counter
 c = Counter()
