@@ -480,10 +480,11 @@ class Sandbox:
         self.kill(sweep=True)
         try:
             await self._finish_streams()
-            if self._ready is not None and not self._ready.done():
-                self._ready.cancel()
-            if self._ready is not None and self._ready.done() and not self._ready.cancelled():
-                self._ready.exception()  # retrieved, so asyncio does not log it
+            if self._ready is not None:
+                if not self._ready.done():
+                    self._ready.cancel()
+                # Retrieve how the start went (killed before it was ready is expected), so asyncio logs nothing.
+                await asyncio.gather(self._ready, return_exceptions=True)
         finally:
             self._cleanup_sync()
 
