@@ -25,8 +25,8 @@ def test_the_wheel_builds_and_carries_its_data_files(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in (
         "orchestrator/py.typed",
-        "orchestrator/workers/data/language.json",
-        "orchestrator/workers/receipts/data/categories.json",
+        "orchestrator/rules/data/language.json",
+        "orchestrator/rules/data/categories.json",
         "orchestrator/planner/prompts/system.md",
         "orchestrator/planner/seeds/example_plan_hybrid.json",
     ):

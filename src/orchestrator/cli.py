@@ -27,7 +27,8 @@ from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compile
 from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
 from orchestrator.plan.model import plan_json_schema
 from orchestrator.plan.validate import load_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolAnnotations, ToolRegistry
+from orchestrator.toolbox import default_registry
 
 app = typer.Typer(
     name="orchestrator",
@@ -98,13 +99,25 @@ def tools(as_json: JsonFlag = False) -> None:
     table.add_column("tool", style="bold")
     table.add_column("kind")
     table.add_column("arguments")
+    table.add_column("hints")
     table.add_column("description", overflow="fold")
     for spec in catalog:
         props = spec.input_schema.get("properties", {})
         required = set(spec.input_schema.get("required", []))
         args = ", ".join(f"{n}{'' if n in required else '?'}" for n in props)
-        table.add_row(spec.name, spec.kind.value, args, spec.description.splitlines()[0] if spec.description else "")
+        description = spec.description.splitlines()[0] if spec.description else ""
+        table.add_row(spec.name, spec.kind.value, args, _hints(spec.annotations), description)
     stdout.print(table)
+
+
+def _hints(annotations: ToolAnnotations) -> str:
+    """The annotations in words: read-only or writes (destructive or not), idempotent, open world."""
+    words = ["read-only" if annotations.read_only else "destructive" if annotations.destructive else "not read-only"]
+    if annotations.idempotent:
+        words.append("idempotent")
+    if annotations.open_world:
+        words.append("open-world")
+    return ", ".join(words)
 
 
 @app.command()

@@ -1,12 +1,20 @@
-"""The tool registry: typed Python functions (and MCP tools, models, code) behind one small interface.
+"""The tool interface: typed Python functions (and MCP tools, models, code) behind one small interface.
 
-A tool is anything with a :class:`ToolSpec` (name, kind, description, input and output JSON Schemas)
+The bottom layer under the planner, validator, executor and workers; it knows no tools. A tool is anything
+with a :class:`ToolSpec` (name, kind, description, input and output JSON Schemas, :class:`ToolAnnotations`)
 and an ``invoke(args)`` coroutine. :class:`FunctionTool` builds both from a plain function: the input
 schema from its parameters' type hints, the output schema from its return annotation, the description
 from its docstring (Google-style ``Args:`` lines become field descriptions).
 
+- :func:`tool` only *describes* a function: it is returned unchanged, registered nowhere.
+  :func:`tools_in` lists the tools a module describes.
+- :class:`ToolRegistry` is a plain container: add, get (with "did you mean"), list, catalog.
+- A :class:`ToolSource` yields tools (``tools()``, optionally ``async aclose()``): the built-ins, entry-point
+  plugins, MCP servers, the code sandbox. :func:`orchestrator.toolbox.default_registry` assembles a
+  registry from them.
+
     >>> registry = ToolRegistry()
-    >>> @registry.tool(kind="function")
+    >>> @registry.tool(kind="function", read_only=True, idempotent=True, destructive=False, open_world=False)
     ... def add_tax(amount: float, rate: float = 0.08) -> float:
     ...     '''Add sales tax to an amount.'''
     ...     return round(amount * (1 + rate), 2)
@@ -19,9 +27,11 @@ import difflib
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar, get_type_hints, overload
+from types import ModuleType
+from typing import Any, Protocol, TypeVar, get_type_hints, overload, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
@@ -43,6 +53,20 @@ class ToolKind(StrEnum):
     CODE = "code"
 
 
+class ToolAnnotations(BaseModel):
+    """Hints about what a tool does, with MCP's meaning and defaults (a tool that says nothing: assume the worst).
+
+    Hints, not guarantees: a tool from an untrusted source (an MCP server, a plugin) may state them wrongly.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    read_only: bool = Field(default=False, description="changes nothing outside itself (files, services, money)")
+    destructive: bool = Field(default=True, description="may delete or overwrite (meaningful when not read-only)")
+    idempotent: bool = Field(default=False, description="a repeated call with the same arguments has no more effect")
+    open_world: bool = Field(default=True, description="reaches outside the process (network, services, models)")
+
+
 class ToolSpec(BaseModel):
     """What the planner and the validator know about a tool. This is one entry of `orchestrator tools --json`."""
 
@@ -54,6 +78,7 @@ class ToolSpec(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] = Field(default_factory=dict)
     concurrency: int | None = Field(default=None, description="at most this many calls at once (None: no limit)")
+    annotations: ToolAnnotations = Field(default_factory=ToolAnnotations)
 
 
 class Tool(Protocol):
@@ -113,6 +138,7 @@ class FunctionTool:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        annotations: ToolAnnotations | None = None,
     ):
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -154,6 +180,7 @@ class FunctionTool:
             input_schema=self.arg_model.model_json_schema(),
             output_schema=output_schema,
             concurrency=concurrency,
+            annotations=annotations or ToolAnnotations(),
         )
 
     @property
@@ -240,11 +267,178 @@ def _all_errors(exc: ValidationError) -> str:
     return "; ".join(f"{_loc(e) or 'args'}: {e['msg']}" for e in exc.errors())
 
 
+@dataclass(frozen=True)
+class ToolOptions:
+    """How :func:`tool` described a function: the :class:`FunctionTool` keywords, kept until the tool is built."""
+
+    name: str | None = None
+    kind: ToolKind = ToolKind.FUNCTION
+    description: str | None = None
+    concurrency: int | None = None
+    annotations: ToolAnnotations = field(default_factory=lambda: ToolAnnotations())
+
+    def build(self, fn: Callable[..., Any]) -> FunctionTool:
+        """The tool for `fn`, described by these options."""
+        return FunctionTool(
+            fn,
+            name=self.name,
+            kind=self.kind,
+            description=self.description,
+            concurrency=self.concurrency,
+            annotations=self.annotations,
+        )
+
+
+_OPTIONS_ATTR = "__orchestrator_tool__"
+_BUILT_ATTR = "__orchestrator_function_tool__"
+
+
+def _options(
+    name: str | None,
+    kind: ToolKind | str,
+    description: str | None,
+    concurrency: int | None,
+    hints: Mapping[str, bool],
+) -> ToolOptions:
+    try:
+        tool_kind = ToolKind(kind)
+    except ValueError:
+        known = ", ".join(k.value for k in ToolKind)
+        raise ConfigurationError(f"tool {name!r}: unknown kind {kind!r} (known: {known})") from None
+    return ToolOptions(
+        name=name,
+        kind=tool_kind,
+        description=description,
+        concurrency=concurrency,
+        annotations=ToolAnnotations(**hints),
+    )
+
+
+@overload
+def tool(fn: F, /) -> F: ...
+
+
+@overload
+def tool(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    kind: ToolKind | str = ToolKind.FUNCTION,
+    description: str | None = None,
+    concurrency: int | None = None,
+    read_only: bool = False,
+    destructive: bool = True,
+    idempotent: bool = False,
+    open_world: bool = True,
+) -> Callable[[F], F]: ...
+
+
+def tool(
+    fn: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    kind: ToolKind | str = ToolKind.FUNCTION,
+    description: str | None = None,
+    concurrency: int | None = None,
+    read_only: bool = False,
+    destructive: bool = True,
+    idempotent: bool = False,
+    open_world: bool = True,
+) -> F | Callable[[F], F]:
+    """Describe a function as a tool. The function is returned unchanged and registered nowhere.
+
+    A tool source (the built-ins: :func:`tools_in` their modules) turns described functions into tools;
+    :func:`function_tool` builds one. The keywords are :class:`FunctionTool`'s and :class:`ToolAnnotations`'
+    (MCP's hints: ``read_only``, ``destructive``, ``idempotent``, ``open_world``, with MCP's defaults).
+    """
+    hints = {"read_only": read_only, "destructive": destructive, "idempotent": idempotent, "open_world": open_world}
+    options = _options(name, kind, description, concurrency, hints)
+
+    def describe(func: F) -> F:
+        setattr(func, _OPTIONS_ATTR, options)
+        return func
+
+    return describe(fn) if fn is not None else describe
+
+
+def is_tool(obj: object) -> bool:
+    """Whether `obj` is a function described by :func:`tool`."""
+    return callable(obj) and isinstance(getattr(obj, _OPTIONS_ATTR, None), ToolOptions)
+
+
+def function_tool(fn: Callable[..., Any]) -> FunctionTool:
+    """The tool a function described by :func:`tool` stands for (built on first use, then shared).
+
+    Raises:
+        ConfigurationError: `fn` was not described by :func:`tool`.
+    """
+    built = getattr(fn, _BUILT_ATTR, None)
+    if isinstance(built, FunctionTool) and built.fn is fn:
+        return built
+    options = getattr(fn, _OPTIONS_ATTR, None)
+    if not isinstance(options, ToolOptions):
+        raise ConfigurationError(f"{getattr(fn, '__qualname__', fn)!r} is not described by @tool")
+    built = options.build(fn)
+    setattr(fn, _BUILT_ATTR, built)
+    return built
+
+
+def tools_in(module: ModuleType) -> list[FunctionTool]:
+    """The tools a module defines with :func:`tool`, in the order they are defined (imports are left out)."""
+    return [
+        function_tool(obj)
+        for obj in vars(module).values()
+        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__
+    ]
+
+
+@runtime_checkable
+class ToolSource(Protocol):
+    """Where tools come from: the built-ins, entry-point plugins, an MCP server, the code sandbox.
+
+    A source may also have an ``async aclose()``; :meth:`ToolRegistry.aclose` calls it (to stop a server, say).
+    """
+
+    def tools(self) -> Iterable[Tool]:
+        """The tools this source provides (called once, when a registry is assembled)."""
+        ...
+
+
 class ToolRegistry:
-    """Tools by name. Small and plain: add, get (with 'did you mean'), list, catalog."""
+    """Tools by name. A plain container (add, get with 'did you mean', list, catalog) that knows no tools itself."""
 
     def __init__(self, tools: Mapping[str, Tool] | None = None):
         self._tools: dict[str, Tool] = dict(tools or {})
+        self._sources: list[ToolSource] = []
+
+    @classmethod
+    def from_sources(cls, sources: Iterable[ToolSource]) -> ToolRegistry:
+        """A registry with every tool of `sources`, in order (on a name clash the earlier source's tool stays)."""
+        registry = cls()
+        for source in sources:
+            registry.add_source(source)
+        return registry
+
+    def add_source(self, source: ToolSource) -> None:
+        """Add every tool of `source`, and keep the source so that :meth:`aclose` closes it."""
+        for item in source.tools():
+            self.add(item)
+        self._sources.append(source)
+
+    @property
+    def sources(self) -> tuple[ToolSource, ...]:
+        """The sources added with :meth:`add_source`, in order."""
+        return tuple(self._sources)
+
+    async def aclose(self) -> None:
+        """Close the sources that hold resources (servers, sandboxes): each one's ``aclose()``, last added first."""
+        sources, self._sources = self._sources, []
+        for source in reversed(sources):
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
 
     def add(self, tool: Tool, *, replace: bool = False) -> Tool:
         name = tool.spec.name
@@ -284,6 +478,7 @@ class ToolRegistry:
         return [self._tools[name].spec for name in sorted(self._tools)]
 
     def copy(self) -> ToolRegistry:
+        """The same tools in a new registry (the sources stay with this one, which closes them)."""
         return ToolRegistry(self._tools)
 
     @overload
@@ -299,6 +494,10 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -310,46 +509,17 @@ class ToolRegistry:
         kind: ToolKind | str = ToolKind.FUNCTION,
         description: str | None = None,
         concurrency: int | None = None,
+        read_only: bool = False,
+        destructive: bool = True,
+        idempotent: bool = False,
+        open_world: bool = True,
     ) -> F | Callable[[F], F]:
-        """Register a function as a tool; the function itself is returned unchanged."""
+        """Add a function to this registry as a tool (see :func:`tool`); the function is returned unchanged."""
+        hints = {"read_only": read_only, "destructive": destructive, "idempotent": idempotent, "open_world": open_world}
+        options = _options(name, kind, description, concurrency, hints)
 
         def register(func: F) -> F:
-            self.add(FunctionTool(func, name=name, kind=kind, description=description, concurrency=concurrency))
+            self.add(options.build(func))
             return func
 
         return register(fn) if fn is not None else register
-
-
-BUILTINS = ToolRegistry()
-"""Tools shipped with orchestrator register here when their module is imported."""
-
-tool = BUILTINS.tool
-"""Decorator registering a function as a built-in tool (see :meth:`ToolRegistry.tool`)."""
-
-ENTRY_POINT_GROUP = "orchestrator.tools"
-
-
-def default_registry(*, plugins: bool = True) -> ToolRegistry:
-    """A fresh registry holding the built-in tools and, unless `plugins=False`, entry-point plugins.
-
-    A plugin is a module named in the ``orchestrator.tools`` entry-point group; it exposes
-    ``register_tools(registry)``.
-    """
-    import orchestrator.workers  # noqa: F401  (importing registers the built-in tools)
-
-    registry = BUILTINS.copy()
-    from orchestrator.sandbox.tool import sandbox_tools
-    from orchestrator.settings import current_settings
-
-    for sandboxed in sandbox_tools(current_settings()):  # the code_exec tool (issue 11)
-        registry.add(sandboxed)
-    if plugins:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                hook: Callable[[ToolRegistry], None | Awaitable[None]] = ep.load().register_tools
-                hook(registry)
-            except Exception as exc:  # a broken plugin must not take the CLI down
-                logger.warning("tool plugin %r failed to load: %s", ep.name, exc)
-    return registry

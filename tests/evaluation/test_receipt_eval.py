@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.evaluation import ReceiptEvalReport, evaluate_receipts
 from orchestrator.evaluation.receipts import expected_wildreceipt_total, normalize_text
-from orchestrator.workers.receipts.models import LineItem, ParsedReceipt
+from orchestrator.rules.models import LineItem, ParsedReceipt
 
 pytestmark = pytest.mark.anyio
 

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from orchestrator.errors import ConfigurationError, PlanValidationError
 from orchestrator.executor import execute_plan
-from orchestrator.registry import default_registry
 from orchestrator.sandbox.launcher import SandboxConfig
 from orchestrator.sandbox.limits import DEFAULT_MAXIMA, LIMIT_DOCS, CodeLimits, LimitError, check_overrides
 from orchestrator.sandbox.tool import CodeExecTool
 from orchestrator.settings import Settings, current_settings, use_settings
+from orchestrator.toolbox import default_registry
 
 from .conftest import sandbox_uid_processes
 

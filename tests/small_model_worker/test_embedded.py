@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.rules.categories import DEFAULT_TAXONOMY, KeywordTier, load_rules
+from orchestrator.rules.models import LineItem
 from orchestrator.settings import use_settings
 from orchestrator.small_model_worker.backends import embedded
 from orchestrator.small_model_worker.backends.embedded import Blend, EmbeddedClassifier, EmbeddingCache, _Head
 from orchestrator.small_model_worker.cascade import Cascade, Prediction
-from orchestrator.workers.receipts.categorize import DEFAULT_TAXONOMY, KeywordTier, expense_categorizer, load_rules
-from orchestrator.workers.receipts.models import LineItem
+from orchestrator.workers.receipts.tools import expense_categorizer
 
 # -- no model needed --------------------------------------------------------------------------------
 

@@ -16,11 +16,11 @@ from orchestrator.errors import ToolError
 from orchestrator.executor import StepFinished, execute_plan
 from orchestrator.executor.events import Event
 from orchestrator.plan.validate import load_plan
-from orchestrator.registry import BUILTINS, default_registry
 from orchestrator.settings import Settings, use_settings
 from orchestrator.small_model_worker import worker as worker_module
 from orchestrator.testing.fake_llm import FakeLLMServer, RecordedRequest, Reply
 from orchestrator.testing.fake_small_model import SmallModelResponder
+from orchestrator.toolbox import default_registry
 from orchestrator.workers import expense_categorizer_worker, line_item_parser_worker
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +52,7 @@ def small_model(fake: FakeLLMServer, isolated_settings: Settings) -> Iterator[Se
 
 
 async def tool(name: str, **args: Any) -> Any:
-    return await BUILTINS.get(name).invoke(args)
+    return await default_registry(plugins=False).get(name).invoke(args)
 
 
 async def test_without_small_models_the_new_tasks_answer_with_keywords() -> None:

@@ -75,7 +75,7 @@ def _row(backend: str, mode: str, n: int, seconds: float, calls: int | None = No
 
 
 async def _keywords(names: list[str]) -> dict[str, Any]:
-    from orchestrator.workers.receipts.categorize import DEFAULT_TAXONOMY, KeywordTier
+    from orchestrator.rules.categories import DEFAULT_TAXONOMY, KeywordTier
 
     tier = KeywordTier()
     seconds = await _timed(lambda: tier.classify(names, DEFAULT_TAXONOMY))
@@ -84,8 +84,8 @@ async def _keywords(names: list[str]) -> dict[str, Any]:
 
 async def _embedded(names: list[str], home: Path, gather_ms: float) -> list[dict[str, Any]]:
     from orchestrator.errors import ConfigurationError
+    from orchestrator.rules.categories import DEFAULT_TAXONOMY, load_rules
     from orchestrator.small_model_worker.backends.embedded import EmbeddedClassifier
-    from orchestrator.workers.receipts.categorize import DEFAULT_TAXONOMY, load_rules
 
     rules = load_rules()
     try:

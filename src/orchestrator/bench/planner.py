@@ -25,9 +25,10 @@ import anyio
 from orchestrator.executor import Event, RunNote, StepStarted, execute_plan
 from orchestrator.planner import LargePlanner, PlannedRun
 from orchestrator.providers.pricing import PRICES, Price, find_price
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
 from orchestrator.settings import Settings
 from orchestrator.testing.fake_llm import FakeLLMServer
+from orchestrator.toolbox import default_registry
 
 _REPO = Path(__file__).resolve().parents[3]
 RECEIPT_PLAN: dict[str, Any] = {

@@ -9,7 +9,7 @@ from orchestrator.batch import run_batch
 from orchestrator.bench.ocr import measure_ocr
 from orchestrator.errors import OrchestratorError
 from orchestrator.plan.validate import validate_plan
-from orchestrator.registry import default_registry
+from orchestrator.toolbox import default_registry
 
 TEXT_PIPELINE = {
     "goal": "parse and categorize a receipt from its text",

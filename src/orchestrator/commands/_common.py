@@ -39,7 +39,7 @@ def announce_small_model() -> None:
     settings = current_settings()
     if not settings.use_small_model:
         return
-    from orchestrator.workers._synthesis import configured_provider
+    from orchestrator.providers.configured import configured_provider
 
     try:
         choice = choose_backend(settings)

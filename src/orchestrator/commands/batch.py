@@ -23,7 +23,8 @@ from orchestrator.commands._common import announce_small_model, run_async, stder
 from orchestrator.errors import InputError
 from orchestrator.executor import parse_input_pairs
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
+from orchestrator.toolbox import default_registry
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ taxonomy. An optional *examples* file (a training split, never the test names) g
 Back-ends:
 
 * ``keywords``: keyword rules alone. With examples, the rules are learned from them
-  (:func:`~orchestrator.workers.receipts.categorize.learn_rules`: which words and phrases go with which
+  (:func:`~orchestrator.rules.categories.learn_rules`: which words and phrases go with which
   label, and how reliably), so "keywords alone" is a fair baseline on any taxonomy; without examples the
   shipped expense rules are used.
 * ``embedded``: the MiniLM classifier alone, with the examples (or, without them, the shipped rules'
@@ -32,9 +32,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.errors import ConfigurationError, InputError
+from orchestrator.rules.categories import KeywordRules, KeywordTier, learn_rules, load_rules
 from orchestrator.settings import current_settings
 from orchestrator.small_model_worker.cascade import DEFAULT_THRESHOLD, Cascade, Prediction, Tier
-from orchestrator.workers.receipts.categorize import KeywordRules, KeywordTier, learn_rules, load_rules
 
 __all__ = [
     "CategoryEvalReport",

@@ -42,10 +42,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.workers.receipts._amounts import parse_amount
-from orchestrator.workers.receipts._dates import date_readings
-from orchestrator.workers.receipts.models import ParsedReceipt
-from orchestrator.workers.receipts.parse import parse_receipt_text
+from orchestrator.rules.models import ParsedReceipt
+from orchestrator.rules.receipt import date_readings, parse_amount
+from orchestrator.rules.receipt.parse import parse_receipt_text
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.executor.streaming import StreamingRun
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
+from orchestrator.toolbox import default_registry
 
 
 async def execute_plan(

@@ -8,15 +8,13 @@ has not planned before.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.plan.model import Plan
 from orchestrator.planner.library import LibraryMatch, Lookup
+from orchestrator.planner.protocol import PlannerCore
 from orchestrator.planner.report import Session
-
-if TYPE_CHECKING:
-    from orchestrator.planner.large import LargePlanner
 
 CONFIGURE = (
     "set OPENAI_API_KEY or ANTHROPIC_API_KEY (or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY), "
@@ -26,7 +24,7 @@ CONFIGURE = (
 
 
 async def lookup_plan(
-    planner: LargePlanner, request: str, context: Mapping[str, Any], session: Session, *, library_mode: bool
+    planner: PlannerCore, request: str, context: Mapping[str, Any], session: Session, *, library_mode: bool
 ) -> LibraryMatch | None:
     """A stored plan for `request`, noted in the session; in library mode a miss is a ConfigurationError."""
     lookup = Lookup()
@@ -57,7 +55,7 @@ async def lookup_plan(
     return None
 
 
-async def _miss(planner: LargePlanner, request: str, lookup: Lookup) -> ConfigurationError:
+async def _miss(planner: PlannerCore, request: str, lookup: Lookup) -> ConfigurationError:
     lines = [f"no stored plan serves {request!r}, and no planner model is configured."]
     library = planner.library
     if lookup.nearest is not None and library is not None:
@@ -72,7 +70,7 @@ async def _miss(planner: LargePlanner, request: str, lookup: Lookup) -> Configur
     return ConfigurationError("\n".join(lines))
 
 
-async def remember_plan(planner: LargePlanner, request: str, plan: Plan, session: Session) -> None:
+async def remember_plan(planner: PlannerCore, request: str, plan: Plan, session: Session) -> None:
     """Store a plan a model made, so the same request costs no call next time."""
     if planner.library is None:
         return

@@ -15,7 +15,7 @@ plan is validated (cycles, dangling references, inputs). Then:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -26,19 +26,17 @@ from orchestrator.executor.streaming import StreamingRun
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.planner._prompts import repair_prompt
+from orchestrator.planner.protocol import PlannerCore
 from orchestrator.planner.reader import StepExtractor
 from orchestrator.planner.replan import dependencies, reusable_outputs, step_signature
 from orchestrator.planner.report import Session
 from orchestrator.providers import Completion, Message
 
-if TYPE_CHECKING:
-    from orchestrator.planner.large import LargePlanner
-
 
 class _Stream:
     """The state of one streamed plan: steps accepted, running and started, issues found on the way."""
 
-    def __init__(self, planner: LargePlanner, session: Session) -> None:
+    def __init__(self, planner: PlannerCore, session: Session) -> None:
         self.planner = planner
         self.run: StreamingRun | None = None
         self.session = session
@@ -95,7 +93,7 @@ class _Stream:
 
 
 async def stream_and_run(
-    planner: LargePlanner, request: str, context: Mapping[str, Any], session: Session
+    planner: PlannerCore, request: str, context: Mapping[str, Any], session: Session
 ) -> tuple[CompiledPlan, RunResult]:
     """Stream the plan for `request`, running steps as they arrive; repair and rerun if it goes wrong."""
     messages = planner.first_messages(request, context)
@@ -148,7 +146,7 @@ async def stream_and_run(
 
 
 async def _repair(
-    planner: LargePlanner,
+    planner: PlannerCore,
     session: Session,
     messages: list[Message],
     context: Mapping[str, Any],

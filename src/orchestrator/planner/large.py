@@ -46,8 +46,9 @@ from orchestrator.planner.replan import refine, replan_loop
 from orchestrator.planner.report import PlannedRun, PlanningReport, Session
 from orchestrator.providers import ChatModel, Completion, DeltaCallback, Message, make_chat_model
 from orchestrator.providers.pricing import PriceOverrides
-from orchestrator.registry import ToolRegistry, default_registry
+from orchestrator.registry import ToolRegistry
 from orchestrator.settings import Settings, current_settings
+from orchestrator.toolbox import default_registry
 
 logger = logging.getLogger(__name__)
 

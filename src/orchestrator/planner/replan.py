@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orchestrator.errors import PlanningError
 from orchestrator.executor.events import RunResult
@@ -18,11 +18,9 @@ from orchestrator.plan.model import Plan, Step
 from orchestrator.plan.refs import compile_value, iter_refs
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.planner._prompts import describe_inputs, replan_prompt
+from orchestrator.planner.protocol import PlannerCore
 from orchestrator.planner.report import Session
 from orchestrator.providers.base import Message
-
-if TYPE_CHECKING:
-    from orchestrator.planner.large import LargePlanner
 
 SUMMARY_CHARS = 600
 """How much of each completed step's output the model sees when replanning."""
@@ -159,7 +157,7 @@ def replan_message(
 
 
 async def refine(
-    planner: LargePlanner,
+    planner: PlannerCore,
     session: Session,
     plan: Plan,
     feedback: str | None,
@@ -172,7 +170,7 @@ async def refine(
 
 
 async def replan_loop(
-    planner: LargePlanner, compiled: CompiledPlan, result: RunResult, context: Mapping[str, Any], session: Session
+    planner: PlannerCore, compiled: CompiledPlan, result: RunResult, context: Mapping[str, Any], session: Session
 ) -> tuple[CompiledPlan, RunResult]:
     """While steps failed (after their retries), revise the plan and rerun it reusing finished steps; bounded."""
     choice = await planner.resolve()

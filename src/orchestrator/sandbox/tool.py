@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.context import report_mode
 from orchestrator.errors import ConfigurationError, ToolError
-from orchestrator.registry import Tool, ToolKind, ToolSpec
+from orchestrator.registry import Tool, ToolAnnotations, ToolKind, ToolSpec
 from orchestrator.run_scope import current_scope
 from orchestrator.sandbox.launcher import SandboxConfig, SandboxReply
 from orchestrator.sandbox.limits import LIMIT_DOCS, CodeLimits, LimitError, check_overrides, make_limits
@@ -146,6 +146,8 @@ class CodeExecTool:
             description=_describe(self.defaults, self.maxima, self.roots, isolation),
             input_schema=_input_schema(self.defaults, self.maxima),
             output_schema=CodeExecOutput.model_json_schema(),
+            # No effect outside its own throw-away sandbox, and no network: safe to repeat.
+            annotations=ToolAnnotations(read_only=True, destructive=False, idempotent=True, open_world=False),
         )
 
     @property

@@ -11,7 +11,7 @@ from orchestrator.errors import ConfigurationError
 from orchestrator.small_model_worker.tasks import inline_refs
 
 if TYPE_CHECKING:
-    from orchestrator.workers.receipts.models import LineItem, ParsedReceipt
+    from orchestrator.rules.models import LineItem, ParsedReceipt
 
 __all__ = ["ItemsLike", "as_line_items", "schema_of"]
 
@@ -21,7 +21,7 @@ ItemsLike = Sequence["LineItem | Mapping[str, Any] | str"]
 
 def as_line_items(items: ParsedReceipt | ItemsLike) -> list[LineItem]:
     """Line items from a parsed receipt, line items, dicts or bare names."""
-    from orchestrator.workers.receipts.models import LineItem, ParsedReceipt
+    from orchestrator.rules.models import LineItem, ParsedReceipt
 
     if isinstance(items, ParsedReceipt):
         return list(items.items)

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ConfigurationError, RunError
+from orchestrator.rules.tier import Prediction, Tier
 
 __all__ = ["DEFAULT_THRESHOLD", "Cascade", "Prediction", "Tier"]
 
@@ -36,29 +36,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.8
 """A tier's answer is final at this confidence or above (unless a per-tier threshold says otherwise)."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One label for one text, how sure the tier is (0 to 1), and which tier said so."""
-
-    label: str
-    confidence: float
-    tier: str | None = None
-
-
-@runtime_checkable
-class Tier(Protocol):
-    """One classifier in the cascade."""
-
-    @property
-    def name(self) -> str:
-        """Short name, recorded as the answering mode (``keyword``, ``embedded``, ``ollama:phi3``, ...)."""
-        ...
-
-    async def classify(self, names: Sequence[str], labels: Sequence[str]) -> Sequence[Prediction | None]:
-        """One prediction per name, each label one of `labels`; None where the tier cannot answer."""
-        ...
 
 
 class Cascade:

@@ -3,8 +3,8 @@
 `mode` names who answered: ``keyword`` (the rules), ``embedded`` (MiniLM), a model as
 ``<backend>:<model>`` (``ollama:phi3``, ``transformers:phi-3-mini``, ``azure:Phi-4``...), or a large model
 as ``<provider>:<model>``. Receipts and categories reuse the receipt tools' models
-(:class:`~orchestrator.workers.receipts.models.ParsedReceipt`,
-:class:`~orchestrator.workers.receipts.models.CategorizedItems`), so a plan sees the same shapes whichever
+(:class:`~orchestrator.rules.models.ParsedReceipt`,
+:class:`~orchestrator.rules.models.CategorizedItems`), so a plan sees the same shapes whichever
 mode answered.
 """
 

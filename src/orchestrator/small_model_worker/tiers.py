@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from orchestrator.small_model_worker.cascade import Prediction
+from orchestrator.rules.tier import Prediction
 from orchestrator.small_model_worker.runner import ModelRunner
 
 __all__ = ["FunctionTier", "ModelTier"]

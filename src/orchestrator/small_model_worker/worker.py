@@ -17,13 +17,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.budget import Budget
 from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ConfigurationError, RunError
+from orchestrator.rules import text as keyword_text
+from orchestrator.rules.categories import KeywordRules, KeywordTier, categorized, load_rules, taxonomy_labels
+from orchestrator.rules.models import CategorizedItems, ParsedReceipt
+from orchestrator.rules.receipt.parse import parse_receipt_text, receipt_from_answer
 from orchestrator.settings import Settings, current_settings
 from orchestrator.small_model_worker._inputs import ItemsLike, as_line_items, schema_of
 from orchestrator.small_model_worker.backends import make_backend
@@ -34,10 +38,6 @@ from orchestrator.small_model_worker.choose import SmallModelChoice, choose_back
 from orchestrator.small_model_worker.results import Classification, Extraction, SentimentResult, Summary
 from orchestrator.small_model_worker.runner import ModelRunner
 from orchestrator.small_model_worker.tiers import FunctionTier, ModelTier
-
-if TYPE_CHECKING:
-    from orchestrator.workers.receipts.categorize import KeywordRules
-    from orchestrator.workers.receipts.models import CategorizedItems, ParsedReceipt
 
 __all__ = ["SENTIMENT_LABELS", "SmallModelWorker"]
 
@@ -174,9 +174,9 @@ class SmallModelWorker:
         if not self._large_checked:
             self._large_checked = True
             if "large" in self.cascade:
+                from orchestrator.providers.configured import configured_provider
                 from orchestrator.providers.factory import make_chat_model
                 from orchestrator.small_model_worker.backends.chat import ChatBackend
-                from orchestrator.workers._synthesis import configured_provider
 
                 provider = configured_provider(self.settings)
                 if provider is None:
@@ -267,14 +267,12 @@ class SmallModelWorker:
         Raises:
             ConfigurationError: `labels` is empty.
         """
-        from orchestrator.workers import language
-
         labels = list(dict.fromkeys(label for label in labels if label.strip()))
         if not labels:
             raise ConfigurationError("classify needs at least one label")
         if not texts:
             return []
-        keyword = FunctionTier("keyword", language.keyword_label)
+        keyword = FunctionTier("keyword", keyword_text.keyword_label)
         meaning = {label: (descriptions or {}).get(label, label) for label in labels}
         tiers = self.tiers(keyword=keyword, embedded=self._embedded(meaning), task="classify", descriptions=meaning)
         predictions = await self._answer(tiers, texts, labels, keyword)
@@ -290,12 +288,10 @@ class SmallModelWorker:
         embeddings carry a text's topic rather than its polarity (zero-shot, it got about half of the
         example feedback wrong and overturned correct keyword answers).
         """
-        from orchestrator.workers import language
-
         if not texts:
             return []
         labels = list(SENTIMENT_LABELS)
-        keyword = FunctionTier("keyword", language.keyword_sentiment)
+        keyword = FunctionTier("keyword", keyword_text.keyword_sentiment)
         tiers = self.tiers(keyword=keyword, embedded=None, task="sentiment", descriptions=SENTIMENT_LABELS)
         predictions = await self._answer(tiers, texts, labels, keyword)
         return [
@@ -316,19 +312,32 @@ class SmallModelWorker:
             taxonomy: allowed categories (default: the expense taxonomy).
             rules: keyword rules (default: the shipped ones).
         """
-        from orchestrator.workers.receipts import categorize
-
         lines = as_line_items(items)
-        labels = categorize._taxonomy(taxonomy)
-        rules = rules if rules is not None else categorize.load_rules()
-        keyword = categorize.KeywordTier(rules)
+        labels = taxonomy_labels(taxonomy)
+        rules = rules if rules is not None else load_rules()
+        keyword = KeywordTier(rules)
         try:
-            tiers = categorize.cascade_tiers(rules, self.settings, worker=self)
+            tiers = self.category_tiers(rules, keyword=keyword)
         except Exception as exc:
             logger.warning("small-model tiers unavailable (%s: %s); keywords answer", type(exc).__name__, exc)
             tiers = [keyword]
         predictions = await self._answer(tiers, [line.name for line in lines], labels, keyword)
-        return categorize._result(lines, predictions, "cascade")
+        return categorized(lines, predictions, "cascade")
+
+    def category_tiers(self, rules: KeywordRules, *, keyword: Tier | None = None) -> list[Tier]:
+        """The categorizer's tiers, in ``SMALL_MODEL_CASCADE`` order.
+
+        ``keyword`` is the rules (:class:`~orchestrator.rules.categories.KeywordTier`); ``embedded`` the MiniLM
+        classifier, learning from the rules' examples and descriptions (left out when its extra is not
+        installed); ``llm`` the small model and ``large`` the large model, both told what each category means.
+        """
+        return self.tiers(
+            keyword=keyword if keyword is not None else KeywordTier(rules),
+            embedded=self._embedded(rules.descriptions(), rules.examples()),
+            task="categorize",
+            descriptions=rules.descriptions(),
+            instruction="The items are lines of a receipt; the labels are expense categories.",
+        )
 
     async def parse_line_items(self, text: str) -> ParsedReceipt:
         """Parse receipt text: the model when one is configured (schema-constrained, checked), else keywords.
@@ -337,8 +346,6 @@ class SmallModelWorker:
         the model fails, when its numbers agree less well than the keywords' (``confidence``), or when
         ``parse`` in the thresholds is met by the keyword parse alone.
         """
-        from orchestrator.workers.receipts.parse import parse_receipt_text, receipt_from_answer
-
         keyword = parse_receipt_text(text)
         skip_at = self.thresholds.get("parse")
         if self.runner is None or "llm" not in self.cascade or (skip_at is not None and keyword.confidence >= skip_at):
@@ -360,8 +367,6 @@ class SmallModelWorker:
 
         Keyword fallback: the aspects, amounts and e-mail addresses the rules find (``entities``).
         """
-        from orchestrator.workers import language
-
         json_schema, validate = schema_of(schema)
         if self.runner is not None and "llm" in self.cascade:
             try:
@@ -372,14 +377,12 @@ class SmallModelWorker:
                 return Extraction(data=data, confidence=0.8, mode=self.runner.name)
             except Exception as exc:
                 _fell_back(self.runner.name, "extract", exc)
-        found = language.extract(text)
+        found = keyword_text.extract(text)
         report_mode("keyword")
         return Extraction(entities=found.entities, confidence=found.confidence, mode="keyword")
 
     async def summarize(self, text: str, sentences: int = 2) -> Summary:
         """A short summary: the model's, else the first sentences."""
-        from orchestrator.workers import language
-
         if self.runner is not None and "llm" in self.cascade:
             try:
                 summary = await self.runner.summarize(text, sentences)
@@ -388,7 +391,7 @@ class SmallModelWorker:
             except Exception as exc:
                 _fell_back(self.runner.name, "summarize", exc)
         report_mode("keyword")
-        return Summary(summary=language.summarize(text, sentences).summary or "", confidence=0.5, mode="keyword")
+        return Summary(summary=keyword_text.summarize(text, sentences).summary or "", confidence=0.5, mode="keyword")
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 

@@ -86,8 +86,8 @@ class SmallModelResponder:
 
 
 def _rule_label(text: str, labels: Sequence[str]) -> tuple[str, bool]:
-    from orchestrator.workers import language
-    from orchestrator.workers.receipts.categorize import load_rules
+    from orchestrator.rules import text as language
+    from orchestrator.rules.categories import load_rules
 
     if set(labels) == {"positive", "negative", "neutral"}:
         found = language.sentiment(text)
@@ -104,7 +104,7 @@ def _rule_label(text: str, labels: Sequence[str]) -> tuple[str, bool]:
 
 
 def _receipt(text: str) -> dict[str, Any]:
-    from orchestrator.workers.receipts.parse import parse_receipt_text
+    from orchestrator.rules.receipt.parse import parse_receipt_text
 
     parsed = parse_receipt_text(text)
     return {
@@ -119,7 +119,7 @@ def _receipt(text: str) -> dict[str, Any]:
 
 
 def _extract(text: str, properties: dict[str, Any]) -> dict[str, Any]:
-    from orchestrator.workers import language
+    from orchestrator.rules import text as language
 
     found = set(language.extract(text, ["issues"]).entities)
     out: dict[str, Any] = {}

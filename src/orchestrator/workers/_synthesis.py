@@ -4,36 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from orchestrator.context import report_mode, report_usage
 from orchestrator.errors import ConfigurationError, ModelError
-from orchestrator.settings import Settings, current_settings
-
-if TYPE_CHECKING:
-    from orchestrator.workers.language import Synthesis
+from orchestrator.providers.configured import configured_provider
+from orchestrator.settings import current_settings
 
 logger = logging.getLogger(__name__)
 
 
-def configured_provider(settings: Settings) -> str | None:
-    """The large-model provider the settings point at, or None when none is configured."""
-    if settings.planner_provider and settings.planner_provider != "library":
-        return settings.planner_provider
-    if settings.openai_api_key:
-        return "openai"
-    if settings.anthropic_api_key:
-        return "anthropic"
-    if settings.azure_openai_endpoint and settings.azure_openai_api_key:
-        return "azure_openai"
-    return None
+class Synthesis(BaseModel):
+    text: str
+    mode: str = Field(description="which model wrote it, or 'fallback'")
+    note: str | None = None
 
 
 async def synthesize_with_model(instruction: str, data: Any) -> Synthesis | None:
     """Ask the configured large model; None when none is configured. A failing model also gives None
     (logged), so the caller's stated fallback answers instead of failing the run."""
     from orchestrator.providers import Message, make_chat_model
-    from orchestrator.workers.language import Synthesis
 
     settings = current_settings()
     provider = configured_provider(settings)

@@ -36,7 +36,7 @@ def _expand(pattern: str) -> list[Path]:
     return [path]
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def load_documents(source: str, limit: int | None = None) -> list[Document]:
     """Read text documents: a file, a folder (its .txt/.md files) or a glob pattern.
 
@@ -56,7 +56,7 @@ def load_documents(source: str, limit: int | None = None) -> list[Document]:
     return docs
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def list_files(source: str, limit: int | None = None) -> list[str]:
     """List document files: a folder's files, a glob's matches, or one file.
 
@@ -74,7 +74,7 @@ def list_files(source: str, limit: int | None = None) -> list[str]:
     return files[:limit]
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def build_table(columns: dict[str, list[Any]], pick: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Zip equally long lists into rows: {"paper": [...], "method": [...]} -> [{"paper":..,"method":..}, ...].
 
@@ -108,7 +108,7 @@ class Record(BaseModel):
     fields: dict[str, Any] = {}
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def load_records(path: str, text_field: str = "text", id_field: str = "id") -> list[Record]:
     """Read records (e.g. customer feedback) from a JSONL or CSV file.
 
@@ -147,7 +147,7 @@ def load_records(path: str, text_field: str = "text", id_field: str = "id") -> l
 _HEADING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?\s+)?([A-Z][A-Za-z &/-]{2,60})\s*:?\s*$")
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def extract_section(text: str, headings: list[str]) -> str:
     """Return the section of a document under the first matching heading (up to the next heading).
 
@@ -179,7 +179,7 @@ class Ranked(BaseModel):
     share: float
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def count_and_rank(values: list[Any], field: str | None = None, top: int | None = None) -> list[Ranked]:
     """Count equal values (lists are flattened) and rank them, most frequent first.
 
@@ -204,7 +204,7 @@ def count_and_rank(values: list[Any], field: str | None = None, top: int | None 
     return [Ranked(value=v, count=c, share=round(c / total, 3)) for v, c in ranked]
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def format_report(
     text: str = "", title: str | None = None, data: Any = None, format: Literal["markdown", "text"] = "markdown"
 ) -> str:

@@ -38,7 +38,7 @@ def _amount(item: Any, index: int) -> float:
     return float(value)
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def calculate_totals(
     items: list[Any], tax_rate: float | None = None, tax: float | None = None, decimals: int = 2
 ) -> Totals:
@@ -71,7 +71,7 @@ def calculate_totals(
     )
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def calculate_tax(amount: float, rate: float, inclusive: bool = False) -> TaxResult:
     """Split an amount into net, tax and gross.
 
@@ -126,7 +126,7 @@ def _similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
     return 0.4 * merchant + 0.4 * items + 0.2 * same_date
 
 
-@tool
+@tool(read_only=True, destructive=False, idempotent=True, open_world=False)
 def detect_duplicates(
     documents: list[dict[str, Any]], names: list[str] | None = None, threshold: float = 0.85
 ) -> DuplicateReport:

@@ -11,11 +11,7 @@ import pytest
 
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import ConfigurationError
-from orchestrator.registry import BUILTINS
-from orchestrator.settings import use_settings
-from orchestrator.small_model_worker.cascade import Prediction
-from orchestrator.workers.receipts import categorize
-from orchestrator.workers.receipts.categorize import (
+from orchestrator.rules.categories import (
     DEFAULT_TAXONOMY,
     KeywordRules,
     KeywordTier,
@@ -24,7 +20,12 @@ from orchestrator.workers.receipts.categorize import (
     load_rules,
     normalize_term,
 )
-from orchestrator.workers.receipts.models import LineItem
+from orchestrator.rules.models import LineItem
+from orchestrator.settings import use_settings
+from orchestrator.small_model_worker.cascade import Prediction
+from orchestrator.small_model_worker.worker import SmallModelWorker
+from orchestrator.toolbox import default_registry
+from orchestrator.workers.receipts.tools import expense_categorizer
 
 TAXONOMY = list(DEFAULT_TAXONOMY)
 
@@ -170,7 +171,7 @@ def test_a_missing_rules_file_or_a_bad_pattern_is_a_configuration_error(tmp_path
 
 
 def test_the_data_file_covers_exactly_the_default_taxonomy_with_unique_valid_terms() -> None:
-    raw = files("orchestrator.workers.receipts").joinpath("data/categories.json").read_text(encoding="utf-8")
+    raw = files("orchestrator.rules").joinpath("data/categories.json").read_text(encoding="utf-8")
 
     def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
         keys = [key for key, _ in pairs]
@@ -216,7 +217,7 @@ def test_rules_learned_from_examples_keep_frequent_telling_terms() -> None:
 
 
 def test_the_tool_is_registered_and_uses_keywords_unless_small_models_are_on() -> None:
-    spec = BUILTINS.get("expense_categorizer").spec
+    spec = default_registry(plugins=False).get("expense_categorizer").spec
     assert spec.kind == "function"
     assert set(spec.input_schema["properties"]) == {"items", "taxonomy", "rules_path"}
 
@@ -226,7 +227,7 @@ async def test_the_tool_reports_the_keyword_tier_to_the_running_step() -> None:
     context = StepContext(run_id="r1", step_id="categorize")
     token = _current.set(context)
     try:
-        result = await BUILTINS.get("expense_categorizer").invoke(
+        result = await default_registry(plugins=False).get("expense_categorizer").invoke(
             {"items": [{"name": "Latte", "amount": 4.5}, {"name": "Diesel", "amount": 50.0}]}
         )
     finally:
@@ -252,13 +253,13 @@ class ScriptedTier:
 @pytest.mark.anyio
 async def test_with_small_models_on_the_tool_runs_the_cascade_tiers(monkeypatch: pytest.MonkeyPatch) -> None:
     second = ScriptedTier("embedded", "groceries", 0.9)
-    monkeypatch.setattr(categorize, "cascade_tiers", lambda rules, settings, **_: [KeywordTier(rules), second])
+    monkeypatch.setattr(SmallModelWorker, "category_tiers", lambda self, rules, **_: [KeywordTier(rules), second])
     items = [LineItem(name="Heineken", amount=5.0), LineItem(name="Mystery Thing", amount=2.0)]
     context = StepContext(run_id="r1", step_id="categorize")
     token = _current.set(context)
     try:
         with use_settings(use_small_model=True):
-            result = await categorize.expense_categorizer(items)
+            result = await expense_categorizer(items)
     finally:
         _current.reset(token)
     assert [(i.category, i.mode) for i in result.items] == [("alcohol", "keyword"), ("groceries", "embedded")]

@@ -8,10 +8,10 @@ import pytest
 
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import ConfigurationError, ToolError
-from orchestrator.registry import BUILTINS
+from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.settings import Settings, use_settings
+from orchestrator.toolbox import default_registry
 from orchestrator.workers.receipts import ocr
-from orchestrator.workers.receipts.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr import (
     get_ocr_backend,
     ocr_backend_names,
@@ -247,7 +247,7 @@ async def test_a_missing_pytesseract_package_says_how_to_install_it(image: Path,
 
 
 def test_receipt_ocr_is_a_registered_function_tool():
-    spec = BUILTINS.get("receipt_ocr").spec
+    spec = default_registry(plugins=False).get("receipt_ocr").spec
     assert spec.kind == "function"
     assert spec.input_schema["required"] == ["image_path"]
     assert "backend" in spec.input_schema["properties"]
@@ -260,7 +260,7 @@ async def test_the_tool_returns_json_and_reports_its_mode(receipt_txt: Path):
     context = StepContext(run_id="r1", step_id="ocr")
     token = _current.set(context)
     try:
-        out = await BUILTINS.get("receipt_ocr").invoke({"image_path": str(receipt_txt)})
+        out = await default_registry(plugins=False).get("receipt_ocr").invoke({"image_path": str(receipt_txt)})
     finally:
         _current.reset(token)
     assert out["backend"] == "text"
@@ -275,7 +275,7 @@ async def test_the_tool_function_stays_a_plain_coroutine(receipt_txt: Path):
 
 async def test_the_tool_rejects_unexpected_arguments(receipt_txt: Path):
     with pytest.raises(ToolError, match="invalid arguments"):
-        await BUILTINS.get("receipt_ocr").invoke({"image_path": str(receipt_txt), "engine": "x"})
+        await default_registry(plugins=False).get("receipt_ocr").invoke({"image_path": str(receipt_txt), "engine": "x"})
 
 
 # -- reading order ----------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from orchestrator.rules.models import OcrResult
 from orchestrator.settings import Settings, use_settings
 from orchestrator.workers.receipts import ocr
-from orchestrator.workers.receipts.models import OcrResult
 from orchestrator.workers.receipts.ocr import read_document
 from orchestrator.workers.receipts.ocr_backends import RapidOcrBackend
 

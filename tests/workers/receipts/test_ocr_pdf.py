@@ -21,12 +21,12 @@ import pytest
 from PIL import Image
 
 from orchestrator.errors import ConfigurationError, ToolError
+from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.settings import Settings, use_settings
 from orchestrator.workers.receipts import ocr
-from orchestrator.workers.receipts.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr import get_ocr_backend, read_document, register_ocr_backend
 from orchestrator.workers.receipts.ocr_backends import ImageOcrBackend, RapidOcrBackend
-from orchestrator.workers.receipts.parse import line_item_parser
+from orchestrator.workers.receipts.tools import line_item_parser
 
 pytestmark = pytest.mark.anyio
 

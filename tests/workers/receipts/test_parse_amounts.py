@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.workers.receipts._amounts import find_amounts, minor_unit, parse_amount
+from orchestrator.rules.receipt._amounts import find_amounts, minor_unit, parse_amount
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from orchestrator.workers.receipts._dates import choose_date, date_readings, find_dates, resolve_dayfirst
+from orchestrator.rules.receipt._dates import choose_date, date_readings, find_dates, resolve_dayfirst
 
 
 @pytest.mark.parametrize(

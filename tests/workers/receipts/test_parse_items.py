@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.workers.receipts.models import LineItem
-from orchestrator.workers.receipts.parse import parse_receipt_text
+from orchestrator.rules.models import LineItem
+from orchestrator.rules.receipt.parse import parse_receipt_text
 
 
 def items_of(*rows: str) -> list[LineItem]:

@@ -6,9 +6,10 @@ import pytest
 
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import ToolError
-from orchestrator.registry import BUILTINS
-from orchestrator.workers.receipts.models import ParsedReceipt
-from orchestrator.workers.receipts.parse import line_item_parser, parse_receipt_text
+from orchestrator.rules.models import ParsedReceipt
+from orchestrator.rules.receipt.parse import parse_receipt_text
+from orchestrator.toolbox import default_registry
+from orchestrator.workers.receipts.tools import line_item_parser
 
 pytestmark = pytest.mark.anyio
 
@@ -141,7 +142,7 @@ async def test_the_registered_tool_returns_json_and_reports_the_keyword_mode():
     context = StepContext(run_id="r1", step_id="parse")
     token = _current.set(context)
     try:
-        out = await BUILTINS.get("line_item_parser").invoke({"text": CONSISTENT})
+        out = await default_registry(plugins=False).get("line_item_parser").invoke({"text": CONSISTENT})
     finally:
         _current.reset(token)
     assert out["total"] == 10.53
@@ -151,11 +152,11 @@ async def test_the_registered_tool_returns_json_and_reports_the_keyword_mode():
 
 async def test_the_registered_tool_refuses_a_missing_text_argument():
     with pytest.raises(ToolError, match="invalid arguments"):
-        await BUILTINS.get("line_item_parser").invoke({})
+        await default_registry(plugins=False).get("line_item_parser").invoke({})
 
 
 def test_the_tool_spec_describes_its_input_and_output():
-    spec = BUILTINS.get("line_item_parser").spec
+    spec = default_registry(plugins=False).get("line_item_parser").spec
     assert spec.kind == "function"
     assert spec.input_schema["required"] == ["text"]
     assert spec.input_schema["properties"]["text"]["description"].startswith("The receipt's text")

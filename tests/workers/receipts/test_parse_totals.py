@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.workers.receipts._labels import Label, classify
-from orchestrator.workers.receipts.parse import parse_receipt_text
+from orchestrator.rules.receipt._labels import Label, classify
+from orchestrator.rules.receipt.parse import parse_receipt_text
 
 
 def lines(*rows: str) -> str:

@@ -43,8 +43,8 @@ import anyio.to_thread
 from orchestrator.embeddings import INSTALL_HINT as _INSTALL_HINT
 from orchestrator.embeddings import load_sentence_transformer, minilm_path
 from orchestrator.errors import ConfigurationError
+from orchestrator.rules.tier import Prediction
 from orchestrator.small_model_worker.backends._linear_head import _Head
-from orchestrator.small_model_worker.cascade import Prediction
 from orchestrator.small_model_worker.gather import Gatherer
 
 try:

@@ -9,15 +9,23 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from orchestrator.testing.fake_llm._anthropic import tool_input_of
+from orchestrator.testing.fake_llm._replies import Reply
+from orchestrator.testing.fake_llm._request import RecordedRequest, forced_tool
 
-if TYPE_CHECKING:
-    from orchestrator.testing.fake_llm._replies import Reply
-    from orchestrator.testing.fake_llm._request import RecordedRequest
-    from orchestrator.testing.fake_llm._server import FakeLLMServer
+
+class Pace(Protocol):
+    """What rendering needs from the server (:class:`~orchestrator.testing.fake_llm.FakeLLMServer`)."""
+
+    @property
+    def chunk_chars(self) -> int: ...
+    @property
+    def tokens_per_s(self) -> float | None: ...
+    @property
+    def model_aliases(self) -> Mapping[str, str]: ...
 
 
 @dataclass
@@ -36,7 +44,7 @@ class Answer:
     ids: dict[str, str] = field(default_factory=dict)
 
 
-def render(fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> Answer:
+def render(fake: Pace, request: RecordedRequest, reply: Reply) -> Answer:
     """Fill in what `reply` leaves to the server: ~4-character pieces, estimated usage, pace, model id."""
     text = reply.text if reply.text is not None else (json.dumps(reply.data) if reply.data is not None else "")
     tool_input = tool_input_of(request, reply, text)
@@ -57,3 +65,18 @@ def render(fake: FakeLLMServer, request: RecordedRequest, reply: Reply) -> Answe
         model=fake.model_aliases.get(request.model, request.model),
         ids={"id": uuid.uuid4().hex[:24], "tool": uuid.uuid4().hex[:24]},
     )
+
+
+def tool_input_of(request: RecordedRequest, reply: Reply, text: str) -> dict[str, Any] | None:
+    """The forced tool's input to answer with: the reply's JSON object, when an Anthropic request forces a tool."""
+    if request.api != "anthropic" or forced_tool(request._body) is None:
+        return None
+    candidate = reply.data if reply.data is not None else _maybe_json(text)
+    return candidate if isinstance(candidate, dict) else None
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None

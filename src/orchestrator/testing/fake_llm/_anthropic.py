@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from orchestrator.testing.fake_llm._request import forced_tool
 
 if TYPE_CHECKING:
     from orchestrator.testing.fake_llm._answer import Answer
-    from orchestrator.testing.fake_llm._replies import Failure, Reply
-    from orchestrator.testing.fake_llm._request import RecordedRequest
+    from orchestrator.testing.fake_llm._replies import Failure
 
 _ERRORS = {
     400: "invalid_request_error",
@@ -25,27 +26,6 @@ _ERRORS = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
-
-
-def forced_tool(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The tool a request body forces with `tool_choice` (``tool`` by name, or ``any``), else None."""
-    tools = body.get("tools")
-    choice = body.get("tool_choice")
-    if not isinstance(tools, list) or not tools or not isinstance(choice, dict):
-        return None
-    if choice.get("type") == "tool":
-        return next((t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")), None)
-    if choice.get("type") == "any" and isinstance(tools[0], dict):
-        return tools[0]
-    return None
-
-
-def tool_input_of(request: RecordedRequest, reply: Reply, text: str) -> dict[str, Any] | None:
-    """The forced tool's input to answer with: the reply's JSON object, when an Anthropic request forces a tool."""
-    if request.api != "anthropic" or forced_tool(request._body) is None:
-        return None
-    candidate = reply.data if reply.data is not None else _maybe_json(text)
-    return candidate if isinstance(candidate, dict) else None
 
 
 def body(a: Answer) -> dict[str, Any]:
@@ -116,10 +96,3 @@ def _block(a: Answer, *, full: bool) -> dict[str, Any]:
 
 def _stop_reason(a: Answer) -> str:
     return a.reply.finish_reason or ("tool_use" if a.tool_input is not None else "end_turn")
-
-
-def _maybe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None

@@ -10,15 +10,7 @@ from orchestrator.testing.fake_llm._replies import Failure
 if TYPE_CHECKING:
     from orchestrator.testing.fake_llm._request import RecordedRequest
 
-DEPLOYMENTS_PREFIX = "/openai/deployments/"
-"""Azure OpenAI paths: ``/openai/deployments/{name}/chat/completions``."""
-
 _JSON_SCHEMA_FROM = "2024-08-01-preview"
-
-
-def deployment_of(path: str) -> str:
-    """The deployment named in an Azure OpenAI path."""
-    return path[len(DEPLOYMENTS_PREFIX) :].split("/", 1)[0]
 
 
 def ai_refusal(request: RecordedRequest) -> Failure | None:

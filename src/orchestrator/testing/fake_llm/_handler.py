@@ -8,30 +8,50 @@ import json
 import logging
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from orchestrator.testing.fake_llm import _ollama, _openai
 from orchestrator.testing.fake_llm._answer import Answer, render
 from orchestrator.testing.fake_llm._azure import ai_refusal
-from orchestrator.testing.fake_llm._replies import Failure
+from orchestrator.testing.fake_llm._replies import Failure, Reply
 from orchestrator.testing.fake_llm._request import RecordedRequest
 from orchestrator.testing.fake_llm._routes import WIRES, api_of, keys_sent
 
-if TYPE_CHECKING:
-    from orchestrator.testing.fake_llm._server import FakeLLMServer
-
 logger = logging.getLogger(__name__)
+
+
+class FakeState(Protocol):
+    """What the handler needs from its :class:`~orchestrator.testing.fake_llm.FakeLLMServer`."""
+
+    _lock: threading.Lock
+    _connections: set[socket.socket]
+    _stopping: threading.Event
+
+    @property
+    def models(self) -> list[str] | None: ...
+    @property
+    def api_key(self) -> str | None: ...
+    @property
+    def chunk_chars(self) -> int: ...
+    @property
+    def tokens_per_s(self) -> float | None: ...
+    @property
+    def model_aliases(self) -> Mapping[str, str]: ...
+    def _record(self, request: RecordedRequest) -> None: ...
+    def _next(self, request: RecordedRequest) -> Reply | Failure: ...
+    def _wait(self, seconds: float) -> None: ...
 
 
 class Server(ThreadingHTTPServer):
     """The threading HTTP server behind one :class:`FakeLLMServer` (its `fake`)."""
 
     daemon_threads = False  # so server_close() joins them
-    fake: FakeLLMServer
+    fake: FakeState
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that went away (or close() breaking a kept-alive connection) is routine; anything else is a bug.

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from orchestrator.testing.fake_llm._anthropic import forced_tool
-from orchestrator.testing.fake_llm._azure import deployment_of
+DEPLOYMENTS_PREFIX = "/openai/deployments/"
+"""Azure OpenAI paths: ``/openai/deployments/{name}/chat/completions``."""
+
+
+def deployment_of(path: str) -> str:
+    """The deployment named in an Azure OpenAI path."""
+    return path[len(DEPLOYMENTS_PREFIX) :].split("/", 1)[0]
+
+
+def forced_tool(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The tool a request body forces with `tool_choice` (``tool`` by name, or ``any``), else None."""
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if not isinstance(tools, list) or not tools or not isinstance(choice, dict):
+        return None
+    if choice.get("type") == "tool":
+        return next((t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")), None)
+    if choice.get("type") == "any" and isinstance(tools[0], dict):
+        return tools[0]
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.testing.fake_llm import _anthropic, _azure, _ollama, _openai
+from orchestrator.testing.fake_llm._request import DEPLOYMENTS_PREFIX
 
 if TYPE_CHECKING:
     from orchestrator.testing.fake_llm._answer import Answer
@@ -43,7 +44,7 @@ def api_of(path: str) -> str:
     """The API a path belongs to: a key of :data:`WIRES`, or ``unknown``."""
     if path == "/v1/chat/completions" or path == "/v1/models":
         return "openai"
-    if path.startswith(_azure.DEPLOYMENTS_PREFIX) and path.endswith("/chat/completions"):
+    if path.startswith(DEPLOYMENTS_PREFIX) and path.endswith("/chat/completions"):
         return "azure_openai"
     if path == "/v1/messages":
         return "anthropic"

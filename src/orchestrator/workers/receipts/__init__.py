@@ -1,5 +1,4 @@
-"""Receipt and invoice tools: OCR, line-item parsing, categorization, totals, reports, duplicates."""
+"""Receipt and invoice tools: OCR (``ocr``), and the parser and categorizer tools (``tools``).
 
-from orchestrator.workers.receipts import categorize, ocr, parse
-
-__all__ = ["categorize", "ocr", "parse"]
+The parsing and category rules themselves are the keyword layer, :mod:`orchestrator.rules`.
+"""

@@ -19,8 +19,8 @@ from pathlib import Path
 from orchestrator.context import report_mode
 from orchestrator.errors import ConfigurationError
 from orchestrator.registry import tool
+from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
-from orchestrator.workers.receipts.models import OcrResult
 from orchestrator.workers.receipts.ocr_backends import (
     PDF_SUFFIXES,
     TEXT_SUFFIXES,
@@ -109,7 +109,7 @@ async def read_document(path: Path, backend: str | None = None) -> OcrResult:
     return await reader.read(path)
 
 
-@tool(kind="function")
+@tool(kind="function", read_only=True, destructive=False, idempotent=True, open_world=True)
 async def receipt_ocr(image_path: str, backend: str | None = None) -> OcrResult:
     """Read the text of a receipt or invoice image or PDF, as lines in reading order with boxes and confidences.
 

@@ -1,4 +1,4 @@
-"""OCR back-ends: each reads a document into an :class:`~orchestrator.workers.receipts.models.OcrResult`.
+"""OCR back-ends: each reads a document into an :class:`~orchestrator.rules.models.OcrResult`.
 
 Heavy engines (onnxruntime, the Tesseract binary, PDFium) are imported or called only when a back-end
 first reads, so importing this package is cheap.

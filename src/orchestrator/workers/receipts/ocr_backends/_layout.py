@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from orchestrator.workers.receipts.models import OcrLine
+from orchestrator.rules.models import OcrLine
 
 
 def box_from_points(points: Iterable[Sequence[float]]) -> list[float]:

@@ -27,8 +27,8 @@ import anyio
 import httpx
 
 from orchestrator.errors import ConfigurationError, ToolError
+from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.settings import current_settings
-from orchestrator.workers.receipts.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr_backends._layout import box_from_points
 from orchestrator.workers.receipts.ocr_backends.base import check_file
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from orchestrator.errors import ToolError
-from orchestrator.workers.receipts.models import OcrResult
+from orchestrator.rules.models import OcrResult
 
 if TYPE_CHECKING:
     from PIL.Image import Image

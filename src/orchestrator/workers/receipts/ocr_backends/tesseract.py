@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from orchestrator.errors import ConfigurationError, ToolError
-from orchestrator.workers.receipts.models import OcrLine, OcrResult
+from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr_backends._image import open_image
 from orchestrator.workers.receipts.ocr_backends._layout import reading_order
 from orchestrator.workers.receipts.ocr_backends.base import OCR_EXTRA_HINT

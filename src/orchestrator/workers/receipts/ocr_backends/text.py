@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 
 from orchestrator.errors import ToolError
-from orchestrator.workers.receipts.models import OcrLine, OcrResult
+from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr_backends.base import check_file
 
 TEXT_SUFFIXES = frozenset({".txt", ".md"})

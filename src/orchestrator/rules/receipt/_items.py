@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from orchestrator.workers.receipts._amounts import find_amounts, parse_number
-from orchestrator.workers.receipts._dates import find_dates
-from orchestrator.workers.receipts._labels import SUMMARY_LABELS, Label, is_column_word
-from orchestrator.workers.receipts._summary import close, is_filler, money_only
-from orchestrator.workers.receipts.models import LineItem
+from orchestrator.rules.models import LineItem
+from orchestrator.rules.receipt._amounts import find_amounts, parse_number
+from orchestrator.rules.receipt._dates import find_dates
+from orchestrator.rules.receipt._labels import SUMMARY_LABELS, Label, is_column_word
+from orchestrator.rules.receipt._summary import close, is_filler, money_only
 
 LOOKBACK = 4
 """How many lines above the first priced line may still belong to the first item."""

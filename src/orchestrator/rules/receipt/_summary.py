@@ -20,8 +20,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from orchestrator.workers.receipts._amounts import ISO_CODES, Amount, find_amounts
-from orchestrator.workers.receipts._labels import MONEY_LABELS, TOTAL_TIER, Label
+from orchestrator.rules.receipt._amounts import ISO_CODES, Amount, find_amounts
+from orchestrator.rules.receipt._labels import MONEY_LABELS, TOTAL_TIER, Label
 
 _CURRENCY_WORDS = ISO_CODES | {"RM", "EURO", "US", "U", "RS", "RP"}
 ROUNDING_LIMIT = 1.0

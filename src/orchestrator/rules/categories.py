@@ -1,4 +1,4 @@
-"""Expense categorization: keyword rules from a data file, and (with a small model) a confidence cascade.
+"""Expense categories by keyword rules from a data file: the cascade's keyword tier (no model, no I/O).
 
 The keyword tier needs nothing but the standard library. Its rules are package data
 (``data/categories.json``): per category a description and keywords/patterns with weights in (0, 1],
@@ -11,9 +11,9 @@ Scoring an item name: every matching keyword or pattern adds evidence to its cat
 single decisive term ("beer", 0.95) gives 0.95 and two categories matching equally halve it. No match
 gives the fallback category (``other``) with confidence 0.
 
-:func:`expense_categorizer` uses keywords alone unless ``use_small_model`` is set; then the
-:class:`~orchestrator.small_model_worker.cascade.Cascade` answers: keywords when confident, else the
-embedded MiniLM classifier, else the configured small model (see :func:`cascade_tiers`).
+:class:`KeywordTier` is these rules as the first tier of the small-model cascade
+(:meth:`orchestrator.small_model_worker.SmallModelWorker.categorize_items`); the ``expense_categorizer``
+tool (:mod:`orchestrator.workers.receipts.tools`) routes between the two.
 """
 
 from __future__ import annotations
@@ -28,29 +28,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.registry import tool
-from orchestrator.settings import Settings
-from orchestrator.small_model_worker.cascade import Prediction, Tier
-from orchestrator.workers.receipts.models import CategorizedItem, CategorizedItems, LineItem
-
-if TYPE_CHECKING:
-    from orchestrator.small_model_worker import SmallModelWorker
+from orchestrator.rules.models import CategorizedItem, CategorizedItems, LineItem
+from orchestrator.rules.tier import Prediction
 
 __all__ = [
     "DEFAULT_TAXONOMY",
     "CategoryRules",
     "KeywordRules",
     "KeywordTier",
-    "cascade_tiers",
     "categorize_with_keywords",
-    "expense_categorizer",
+    "categorized",
     "learn_rules",
     "load_rules",
+    "taxonomy_labels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -311,7 +306,7 @@ class _Compiled:
 
 @lru_cache(maxsize=1)
 def _default_rules() -> KeywordRules:
-    text = files("orchestrator.workers.receipts").joinpath("data/categories.json").read_text(encoding="utf-8")
+    text = files("orchestrator.rules").joinpath("data/categories.json").read_text(encoding="utf-8")
     return KeywordRules.model_validate_json(text)
 
 
@@ -390,7 +385,7 @@ def learn_rules(
     )
 
 
-# -- tiers and the tool ---------------------------------------------------------------------------
+# -- the keyword tier and categorizing ---------------------------------------------------------------------------
 
 
 class KeywordTier:
@@ -405,14 +400,20 @@ class KeywordTier:
         return [Prediction(p.label, p.confidence, self.name) for p in self.rules.predict(names, labels)]
 
 
-def _taxonomy(taxonomy: Sequence[str] | None) -> list[str]:
-    labels = list(dict.fromkeys(taxonomy)) if taxonomy else list(DEFAULT_TAXONOMY)
+def taxonomy_labels(categories: Sequence[str] | None) -> list[str]:
+    """The categories to choose from: `categories` without repeats, or :data:`DEFAULT_TAXONOMY`.
+
+    Raises:
+        ConfigurationError: a category is empty.
+    """
+    labels = list(dict.fromkeys(categories)) if categories else list(DEFAULT_TAXONOMY)
     if any(not label.strip() for label in labels):
         raise ConfigurationError("taxonomy categories must be non-empty strings")
     return labels
 
 
-def _result(items: Sequence[LineItem], predictions: Sequence[Prediction], default_mode: str) -> CategorizedItems:
+def categorized(items: Sequence[LineItem], predictions: Sequence[Prediction], default_mode: str) -> CategorizedItems:
+    """Items with their predicted categories, totals per category and how many items each mode answered."""
     categorized: list[CategorizedItem] = []
     totals: dict[str, float] = {}
     modes: Counter[str] = Counter()
@@ -447,60 +448,5 @@ def categorize_with_keywords(
         rules: Keyword rules (default: the shipped rules, :func:`load_rules`).
     """
     rules = rules if rules is not None else load_rules()
-    predictions = rules.predict([item.name for item in items], _taxonomy(taxonomy))
-    return _result(items, predictions, "keyword")
-
-
-def cascade_tiers(rules: KeywordRules, settings: Settings, *, worker: SmallModelWorker | None = None) -> list[Tier]:
-    """The tiers the categorizer runs when ``use_small_model`` is on, in ``SMALL_MODEL_CASCADE`` order.
-
-    ``keyword`` is these rules; ``embedded`` the MiniLM classifier, learning from the rules' keywords and
-    descriptions (left out when its extra is not installed); ``llm`` the worker's small model and ``large``
-    the large model (when `worker` has them), both told what each category means.
-    """
-    from orchestrator.small_model_worker.backends.embedded import shared_classifier
-
-    def embedded() -> Tier:
-        return shared_classifier(
-            examples=rules.examples(),
-            descriptions=rules.descriptions(),
-            cache_dir=settings.orchestrator_home / "cache",
-            gather_s=settings.small_model_gather_ms / 1000,
-        )
-
-    if worker is None:
-        tiers: list[Tier] = [KeywordTier(rules)]
-        if "embedded" in settings.small_model_cascade:
-            try:
-                tiers.append(embedded())
-            except ConfigurationError as exc:
-                logger.info("embedded tier unavailable: %s", exc)
-        return tiers
-    return worker.tiers(
-        keyword=KeywordTier(rules),
-        embedded=embedded,
-        task="categorize",
-        descriptions=rules.descriptions(),
-        instruction="The items are lines of a receipt; the labels are expense categories.",
-    )
-
-
-@tool(kind="function")
-async def expense_categorizer(
-    items: list[LineItem], taxonomy: list[str] | None = None, rules_path: str | None = None
-) -> CategorizedItems:
-    """Put each line item in an expense category, with totals per category.
-
-    Keyword rules answer by default. With USE_SMALL_MODEL on, a cascade answers per item: keywords when they
-    are sure, else the embedded MiniLM classifier, else the configured small model (and, if enabled, the
-    large model); any failure falls back to keywords. Each item says which tier answered (`mode`).
-
-    Args:
-        items: Line items, e.g. step:parse.items.
-        taxonomy: Allowed categories; default food, beverage, groceries, alcohol, household, office_supplies,
-            electronics, clothing, health, transport, fuel, lodging, entertainment, services, other.
-        rules_path: A JSON file of keyword rules merged over the defaults.
-    """
-    from orchestrator.workers.routing import categorize_items
-
-    return await categorize_items(items, taxonomy, rules_path)
+    predictions = rules.predict([item.name for item in items], taxonomy_labels(taxonomy))
+    return categorized(items, predictions, "keyword")

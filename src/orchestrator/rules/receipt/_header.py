@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from orchestrator.workers.receipts._amounts import find_amounts
-from orchestrator.workers.receipts._dates import find_dates
-from orchestrator.workers.receipts._labels import classify
+from orchestrator.rules.receipt._amounts import find_amounts
+from orchestrator.rules.receipt._dates import find_dates
+from orchestrator.rules.receipt._labels import classify
 
 HEADER_LINES = 14
 """How many lines from the top may hold the merchant and its address."""

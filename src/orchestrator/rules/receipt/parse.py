@@ -22,22 +22,51 @@ tax, paid), ``_items``, ``_header`` (merchant and address), ``_currency`` and ``
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from datetime import date
+from typing import Protocol
 
-from orchestrator.errors import ToolError
-from orchestrator.registry import tool
-from orchestrator.small_model_worker.tasks import ReceiptAnswer
-from orchestrator.workers.receipts._amounts import minor_unit
-from orchestrator.workers.receipts._consistency import Adjustments, check
-from orchestrator.workers.receipts._currency import detect_currency, prefers_month_first
-from orchestrator.workers.receipts._dates import choose_date, resolve_dayfirst
-from orchestrator.workers.receipts._header import read_header
-from orchestrator.workers.receipts._items import find_items
-from orchestrator.workers.receipts._labels import classify_lines
-from orchestrator.workers.receipts._summary import summarize
-from orchestrator.workers.receipts.models import LineItem, ParsedReceipt
+from orchestrator.rules.models import LineItem, ParsedReceipt
+from orchestrator.rules.receipt._amounts import minor_unit
+from orchestrator.rules.receipt._consistency import Adjustments, check
+from orchestrator.rules.receipt._currency import detect_currency, prefers_month_first
+from orchestrator.rules.receipt._dates import choose_date, resolve_dayfirst
+from orchestrator.rules.receipt._header import read_header
+from orchestrator.rules.receipt._items import find_items
+from orchestrator.rules.receipt._labels import classify_lines
+from orchestrator.rules.receipt._summary import summarize
 
-__all__ = ["line_item_parser", "parse_receipt_text", "receipt_from_answer"]
+__all__ = ["ReceiptLike", "parse_receipt_text", "receipt_from_answer"]
+
+
+class _ItemLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def quantity(self) -> float: ...
+    @property
+    def unit_price(self) -> float | None: ...
+    @property
+    def amount(self) -> float: ...
+
+
+class ReceiptLike(Protocol):
+    """What a model's parsed receipt has (``orchestrator.small_model_worker.tasks.ReceiptAnswer``)."""
+
+    @property
+    def merchant(self) -> str | None: ...
+    @property
+    def date(self) -> str | None: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def subtotal(self) -> float | None: ...
+    @property
+    def tax(self) -> float | None: ...
+    @property
+    def total(self) -> float | None: ...
+    @property
+    def items(self) -> Sequence[_ItemLike]: ...
 
 
 def parse_receipt_text(text: str) -> ParsedReceipt:
@@ -83,7 +112,7 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
     )
 
 
-def receipt_from_answer(answer: ReceiptAnswer, *, mode: str) -> ParsedReceipt:
+def receipt_from_answer(answer: ReceiptLike, *, mode: str) -> ParsedReceipt:
     """A model's parsed receipt, checked like the keyword parser's: the numbers' agreement is its confidence."""
     items = [
         LineItem(name=i.name.strip(), quantity=i.quantity, unit_price=i.unit_price, amount=round(i.amount, 2))
@@ -112,31 +141,3 @@ def receipt_from_answer(answer: ReceiptAnswer, *, mode: str) -> ParsedReceipt:
         issues=issues + outcome.issues,
         mode=mode,
     )
-
-
-def _check_text(text: object) -> str:
-    if not isinstance(text, str):
-        raise ToolError(f"line_item_parser: text must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise ToolError("line_item_parser: text is empty; pass the receipt's OCR text (e.g. from receipt_ocr)")
-    return text
-
-
-@tool(kind="function")
-async def line_item_parser(text: str) -> ParsedReceipt:
-    """Parse receipt text (from OCR) into merchant, date, currency, subtotal, tax, total and line items.
-
-    Keyword and layout rules by default: fast and free. With USE_SMALL_MODEL on and a generative small
-    model configured, the model parses (schema-constrained JSON, checked like the rules' output) and the
-    rules are the fallback; `mode` says which answered. `confidence` says how well items, subtotal, tax
-    and total agree, and `issues` lists each mismatch.
-
-    Args:
-        text: The receipt's text, one line per printed line or per OCR box.
-
-    Raises:
-        ToolError: `text` is not a string, or is empty.
-    """
-    from orchestrator.workers.routing import parse_line_items
-
-    return await parse_line_items(_check_text(text))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from orchestrator.workers.receipts._amounts import ISO_CODES, find_amounts
+from orchestrator.rules.receipt._amounts import ISO_CODES, find_amounts
 
 _MARKS = {
     "RM": "MYR",
