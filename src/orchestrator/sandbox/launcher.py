@@ -30,9 +30,11 @@ import fcntl
 import json
 import logging
 import os
+import pwd
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -84,8 +86,10 @@ class SandboxConfig:
     setpriv: str | None = None
     drop_uid: bool = False
     disk_mb: int = 32
-    uid_base: int = 200_000
-    uid_span: int = 50_000
+    # Far above the usual account and /etc/subuid ranges (100000 + 65536 per user), so that no real user's
+    # or rootless container's processes are ever counted or killed as a sandbox's.
+    uid_base: int = 2_000_000_000
+    uid_span: int = 1_000_000
     lock_dir: str = field(default_factory=lambda: str(Path(tempfile.gettempdir()) / "orchestrator-sandbox-uids"))
 
 
@@ -154,15 +158,29 @@ def kill_uid(uid: int, *, rounds: int = 50) -> int:
     return killed
 
 
+def _uid_taken(uid: int) -> bool:
+    """Whether `uid` belongs to an account of this machine (never borrow a real user's uid)."""
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
 class _UidLease:
     """A uid no other live sandbox (of any orchestrator process on this machine) is using."""
 
     def __init__(self, config: SandboxConfig):
         lock_dir = Path(config.lock_dir)
         lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(lock_dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise ToolError(f"code_exec: {lock_dir} must be a folder of this user's, closed to others (mode 0700)")
         for _ in range(200):
             uid = config.uid_base + random.randrange(config.uid_span)
-            fd = os.open(lock_dir / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            if _uid_taken(uid):
+                continue
+            fd = os.open(lock_dir / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
