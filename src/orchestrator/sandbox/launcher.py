@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -530,8 +531,9 @@ def world_accessible(path: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=16)
 def interpreter_prefix(python: str | None) -> tuple[str, str]:
-    """The interpreter to run in sandboxes and its install prefix (bound read-only under bwrap)."""
+    """The interpreter to run in sandboxes and its install prefix (bound read-only under bwrap); asked once."""
     if python is None:
         base = getattr(sys, "_base_executable", None) or sys.executable
         return os.path.realpath(base), sys.base_prefix
