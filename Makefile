@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests run_demo.py
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q

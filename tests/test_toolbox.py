@@ -232,3 +232,32 @@ def test_entry_point_plugins_are_a_source_and_a_broken_one_is_a_warning(tmp_path
     assert catalog["plug_echo"]["annotations"]["read_only"] is True
     assert "tool plugin 'badplug' failed to load: boom at import" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_plugins_are_looked_for_only_where_a_distribution_declares_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.plugins import declared_anywhere
+
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "missing"), str(tmp_path)])
+    assert not declared_anywhere("orchestrator.tools")
+    meta = tmp_path / "other-1.0.dist-info"
+    meta.mkdir()
+    (meta / "entry_points.txt").write_text("[console_scripts]\nother = other:main\n")
+    assert not declared_anywhere("orchestrator.tools")
+    (meta / "entry_points.txt").write_text("[console_scripts]\nother = other:main\n\n[orchestrator.tools]\nx = x\n")
+    assert declared_anywhere("orchestrator.tools")
+    zipped = tmp_path / "bundle.zip"
+    zipped.write_bytes(b"PK")
+    monkeypatch.setattr(sys, "path", [str(zipped)])
+    assert declared_anywhere("orchestrator.tools")  # a zip on the path: importlib.metadata decides
+
+
+def test_a_deferred_builtin_is_built_when_first_got_and_then_kept() -> None:
+    from orchestrator.registry import DeferredTool
+
+    registry = default_registry(plugins=False)
+    assert isinstance(registry._tools["calculate_tax"], DeferredTool)
+    got = registry.get("calculate_tax")
+    assert isinstance(got, FunctionTool) and registry.get("calculate_tax") is got
+    assert registry._tools["calculate_tax"] is got

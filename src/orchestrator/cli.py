@@ -7,28 +7,23 @@ Exit codes: 0 success; 1 the run did not fully succeed; 2 a user error (bad plan
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from orchestrator.commands._common import (
-    InputsOpt,
-    JsonFlag,
-    announce_small_model,
-    print_json,
-    run_async,
-    stderr,
-    stdout,
-)
+from orchestrator.commands import _common as common
+from orchestrator.commands._common import InputsOpt, JsonFlag, announce_small_model, echo, print_json, run_async
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
-from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
-from orchestrator.observability import StepTable, configure_logging, describe_interrupted, render_output
-from orchestrator.plan.model import plan_json_schema
-from orchestrator.plan.validate import load_plan
-from orchestrator.registry import ToolAnnotations, ToolRegistry
-from orchestrator.toolbox import default_registry
+from orchestrator.logs import configure_logging
+
+if TYPE_CHECKING:
+    from orchestrator.commands import batch, bench, evaluation, fake_model, planning  # noqa: F401 (loaded lazily)
+    from orchestrator.registry import ToolAnnotations, ToolRegistry
+
+# Start-up: each command imports what it needs when it runs (the executor, the tools, rich tables), so
+# `orchestrator --help` loads none of it; `orchestrator bench startup` measures it.
 
 app = typer.Typer(
     name="orchestrator",
@@ -42,6 +37,8 @@ app.add_typer(eval_app, name="eval")
 
 
 def registry() -> ToolRegistry:
+    from orchestrator.toolbox import default_registry
+
     return default_registry()
 
 
@@ -52,10 +49,14 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run a plan with live per-step progress, then print its output."""
+    from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
+    from orchestrator.observability import StepTable, describe_interrupted, render_output
+    from orchestrator.plan.validate import load_plan
+
     tools = registry()
     compiled = load_plan(plan, tools)
     values = prepare_inputs(compiled.plan.inputs, parse_input_pairs(inputs or [], compiled.plan.inputs))
-    table = StepTable(stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
+    table = StepTable(common.stderr, title=compiled.plan.goal or str(plan), live=not as_json, compiled=compiled)
     announce_small_model()
     try:
         if as_json:
@@ -64,10 +65,10 @@ def run(
         else:
             with table:
                 result, _ = run_async(run_compiled(compiled, values, on_event=table))
-            render_output(result, stdout)
+            render_output(result, common.stdout)
     except KeyboardInterrupt:
-        stderr.line()  # the live table may not have ended its last line
-        stderr.print(describe_interrupted(table), markup=False, highlight=False)
+        common.stderr.line()  # the live table may not have ended its last line
+        common.stderr.print(describe_interrupted(table), markup=False, highlight=False)
         raise typer.Exit(130) from None
     raise typer.Exit(0 if result.ok else 1)
 
@@ -75,6 +76,8 @@ def run(
 @app.command()
 def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to check")]) -> None:
     """Check plans against the format and the tool registry, listing every problem; runs nothing."""
+    from orchestrator.plan.validate import load_plan
+
     tools = registry()
     failed = 0
     for path in plans:
@@ -82,9 +85,9 @@ def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to che
             compiled = load_plan(path, tools)
         except UserError as exc:
             failed += 1
-            stderr.print(str(exc), markup=False, highlight=False)
+            echo(str(exc), err=True)
             continue
-        stdout.print(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary(), markup=False)
+        echo(f"{path}: {compiled.summary()}" if len(plans) > 1 else compiled.summary())
     raise typer.Exit(2 if failed else 0)
 
 
@@ -95,6 +98,8 @@ def tools(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([spec.model_dump(mode="json") for spec in catalog])
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     table.add_column("tool", style="bold")
     table.add_column("kind")
@@ -107,7 +112,7 @@ def tools(as_json: JsonFlag = False) -> None:
         args = ", ".join(f"{n}{'' if n in required else '?'}" for n in props)
         description = spec.description.splitlines()[0] if spec.description else ""
         table.add_row(spec.name, spec.kind.value, args, _hints(spec.annotations), description)
-    stdout.print(table)
+    common.stdout.print(table)
 
 
 def _hints(annotations: ToolAnnotations) -> str:
@@ -123,50 +128,85 @@ def _hints(annotations: ToolAnnotations) -> str:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the plan format."""
+    from orchestrator.plan.model import plan_json_schema
+
     print_json(plan_json_schema())
 
 
-def _register_commands() -> None:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, planning
+_COMMAND_MODULES = {
+    "plan": "planning",
+    "ask": "planning",
+    "batch": "batch",
+    "bench": "bench",
+    "fake-model": "fake_model",
+    "eval": "evaluation",
+}
+"""The commands defined in :mod:`orchestrator.commands` modules, and which module defines each."""
 
-    planning.register(app)
-    batch.register(app)
-    bench.register(app)
-    fake_model.register(app)
-    evaluation.register(eval_app)
+_registered: set[str] = set()
 
 
-_register_commands()
+def register_commands(names: Iterable[str] | None = None) -> None:
+    """Add the commands of :mod:`orchestrator.commands` to `app`: those named (None: all of them).
+
+    :func:`main` adds only the invoked command's module (typer builds every registered command's options
+    before it runs one, so this keeps ``validate`` and ``tools`` quick), and all of them for the overview
+    ``--help`` or an unknown command (so the error lists every command).
+    """
+    import importlib
+
+    wanted = set(_COMMAND_MODULES.values()) if names is None else {_COMMAND_MODULES[n] for n in names}
+    for module_name in dict.fromkeys(_COMMAND_MODULES.values()):  # in this order, as --help lists them
+        if module_name not in wanted or module_name in _registered:
+            continue
+        module = importlib.import_module(f"orchestrator.commands.{module_name}")
+        module.register(eval_app if module_name == "evaluation" else app)
+        _registered.add(module_name)
+
+
+_CORE_COMMANDS = frozenset({"run", "validate", "tools", "schema"})
+
+
+def _commands_for(argv: Sequence[str]) -> list[str] | None:
+    """The commands `argv` may invoke: its first word when it names one, else None (all of them)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first is None or any(arg in ("--help", "-h") for arg in argv[: argv.index(first)]):
+        return None
+    if first in _CORE_COMMANDS:
+        return []
+    return [first] if first in _COMMAND_MODULES else None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning errors into messages and exit codes."""
     configure_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    register_commands(_commands_for(args))
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="orchestrator")
+        code = app(args=args, standalone_mode=False, prog_name="orchestrator")
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        stderr.print("aborted")
+        common.stderr.print("aborted")
         return 130
     except typer.TyperException as exc:  # usage errors: typer vendors click, so catch its public base
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            stderr.print(f"error: {exc}", markup=False)
+            common.stderr.print(f"error: {exc}", markup=False)
         return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
-        stderr.print("interrupted: running steps were cancelled")
+        common.stderr.print("interrupted: running steps were cancelled")
         return 130
     except PlanValidationError as exc:
-        stderr.print(str(exc), markup=False, highlight=False)
+        echo(str(exc), err=True)
         return 2
     except UserError as exc:
-        stderr.print(f"error: {exc}", markup=False, highlight=False)
+        echo(f"error: {exc}", err=True)
         return 2
     except OrchestratorError as exc:
-        stderr.print(f"failed: {exc}", markup=False, highlight=False)
+        echo(f"failed: {exc}", err=True)
         return 1
     return code if isinstance(code, int) else 0
 

@@ -22,10 +22,32 @@ the SDK adapters, the OCR engines), never deep inside the scheduler.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from orchestrator.plan.issues import PlanIssue
+
+class Issue(Protocol):
+    """One finding about a plan (:class:`orchestrator.plan.PlanIssue`), as the errors carry it.
+
+    A protocol, so that this module (under every layer) imports nothing of the layers above it.
+    """
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def step_id(self) -> str | None: ...
+    @property
+    def field(self) -> str | None: ...
+    @property
+    def hint(self) -> str | None: ...
+    @property
+    def line(self) -> int | None: ...
+    @property
+    def column(self) -> int | None: ...
+    def render(self) -> str:
+        """One line for people."""
+        ...
 
 
 class OrchestratorError(Exception):
@@ -63,8 +85,8 @@ class PlanLoadError(UserError):
 class PlanValidationError(UserError):
     """A plan failed validation; `.issues` lists every problem found, not just the first."""
 
-    def __init__(self, issues: Sequence[PlanIssue], *, source: str | None = None):
-        self.issues = list(issues)
+    def __init__(self, issues: Sequence[Issue], *, source: str | None = None):
+        self.issues: list[Issue] = list(issues)
         self.source = source
         count = len(self.issues)
         head = f"{source}: " if source else ""
@@ -123,8 +145,8 @@ class ModelError(RunError):
 class PlanningError(RunError):
     """The planner gave up: `.issues` are the validator's last findings, `.attempts` how many were made."""
 
-    def __init__(self, message: str, *, issues: Sequence[PlanIssue] = (), attempts: int = 0, last_output: str = ""):
-        self.issues = list(issues)
+    def __init__(self, message: str, *, issues: Sequence[Issue] = (), attempts: int = 0, last_output: str = ""):
+        self.issues: list[Issue] = list(issues)
         self.attempts = attempts
         self.last_output = last_output
         lines = [message]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -26,6 +25,7 @@ from orchestrator.executor.events import (
     StepSkipped,
     StepStarted,
 )
+from orchestrator.logs import configure_logging as configure_logging
 from orchestrator.plan.validate import CompiledPlan
 
 _STYLE = {
@@ -36,14 +36,6 @@ _STYLE = {
     "skipped": ("↷", "magenta"),
     "cancelled": ("■", "red"),
 }
-
-
-def configure_logging(verbose: bool = False) -> None:
-    """Library modules only log; the CLI decides where logs go (stderr, so stdout stays clean)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
 
 
 @dataclass

@@ -8,10 +8,16 @@ A plugin that fails to load is one warning and is left out: a broken plugin neve
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
 from collections.abc import Awaitable, Callable, Iterator
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from orchestrator.registry import Tool, ToolRegistry, tools_in
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["ENTRY_POINT_GROUP", "EntryPointTools"]
 
@@ -28,6 +34,10 @@ class EntryPointTools:
         self.name = f"entry points {group!r}"
 
     def tools(self) -> Iterator[Tool]:
+        if not declared_anywhere(self.group):
+            return
+        from importlib.metadata import entry_points  # costs tens of ms to import: only when a plugin is there
+
         for ep in entry_points(group=self.group):
             try:
                 found = _plugin_tools(ep)
@@ -38,6 +48,36 @@ class EntryPointTools:
 
     def __repr__(self) -> str:
         return f"EntryPointTools({self.group!r})"
+
+
+def declared_anywhere(group: str) -> bool:
+    """Whether any installed distribution may declare entry points in `group`.
+
+    A quick look at the ``entry_points.txt`` files of the ``*.dist-info`` and ``*.egg-info`` folders on
+    ``sys.path`` (where :mod:`importlib.metadata` finds them), so the CLI starts without importing it when no
+    plugin is installed. Anything it cannot read as a plain folder (a zip on the path) counts as a yes.
+    """
+    header = re.compile(rf"^\s*\[\s*{re.escape(group)}\s*\]", re.MULTILINE)
+    for entry in sys.path:
+        folder = entry or os.getcwd()
+        if not os.path.isdir(folder):
+            if os.path.exists(folder):
+                return True  # a zip or something else importlib.metadata may read: let it look
+            continue
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as f:
+                    if header.search(f.read()):
+                        return True
+            except OSError:
+                continue
+    return False
 
 
 def _plugin_tools(ep: EntryPoint) -> list[Tool]:

@@ -22,7 +22,6 @@ from its docstring (Google-style ``Args:`` lines become field descriptions).
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import inspect
 import logging
@@ -228,6 +227,8 @@ class FunctionTool:
         if self.is_async:
             call: Awaitable[Any] = self.fn(**kwargs)
             return call
+        import asyncio  # here, not at the top: listing and validating tools never needs it
+
         # asyncio.to_thread copies the context, so report_mode() works in sync tools too.
         return asyncio.to_thread(self.fn, **kwargs)
 
@@ -394,6 +395,52 @@ def tools_in(module: ModuleType) -> list[FunctionTool]:
     ]
 
 
+class DeferredTool:
+    """A tool known by its name now and built on first use: a described function's schemas take time to build,
+    and a command that validates one plan needs only the tools it names.
+
+    A :class:`ToolRegistry` builds it when the tool is first got (or listed) and keeps the built tool.
+    """
+
+    def __init__(self, name: str, build: Callable[[], Tool]) -> None:
+        self.name = name
+        self._build = build
+        self._tool: Tool | None = None
+
+    def build(self) -> Tool:
+        """The tool (built once)."""
+        if self._tool is None:
+            self._tool = self._build()
+        return self._tool
+
+    @property
+    def spec(self) -> ToolSpec:
+        return self.build().spec
+
+    async def invoke(self, args: Mapping[str, Any]) -> Any:
+        return await self.build().invoke(args)
+
+    def check_value(self, arg: str, value: Any) -> str | None:
+        return self.build().check_value(arg, value)
+
+    def __repr__(self) -> str:
+        return f"DeferredTool({self.name!r})"
+
+
+def deferred_tools_in(module: ModuleType) -> list[DeferredTool]:
+    """:func:`tools_in`, each tool built only when first used."""
+    out: list[DeferredTool] = []
+    for obj in vars(module).values():
+        options = getattr(obj, _OPTIONS_ATTR, None)
+        if isinstance(options, ToolOptions) and callable(obj) and getattr(obj, "__module__", None) == module.__name__:
+            out.append(DeferredTool(options.name or obj.__name__, _builder(obj)))
+    return out
+
+
+def _builder(fn: Callable[..., Any]) -> Callable[[], Tool]:
+    return lambda: function_tool(fn)
+
+
 @runtime_checkable
 class ToolSource(Protocol):
     """Where tools come from: the built-ins, entry-point plugins, an MCP server, the code sandbox.
@@ -441,7 +488,7 @@ class ToolRegistry:
                 await close()
 
     def add(self, tool: Tool, *, replace: bool = False) -> Tool:
-        name = tool.spec.name
+        name = tool.name if isinstance(tool, DeferredTool) else tool.spec.name
         if name in self._tools and not replace:
             logger.warning("tool %r is already registered; keeping the first one", name)
             return self._tools[name]
@@ -453,9 +500,12 @@ class ToolRegistry:
 
     def get(self, name: str) -> Tool:
         try:
-            return self._tools[name]
+            found = self._tools[name]
         except KeyError:
             raise UnknownToolError(name, self.suggest(name)) from None
+        if isinstance(found, DeferredTool):
+            found = self._tools[name] = found.build()
+        return found
 
     def suggest(self, name: str) -> list[str]:
         """The registered names closest to `name`, best first."""
@@ -465,7 +515,7 @@ class ToolRegistry:
         return name in self._tools
 
     def __iter__(self) -> Iterator[Tool]:
-        return iter(self._tools.values())
+        return iter([self.get(name) for name in list(self._tools)])
 
     def __len__(self) -> int:
         return len(self._tools)
@@ -475,7 +525,7 @@ class ToolRegistry:
 
     def catalog(self) -> list[ToolSpec]:
         """Every tool's spec, sorted by name: exactly what the planner is shown."""
-        return [self._tools[name].spec for name in sorted(self._tools)]
+        return [self.get(name).spec for name in sorted(self._tools)]
 
     def copy(self) -> ToolRegistry:
         """The same tools in a new registry (the sources stay with this one, which closes them)."""

@@ -171,12 +171,19 @@ def _parse_bool(name: str, value: Any) -> bool:
 
 
 def _parse_limits(name: str, text: str) -> dict[str, float]:
-    from orchestrator.sandbox.limits import LimitError, parse_limits
-
-    try:
-        return parse_limits(text, setting=f"environment variable {name}")
-    except LimitError as exc:
-        raise ConfigurationError(str(exc)) from None
+    """``timeout_s=20,memory_mb=512`` -> {"timeout_s": 20.0, ...}; the names are checked by the sandbox."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError(part)
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"environment variable {name}={text!r}: expected name=number pairs, e.g. timeout_s=20,memory_mb=512"
+            ) from None
+    return out
 
 
 def _parse_thresholds(text: str) -> dict[str, float]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator import cli
-from orchestrator.commands.planning import parse_context, register
+from orchestrator.commands.planning import parse_context
 from orchestrator.errors import InputError
 from orchestrator.settings import Settings, use_settings
 from orchestrator.testing.fake_llm import FakeLLMServer
@@ -31,7 +31,7 @@ PLAN: dict[str, Any] = {
 @pytest.fixture(autouse=True, scope="module")
 def commands_registered() -> None:
     if not {"plan", "ask"} <= {command.name for command in cli.app.registered_commands}:
-        register(cli.app)
+        cli.register_commands(["plan", "ask"])
 
 
 @pytest.fixture

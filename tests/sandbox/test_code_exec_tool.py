@@ -134,8 +134,11 @@ def test_limit_settings_are_parsed_from_the_environment_with_clear_errors() -> N
         {"CODE_EXEC_LIMITS": "timeout_s=20, memory_mb=512", "CODE_EXEC_ISOLATION": "strict"}, dotenv=None
     )
     assert settings.code_exec_limits == {"timeout_s": 20.0, "memory_mb": 512.0}
+    with pytest.raises(ConfigurationError, match="CODE_EXEC_MAX_LIMITS=.*expected name=number pairs"):
+        Settings.from_env({"CODE_EXEC_MAX_LIMITS": "time"}, dotenv=None)
+    unknown = Settings.from_env({"CODE_EXEC_MAX_LIMITS": "time=3"}, dotenv=None)
     with pytest.raises(ConfigurationError, match="CODE_EXEC_MAX_LIMITS: unknown limit 'time'"):
-        Settings.from_env({"CODE_EXEC_MAX_LIMITS": "time=3"}, dotenv=None)
+        CodeExecTool(unknown)  # the names are the sandbox's, checked when the tool is made
     with pytest.raises(ConfigurationError, match="CODE_EXEC_ISOLATION"):
         Settings.from_env({"CODE_EXEC_ISOLATION": "maybe"}, dotenv=None)
 

@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+_consoles: dict[str, Console] = {}
+
+
+def console(*, err: bool = False) -> Console:
+    """The rich console on stdout (or stderr with `err`), made on first use: rich.console takes a while to
+    import, and ``validate`` prints plain lines with :func:`echo`."""
+    name = "stderr" if err else "stdout"
+    made = _consoles.get(name)
+    if made is None:
+        from rich.console import Console
+
+        made = _consoles[name] = Console(stderr=err, soft_wrap=True)
+    return made
+
+
+def __getattr__(name: str) -> Console:
+    """``stdout`` and ``stderr``, the two consoles (see :func:`console`)."""
+    if name not in ("stdout", "stderr"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return console(err=name == "stderr")
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """One plain line (no markup, no highlighting) on stdout, or stderr with `err`, without loading rich."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout and nothing else")]
 InputsOpt = Annotated[
@@ -23,6 +50,8 @@ InputsOpt = Annotated[
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     return asyncio.run(coro)
 
 
@@ -44,10 +73,10 @@ def announce_small_model() -> None:
     try:
         choice = choose_backend(settings)
     except ConfigurationError as exc:
-        stderr.print(f"small models: not usable ({exc}); keyword rules answer", markup=False, style="yellow")
+        console(err=True).print(f"small models: not usable ({exc}); keyword rules answer", markup=False, style="yellow")
         return
     usable = {"keyword": True, "embedded": True, "llm": choice.generative, "large": bool(configured_provider(settings))}
     tiers = ", then ".join(tier for tier in settings.small_model_cascade if usable[tier])
     budget = f"; budget ${settings.budget_usd:g}" if settings.budget_usd is not None else ""
     line = f"{choice.describe()}; per item: {tiers} (the first that is sure answers){budget}"
-    stderr.print(line, markup=False, highlight=False, style="cyan")
+    console(err=True).print(line, markup=False, highlight=False, style="cyan")

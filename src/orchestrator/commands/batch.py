@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from orchestrator.commands._common import announce_small_model, run_async, stderr
 from orchestrator.errors import InputError
-from orchestrator.executor import parse_input_pairs
-from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
-from orchestrator.registry import ToolRegistry
-from orchestrator.toolbox import default_registry
+
+if TYPE_CHECKING:  # loaded when the command runs, not for --help
+    from rich.progress import Progress
+
+    from orchestrator.plan.validate import CompiledPlan
+    from orchestrator.registry import ToolRegistry
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +35,9 @@ def batch(
 ) -> None:
     """Run one plan over every document (planned or loaded once), one JSON line per document."""
     from orchestrator.batch import find_documents, resume_set, run_batch
+    from orchestrator.executor import parse_input_pairs
+    from orchestrator.plan.validate import load_plan
+    from orchestrator.toolbox import default_registry
 
     tools = default_registry()
     plan_file = Path(plan).is_file() or plan.endswith(".json")
@@ -96,6 +90,7 @@ def batch(
 
 async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry) -> CompiledPlan:
     """Plan the whole batch with one planner call (none when the plan library knows the request)."""
+    from orchestrator.plan.validate import validate_plan
     from orchestrator.planner import LargePlanner
 
     async with LargePlanner(registry=tools) as planner:
@@ -109,15 +104,26 @@ async def _plan_once(request: str, context: dict[str, Any], tools: ToolRegistry)
     return validate_plan(planned, tools)
 
 
-class RateColumn(ProgressColumn):
-    """Documents per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- docs/s" if speed is None else f"{speed:.2f} docs/s", style="cyan")
-
-
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Documents per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- docs/s" if speed is None else f"{speed:.2f} docs/s", style="cyan")
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator.commands._common import JsonFlag, print_json, run_async, stdout
 from orchestrator.errors import InputError
@@ -27,6 +26,8 @@ def bench(
     """Scheduler overhead: chain, fan-out and layered DAGs, no-op and 10 ms steps, against the floor."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.table import Table
+
     from orchestrator.bench.scheduler import run_all, within_target
 
     rows = run_async(run_all(repeats=repeats))
@@ -99,6 +100,8 @@ def bench_planner(
     as_json: JsonFlag = False,
 ) -> None:
     """Streaming planner: time to first step vs full plan; large-model calls per batch; cost per 1,000 docs."""
+    from rich.table import Table
+
     from orchestrator.bench.planner import measure_batch, measure_streaming
 
     async def measure() -> dict[str, object]:
@@ -143,6 +146,8 @@ def bench_models(
     as_json: JsonFlag = False,
 ) -> None:
     """Items/s: keywords, the embedded model, an LLM (fake Ollama): unbatched, batched, concurrent, cached, for_each."""
+    from rich.table import Table
+
     from orchestrator.bench.models import measure_models
 
     low, high = sorted(latency_ms)
@@ -183,12 +188,40 @@ def bench_models(
     stdout.print(table)
 
 
+@bench_app.command("startup")
+def bench_startup(
+    rounds: Annotated[int, typer.Option(min=1, max=50, help="rounds; the figures are medians over them")] = 7,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start-up: --help, validate and tools, as ratios to importing pydantic, rich and typer (target <= 3x)."""
+    from rich.table import Table
+
+    from orchestrator.bench.startup import measure_startup
+
+    report = measure_startup(rounds)
+    if as_json:
+        print_json(report.model_dump())
+        return
+    table = Table(title=f"start-up vs {report.baseline} (median of {report.rounds} rounds)", show_edge=False)
+    for col in ("command", "median s", "ratio", ""):
+        table.add_column(col, justify="left" if col == "command" else "right")
+    table.add_row("baseline", f"{report.baseline_median_s:.3f}", "1.00x", "")
+    table.add_row("floor: a typer command + a pydantic model", "", f"{report.floor_ratio:.2f}x", "")
+    for row in report.rows:
+        verdict = "[green]ok[/]" if row.met else "[red]over[/]"
+        table.add_row(row.command, f"{row.median_s:.3f}", f"{row.ratio:.2f}x", verdict)
+    stdout.print(table)
+    stdout.print(f"ratio: median of per-round ratios to the baseline (target <= {report.rows[0].target:g}x)")
+
+
 @bench_app.command("code")
 def bench_code(
     repeats: Annotated[int, typer.Option(min=3, max=1000, help="calls per figure")] = 30,
     as_json: JsonFlag = False,
 ) -> None:
     """Sandboxed code latency (p50/p95): trivial and 10k-list snippets, bwrap and process-level, pooled and cold."""
+    from rich.table import Table
+
     from orchestrator.bench.code import measure_code
 
     figures = run_async(measure_code(repeats=repeats))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator.commands._common import stderr, stdout
 from orchestrator.errors import InputError
@@ -37,6 +35,10 @@ def receipts(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout and nothing else")] = False,
 ) -> None:
     """Run the receipt pipeline over a labelled folder; print per-field accuracy and the worst misses."""
+    import asyncio
+
+    from rich.table import Table
+
     from orchestrator.evaluation.receipts import evaluate_receipts
     from orchestrator.workers.receipts.ocr import get_ocr_backend, read_document
 
@@ -94,6 +96,10 @@ def categories(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout and nothing else")] = False,
 ) -> None:
     """Categorization accuracy on labelled item names: overall, per cascade tier, most confused pairs."""
+    import asyncio
+
+    from rich.table import Table
+
     from orchestrator.evaluation.categories import evaluate_categories
 
     learning = f", learning from {examples}" if examples is not None and backend != "keywords" else ""

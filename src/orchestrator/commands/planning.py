@@ -13,18 +13,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
 from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.errors import InputError
-from orchestrator.executor.events import Event, RunNote
-from orchestrator.observability import StepTable, render_output
-from orchestrator.plan.model import Plan
-from orchestrator.plan.validate import validate_plan
-from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
+
+if TYPE_CHECKING:  # the planner, executor and renderers load when a command runs, not for --help
+    from orchestrator.executor.events import Event
+    from orchestrator.plan.model import Plan
+    from orchestrator.planner import LargePlanner, PlannedRun, PlanningReport
 
 ProviderOpt = Annotated[
     str | None,
@@ -67,10 +66,16 @@ def plan_json(plan: Plan) -> str:
 
 
 def _planner(provider: str | None, model: str | None, no_reuse: bool, *, stream: bool = True) -> LargePlanner:
+    from orchestrator.planner import LargePlanner
+
     return LargePlanner(provider, model, library=not no_reuse, stream=stream)
 
 
 def _print_note(event: Event) -> None:
+    from rich.text import Text
+
+    from orchestrator.executor.events import RunNote
+
     if isinstance(event, RunNote) and event.data.get("kind") not in ("step_planned",):
         stderr.print(Text(f"· {event.message}", style="cyan"))
 
@@ -96,6 +101,8 @@ def plan_command(
     no_reuse: NoReuseOpt = False,
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
+    from orchestrator.plan.validate import validate_plan
+
     context = parse_context(inputs)
 
     async def make() -> tuple[Plan, PlanningReport, str]:
@@ -126,6 +133,8 @@ def ask_command(
     no_reuse: NoReuseOpt = False,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
+    from orchestrator.observability import StepTable, render_output
+
     context = parse_context(inputs)
 
     async def go(on_event: Any) -> PlannedRun:

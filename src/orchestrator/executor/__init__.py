@@ -1,4 +1,8 @@
-"""Run plans: validate, bind inputs, schedule steps as a DAG, stream events, return a RunResult."""
+"""Run plans: validate, bind inputs, schedule steps as a DAG, stream events, return a RunResult.
+
+Layer *execute* (and its *results*: :mod:`~orchestrator.executor.events`): below the planner, above the
+toolbox it takes its default registry from. It calls tools only through the registry, never a worker by name.
+"""
 
 from __future__ import annotations
 

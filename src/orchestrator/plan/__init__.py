@@ -1,4 +1,8 @@
-"""The plan: format (model), references (refs), graph, validation, and loading with source positions."""
+"""The plan: format (model), references (refs), graph, validation, and loading with source positions.
+
+Layer *validate*: below the executor and the planner (both validate), above the tool interface
+(:mod:`orchestrator.registry`, whose specs the arguments are checked against). Knows no tools, workers or models.
+"""
 
 from orchestrator.plan.issues import PlanIssue
 from orchestrator.plan.model import InputSpec, Plan, Step, plan_json_schema

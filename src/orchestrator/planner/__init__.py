@@ -10,6 +10,10 @@
 See :mod:`orchestrator.planner.large` for the guarantees, :mod:`~orchestrator.planner.choose` for how the
 provider is chosen, :mod:`~orchestrator.planner.library` for plan reuse and
 :mod:`~orchestrator.planner.report` for how cost is recorded.
+
+The top of the runtime layers (*plan*): it validates and executes what the model writes. Inside, a tree:
+:class:`LargePlanner` (``large``) on top; streaming (``_stream``), reuse (``_reuse``) and replanning
+(``replan``) below it, calling back only through :class:`~orchestrator.planner.protocol.PlannerCore`.
 """
 
 from __future__ import annotations

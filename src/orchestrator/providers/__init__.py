@@ -4,22 +4,25 @@
     >>> model = make_chat_model("ollama", "phi3")  # doctest: +SKIP
     >>> completion = await model.complete([Message.user("Classify: coffee")])  # doctest: +SKIP
 
-The SDK-backed adapters (:class:`OpenAIChatModel`, :class:`AnthropicChatModel`) are imported on first
-use, so this package imports without the ``openai`` and ``anthropic`` extras.
+Every name is imported on first use, so importing this package (or :mod:`.configured`) loads no HTTP client
+and no SDK, and works without the ``openai`` and ``anthropic`` extras.
+
+A layer beside the keyword rules: used by the planner, the small-model worker and ``synthesize``; it knows
+none of them.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from orchestrator.providers.base import ChatModel, Completion, DeltaCallback, Message
-from orchestrator.providers.factory import DEFAULT_MODELS, PROVIDERS, make_chat_model
-from orchestrator.providers.ollama import OllamaChatModel
-from orchestrator.providers.pricing import PRICES, Price, cost_usd, load_prices, price_for
 
 if TYPE_CHECKING:
     from orchestrator.providers.anthropic import AnthropicChatModel
+    from orchestrator.providers.base import ChatModel, Completion, DeltaCallback, Message
+    from orchestrator.providers.factory import DEFAULT_MODELS, PROVIDERS, make_chat_model
+    from orchestrator.providers.ollama import OllamaChatModel
     from orchestrator.providers.openai import OpenAIChatModel
+    from orchestrator.providers.pricing import PRICES, Price, cost_usd, load_prices, price_for
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -40,14 +43,26 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AnthropicChatModel": "orchestrator.providers.anthropic",
-    "OpenAIChatModel": "orchestrator.providers.openai",
+    "AnthropicChatModel": "anthropic",
+    "ChatModel": "base",
+    "Completion": "base",
+    "DeltaCallback": "base",
+    "Message": "base",
+    "DEFAULT_MODELS": "factory",
+    "PROVIDERS": "factory",
+    "make_chat_model": "factory",
+    "OllamaChatModel": "ollama",
+    "OpenAIChatModel": "openai",
+    "PRICES": "pricing",
+    "Price": "pricing",
+    "cost_usd": "pricing",
+    "load_prices": "pricing",
+    "price_for": "pricing",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

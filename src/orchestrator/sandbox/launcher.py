@@ -51,7 +51,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from orchestrator.errors import ToolError
 from orchestrator.sandbox.limits import CodeLimits
 
-__all__ = ["CodeError", "Isolation", "Sandbox", "SandboxConfig", "SandboxReply", "kill_uid", "processes_of_uid"]
+__all__ = [
+    "CodeError",
+    "Isolation",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxReply",
+    "kill_uid",
+    "processes_of_uid",
+    "reap_orphans",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +209,46 @@ class _UidLease:
             self._fd = -1
 
 
+def reap_orphans(config: SandboxConfig) -> int:
+    """Kill the sandboxes that orchestrator processes which died left behind; returns how many.
+
+    A sandbox's launcher command line names its uid (``--reuid=<uid>``); when the uid's lock can be taken, the
+    orchestrator that leased it is gone, and whatever still runs for it is an orphan.
+    """
+    lock_dir = Path(config.lock_dir)
+    if not lock_dir.is_dir():
+        return 0
+    reaped = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        uid = next((int(a[8:]) for a in argv if a.startswith(b"--reuid=") and a[8:].isdigit()), None)
+        if uid is None or not config.uid_base <= uid < config.uid_base + config.uid_span:
+            continue
+        try:
+            fd = os.open(lock_dir / str(uid), os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its orchestrator is alive
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                reaped += 1
+            kill_uid(uid)
+        finally:
+            os.close(fd)
+    if reaped:
+        logger.warning("code_exec: ended %d sandbox(es) left behind by an orchestrator that died", reaped)
+    return reaped
+
+
 # -- command lines ------------------------------------------------------------------------------------------
 
 
@@ -334,6 +383,9 @@ class Sandbox:
                     kwargs = {"user": uid, "group": uid, "extra_groups": []}
                 argv = _python_argv(config, write_fd)
                 env = _sandbox_env(cwd)
+            if config.setpriv is not None:
+                # Killed if the orchestrator dies (even by SIGKILL): a pre-started sandbox never outlives it.
+                argv = [config.setpriv, "--pdeathsig", "KILL", *argv]
             self._proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=subprocess.PIPE,

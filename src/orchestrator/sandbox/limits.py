@@ -26,7 +26,6 @@ __all__ = [
     "LimitError",
     "check_overrides",
     "make_limits",
-    "parse_limits",
 ]
 
 
@@ -72,23 +71,6 @@ DEFAULT_MAXIMA = CodeLimits(
 
 class LimitError(ValueError):
     """A limit override that is unknown, malformed or above the operator's maximum."""
-
-
-def parse_limits(text: str, *, setting: str) -> dict[str, float]:
-    """Parse ``timeout_s=20,memory_mb=512`` into a mapping; `setting` names the variable in errors."""
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise LimitError(f"{setting}={text!r}: expected name=number pairs, e.g. timeout_s=20,memory_mb=512")
-        if name not in LIMIT_DOCS:
-            raise LimitError(f"{setting}: unknown limit {name!r}; limits are {', '.join(LIMIT_DOCS)}")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise LimitError(f"{setting}: {name}={value.strip()!r} is not a number") from None
-    return out
 
 
 def _build(values: Mapping[str, Any], *, base: CodeLimits, where: str) -> CodeLimits:

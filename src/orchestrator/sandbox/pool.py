@@ -26,6 +26,7 @@ from orchestrator.sandbox.launcher import (
     SandboxConfig,
     SandboxReply,
     interpreter_prefix,
+    reap_orphans,
 )
 from orchestrator.sandbox.limits import CodeLimits
 
@@ -78,10 +79,15 @@ async def resolve_config(
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"CODE_EXEC_PYTHON={python!r}: cannot run that interpreter ({exc})") from None
     root = os.geteuid() == 0
-    base = SandboxConfig(isolation=Isolation.PROCESS, python=interpreter, python_prefix=prefix, disk_mb=disk_mb)
+    setpriv = shutil.which("setpriv")
+    base = SandboxConfig(
+        isolation=Isolation.PROCESS, python=interpreter, python_prefix=prefix, disk_mb=disk_mb, setpriv=setpriv
+    )
+    if root and "reaped" not in _warned:  # once per process: what orchestrators that died left behind
+        _warned.add("reaped")
+        await asyncio.to_thread(reap_orphans, base)
     if isolation != "process":
         found = shutil.which(bwrap)
-        setpriv = shutil.which("setpriv")
         key = (bwrap, interpreter, prefix, root)
         if key not in _probes:  # two first calls at once may both probe: harmless
             if found is None:

@@ -1,12 +1,12 @@
 """The code sandbox as a tool source: ``code_exec``, configured by the settings in force when asked.
 
-It is light to import (the launcher, the pool and the tool load when the registry is assembled), so
-``orchestrator --help`` does not pay for it.
+It is light to import: the tool is built when a registry first gets it (a :class:`DeferredTool`), and the
+launcher and the pool (asyncio, subprocesses) load only when a step runs.
 """
 
 from __future__ import annotations
 
-from orchestrator.registry import Tool
+from orchestrator.registry import DeferredTool, Tool
 from orchestrator.settings import Settings, current_settings
 
 __all__ = ["SandboxTools"]
@@ -24,10 +24,15 @@ class SandboxTools:
         """
         self._settings = settings
 
-    def tools(self) -> list[Tool]:
-        from orchestrator.sandbox.tool import sandbox_tools
-
-        return sandbox_tools(self._settings or current_settings())
+    def tools(self) -> list[DeferredTool]:
+        settings = self._settings or current_settings()
+        return [DeferredTool("code_exec", lambda: _code_exec(settings))]
 
     def __repr__(self) -> str:
         return "SandboxTools()"
+
+
+def _code_exec(settings: Settings) -> Tool:
+    from orchestrator.sandbox.tool import CodeExecTool
+
+    return CodeExecTool(settings)

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,10 +25,12 @@ from orchestrator.context import report_mode
 from orchestrator.errors import ConfigurationError, ToolError
 from orchestrator.registry import Tool, ToolAnnotations, ToolKind, ToolSpec
 from orchestrator.run_scope import current_scope
-from orchestrator.sandbox.launcher import SandboxConfig, SandboxReply
 from orchestrator.sandbox.limits import LIMIT_DOCS, CodeLimits, LimitError, check_overrides, make_limits
-from orchestrator.sandbox.pool import SandboxPool, resolve_config, run_code
 from orchestrator.settings import Settings
+
+if TYPE_CHECKING:  # the launcher and the pool (asyncio, subprocesses) load when a step runs, not for the catalog
+    from orchestrator.sandbox.launcher import SandboxConfig, SandboxReply
+    from orchestrator.sandbox.pool import SandboxPool
 
 __all__ = ["CodeExecOutput", "CodeExecTool", "sandbox_tools"]
 
@@ -227,12 +229,16 @@ class CodeExecTool:
         self._check_code(parsed.code, limits)
         _check_inputs(parsed.inputs)
         files = self._load_files(parsed.files, limits)
+        from orchestrator.sandbox.pool import run_code
+
         config = await self._config(limits.disk_mb)
         report_mode(f"code:{config.isolation.value}")
         reply = await run_code(parsed.code, parsed.inputs, limits=limits, files=files, pool=self._pool(config))
         return _output(reply, config)
 
     async def _config(self, disk_mb: int) -> SandboxConfig:
+        from orchestrator.sandbox.pool import resolve_config
+
         s = self.settings
         config = await resolve_config(
             isolation=s.code_exec_isolation, bwrap=s.code_exec_bwrap, python=s.code_exec_python, disk_mb=disk_mb
@@ -244,6 +250,8 @@ class CodeExecTool:
         size = self.settings.code_exec_pool_size
         if scope is None or size == 0:
             return None
+        from orchestrator.sandbox.pool import SandboxPool
+
         return scope.resource(("code_exec_pool", config), lambda: SandboxPool(config, size))
 
 

@@ -10,6 +10,9 @@ Back-ends: ``ollama``, ``openai_compatible``, ``azure`` (Azure AI model inferenc
 local model with constrained decoding) and ``embedded`` (MiniLM, offline, the default when no server is
 configured). Names are imported on first use, so importing this package loads neither torch nor httpx
 clients, and the receipt tools can import the cascade without a cycle.
+
+Layer: below the workers (which route into it), above the keyword rules (:mod:`orchestrator.rules`, its
+first tier) and the providers. The cascade, and which tiers it runs, live here and only here.
 """
 
 from __future__ import annotations

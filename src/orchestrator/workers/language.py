@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ToolError
 from orchestrator.registry import ToolKind, tool
-from orchestrator.rules.categories import categorize_with_keywords
 from orchestrator.rules.models import CategorizedItem, LineItem
-from orchestrator.rules.receipt.parse import parse_receipt_text
 from orchestrator.rules.text import (
     TextResult,
     classify,
@@ -104,6 +102,9 @@ async def small_model_task(
 def _with_keywords(
     task: str, text: str, labels: list[str] | None, fields: list[str] | None, items: list[LineItem] | None
 ) -> TextResult:
+    from orchestrator.rules.categories import categorize_with_keywords
+    from orchestrator.rules.receipt.parse import parse_receipt_text
+
     if task == "sentiment":
         return sentiment(text)
     if task == "classify":

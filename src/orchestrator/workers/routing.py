@@ -29,9 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ConfigurationError, ToolError
-from orchestrator.rules.categories import categorize_with_keywords, load_rules, taxonomy_labels
 from orchestrator.rules.models import CategorizedItems, LineItem, ParsedReceipt
-from orchestrator.rules.receipt.parse import parse_receipt_text
 from orchestrator.run_scope import current_scope
 from orchestrator.settings import Settings, current_settings
 
@@ -84,6 +82,8 @@ async def small_model_worker() -> AsyncIterator[SmallModelWorker | None]:
 
 async def parse_line_items(text: str) -> ParsedReceipt:
     """Parse receipt text with the small model when enabled, else (or on any failure) the keyword parser."""
+    from orchestrator.rules.receipt.parse import parse_receipt_text  # its rules compile on first use
+
     async with small_model_worker() as small_model:
         if small_model is not None:
             try:
@@ -99,6 +99,8 @@ async def categorize_items(
     items: Sequence[LineItem], taxonomy: Sequence[str] | None = None, rules_path: str | None = None
 ) -> CategorizedItems:
     """Categorize with the cascade when enabled, else (or on any failure) the keyword rules."""
+    from orchestrator.rules.categories import categorize_with_keywords, load_rules, taxonomy_labels
+
     labels = taxonomy_labels(taxonomy)
     rules = load_rules(rules_path)
     async with small_model_worker() as small_model:

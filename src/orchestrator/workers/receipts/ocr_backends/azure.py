@@ -21,10 +21,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from orchestrator.errors import ConfigurationError, ToolError
 from orchestrator.rules.models import OcrLine, OcrResult
@@ -32,11 +31,15 @@ from orchestrator.settings import current_settings
 from orchestrator.workers.receipts.ocr_backends._layout import box_from_points
 from orchestrator.workers.receipts.ocr_backends.base import check_file
 
+if TYPE_CHECKING:  # httpx is imported when the back-end first reads, so listing tools stays fast
+    import httpx
+
 logger = logging.getLogger(__name__)
 
 READ_PATH = "/vision/v3.2/read/analyze"
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_TIMEOUT_S = 30.0
+"""Seconds per request (connecting: at most 10)."""
 
 
 class AzureReadBackend:
@@ -46,7 +49,7 @@ class AzureReadBackend:
         endpoint: the resource endpoint, e.g. ``https://myres.cognitiveservices.azure.com``
             (default: settings ``AZURE_VISION_ENDPOINT``).
         key: the subscription key (default: settings ``AZURE_VISION_KEY``).
-        client: the HTTP client to use; by default one is made per read with `DEFAULT_TIMEOUT`.
+        client: the HTTP client to use; by default one is made per read with `DEFAULT_TIMEOUT_S`.
         poll_interval: seconds to wait before each poll of the operation.
         max_polls: give up (retryable) after this many polls that say ``notStarted`` or ``running``.
         timeout_s: give up (retryable) when a whole read takes longer than this.
@@ -102,7 +105,9 @@ class AzureReadBackend:
         if self.client is not None:
             yield self.client
         else:
-            async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as client:
+            import httpx
+
+            async with httpx.AsyncClient(timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, connect=10.0)) as client:
                 yield client
 
     async def read(self, path: Path) -> OcrResult:
@@ -123,6 +128,8 @@ class AzureReadBackend:
     async def _analyze(
         self, client: httpx.AsyncClient, endpoint: str, key: str, data: bytes, path: Path
     ) -> Mapping[str, Any]:
+        import httpx
+
         params = {"language": self.language} if self.language else None
         response = await self._send(
             client,
@@ -171,6 +178,8 @@ class AzureReadBackend:
         self, client: httpx.AsyncClient, method: str, url: str, path: Path, **kwargs: Any
     ) -> httpx.Response:
         """Send one request; wait out 429s (bounded), map transport errors and error statuses."""
+        import httpx
+
         for attempt in range(self.max_retries + 1):
             try:
                 response = await client.request(method, url, **kwargs)
