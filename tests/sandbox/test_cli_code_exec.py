@@ -158,6 +158,8 @@ def test_ctrl_c_during_a_code_step_leaves_nothing_running(tmp_path: Path, bwrap_
         deadline = time.monotonic() + 60
         while not sandbox_uid_processes(bwrap_config) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early ({proc.returncode}): {proc.communicate()[1][-2000:]}")
         assert sandbox_uid_processes(bwrap_config), "the sandbox never started"
         time.sleep(0.3)  # the code is now sleeping inside the sandbox
         proc.send_signal(signal.SIGINT)
