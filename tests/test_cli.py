@@ -118,16 +118,25 @@ def test_schema_prints_the_plan_json_schema() -> None:
 
 
 @pytest.mark.slow
-def test_bench_json_reports_every_dag_and_step_kind() -> None:
+def test_bench_json_reports_every_dag_and_step_kind_and_the_real_plan_rows() -> None:
     proc = cli("bench", "--json", "--repeats", "1")
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
+    figures = json.loads(proc.stdout)
+    rows = figures["scheduler"]
     assert {(r["dag"], r["step"]) for r in rows} == {
         (d, s) for d in ("chain", "fanout", "layered") for s in ("noop", "sleep10ms")
     }
     for row in rows:
         assert row["makespan_s"] >= row["ideal_s"] > -1
-        assert {"floor_makespan_s", "overhead_us_per_step", "floor_overhead_us_per_step"} <= set(row)
+        assert {"floor_makespan_s", "overhead_us_per_step", "floor_overhead_us_per_step", "met"} <= set(row)
+    real = figures["real_plans"]
+    assert [r["dag"] for r in real] == ["chain", "fanout", "layered"]
+    for row in real:
+        assert row["us_per_step"] > 0 and row["floor_us_per_step"] > 0 and row["validate_us_per_step"] > 0
+        assert row["ratio"] == pytest.approx(row["us_per_step"] / row["floor_us_per_step"])
+        assert row["met"] == (row["time_met"] and row["memory_met"])
+        assert row["time_met"] == (row["ratio"] <= 2.0)
+    assert figures["all_met"] == all(r["met"] for r in rows + real)
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -177,8 +177,21 @@ def _commands_for(argv: Sequence[str]) -> list[str] | None:
     return [first] if first in _COMMAND_MODULES else None
 
 
+def _printable_streams() -> None:
+    """Text that cannot be encoded (a lone surrogate from a PDF's text layer, say) prints as an escape,
+    ``\\udc80``, instead of crashing the command; inside JSON output that is a valid JSON escape too."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing to protect
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning errors into messages and exit codes."""
+    _printable_streams()
     configure_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     register_commands(_commands_for(args))

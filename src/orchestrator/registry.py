@@ -29,8 +29,19 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import ModuleType
-from typing import Any, Protocol, TypeVar, get_type_hints, overload, runtime_checkable
+from types import ModuleType, NoneType, UnionType
+from typing import (
+    Any,
+    Literal,
+    Protocol,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+    runtime_checkable,
+)
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
@@ -171,6 +182,7 @@ class FunctionTool:
             None if _is_any(return_annotation) else TypeAdapter(return_annotation)
         )
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
+        self._direct: dict[frozenset[str], Callable[[dict[str, Any]], Awaitable[Any]] | None] = {}
         output_schema = self._output_adapter.json_schema(mode="serialization") if self._output_adapter else {}
         self._spec = ToolSpec(
             name=name,
@@ -232,12 +244,133 @@ class FunctionTool:
         # asyncio.to_thread copies the context, so report_mode() works in sync tools too.
         return asyncio.to_thread(self.fn, **kwargs)
 
+    def plain_arg(self, name: str) -> bool:
+        """Whether argument `name` has a plain type, which its JSON Schema describes completely (no
+        constraints or validators that only Pydantic knows)."""
+        return self.literal_check(name) is not None
+
+    def literal_check(self, name: str) -> Callable[[Any], bool] | None:
+        """For a plain-typed argument, a predicate that says exactly what its JSON Schema says about a
+        JSON value (exact types: a boolean is not an integer, text is not a number); None otherwise."""
+        info = self.arg_model.model_fields.get(name)
+        guard = None if info is None or info.metadata else _guard(info.annotation)
+        if guard is None:
+            return None
+        return lambda value: guard(value) is not _NO
+
+    def direct_call(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+        """A call of this tool with arguments `names` that skips Pydantic, or None when that is not safe.
+
+        The plan validator asks for it (once per step) after it has checked the step's literal arguments
+        against the tool's JSON Schema and its references' types. At run time each argument still passes
+        a guard: an exact type check, plus the copy or conversion Pydantic would make (lists and dicts are
+        copied, an int becomes a float for a float parameter). Only plain types have guards (str, int,
+        float, bool, None, Any, optionals, lists and dicts of those, literal strings); a value a guard does
+        not accept goes through :meth:`start`, so the result is always what full validation gives.
+        """
+        if names in self._direct:
+            return self._direct[names]
+        call = self._direct[names] = self._make_direct(names)
+        return call
+
+    def _make_direct(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+        if not self.is_async or self._context_param is not None or self._accepts_extra:
+            return None
+        guards: dict[str, Callable[[Any], Any]] = {}
+        for name, info in self.arg_model.model_fields.items():
+            if name in names:
+                guard = None if info.metadata else _guard(info.annotation)
+                if guard is None:
+                    return None
+                guards[name] = guard
+            elif info.is_required() or type(info.default) not in _IMMUTABLE:
+                return None  # Pydantic would copy a mutable default; the function would share its own
+        if not names <= guards.keys():
+            return None
+        fn, start = self.fn, self.start
+
+        def call(args: dict[str, Any]) -> Awaitable[Any]:
+            kwargs: dict[str, Any] = {}
+            for name, value in args.items():
+                guard = guards.get(name)
+                if guard is None:
+                    return start(args)
+                checked = guard(value)
+                if checked is _NO:
+                    return start(args)
+                kwargs[name] = checked
+            result: Awaitable[Any] = fn(**kwargs)
+            return result
+
+        return call
+
     def dump(self, result: Any) -> Any:
         """The tool's return value as plain JSON data."""
         return result if result is None else to_jsonable(result, self._output_adapter)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
+
+
+_NO: Any = object()  # a guard's "not this type"
+_IMMUTABLE = frozenset({NoneType, str, int, float, bool, tuple, frozenset})
+_EXACT = {str: str, int: int, bool: bool}
+
+
+def _guard(annotation: Any) -> Callable[[Any], Any] | None:
+    """A run-time check standing in for Pydantic's validation of `annotation`, for plain types only.
+
+    It returns the value Pydantic would give for a value of the exact type (copying lists and dicts,
+    widening int to float), or ``_NO`` for anything else; None when the annotation has no guard.
+    """
+    if annotation is Any:
+        return _same
+    if annotation in _EXACT:
+        kind = _EXACT[annotation]
+        return lambda v: v if type(v) is kind else _NO
+    if annotation is float:
+        return _as_float
+    if annotation is NoneType:
+        return lambda v: v if v is None else _NO
+    if annotation is list:
+        return lambda v: list(v) if type(v) is list else _NO
+    if annotation is dict:
+        return lambda v: dict(v) if type(v) is dict else _NO
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType) and len(args) == 2 and NoneType in args:
+        inner = _guard(args[0] if args[1] is NoneType else args[1])
+        if inner is None:
+            return None
+        return lambda v: v if v is None else inner(v)
+    if origin is Literal and args and all(type(a) is str for a in args):
+        allowed = frozenset(args)
+        return lambda v: v if type(v) is str and v in allowed else _NO
+    if origin is list and len(args) == 1 and (args[0] in _EXACT or args[0] is Any):
+        if args[0] is Any:
+            return lambda v: list(v) if type(v) is list else _NO
+        kinds = frozenset({_EXACT[args[0]]})
+        return lambda v: list(v) if type(v) is list and {*map(type, v)} <= kinds else _NO
+    if origin is dict and len(args) == 2 and args[0] is str and (args[1] in _EXACT or args[1] is Any):
+        value_kind = _EXACT.get(args[1])
+        return lambda v: (
+            dict(v)
+            if type(v) is dict
+            and all(type(k) is str for k in v)
+            and (value_kind is None or all(type(e) is value_kind for e in v.values()))
+            else _NO
+        )
+    return None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _as_float(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        return value
+    return float(value) if kind is int and -(2**63) <= value <= 2**64 else _NO
 
 
 def to_jsonable(value: Any, adapter: TypeAdapter[Any] | None = None) -> Any:

@@ -98,6 +98,13 @@ class Settings(BaseModel):
         default=(), description="folders whose files a step may pass in (default: the working directory)"
     )
 
+    # limits for plans a model wrote (plan files have their own, larger ones: orchestrator.plan.limits)
+    model_plan_max_steps: int = Field(default=200, ge=1, description="steps in a model-written plan")
+    model_plan_max_for_each: int = Field(default=1_000, ge=1, description="for_each elements of one step")
+    model_plan_max_for_each_total: int = Field(default=10_000, ge=1, description="for_each elements in one run")
+    model_plan_max_model_steps: int = Field(default=20, ge=0, description="steps of kind small_model or large_model")
+    model_plan_max_model_calls: int = Field(default=500, ge=0, description="calls of model-kind tools in one run")
+
     # storage
     orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
 

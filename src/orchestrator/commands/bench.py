@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands._common import JsonFlag, print_json, run_async, stdout
+from orchestrator.commands._common import JsonFlag, print_json, run_async, stderr, stdout
 from orchestrator.errors import InputError
 
 bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
@@ -21,20 +21,56 @@ def register(app: typer.Typer) -> None:
 def bench(
     ctx: typer.Context,
     as_json: JsonFlag = False,
-    repeats: Annotated[int, typer.Option(min=1, max=20, help="best of this many runs per figure")] = 5,
+    repeats: Annotated[int, typer.Option(min=1, max=20, help="median of this many runs per figure")] = 5,
+    scale: Annotated[bool, typer.Option("--scale", help="also time real plans of 1k, 10k and 50k steps")] = False,
+    only: Annotated[
+        str | None, typer.Option(help="run one part: 'scheduler' (no-op and 10 ms rows) or 'real' (real plans)")
+    ] = None,
 ) -> None:
-    """Scheduler overhead: chain, fan-out and layered DAGs, no-op and 10 ms steps, against the floor."""
+    """Scheduler overhead and real plans (validation included) against a plain asyncio floor."""
     if ctx.invoked_subcommand is not None:
         return
+    from orchestrator.bench.scheduler import linear, measure_scale, run_all, run_real
+
+    if only not in (None, "scheduler", "real"):
+        raise InputError(f"--only {only!r}: expected 'scheduler' or 'real'")
+
+    async def measure() -> dict[str, Any]:
+        rows = await run_all(repeats=repeats) if only != "real" else []
+        real = await run_real(repeats=repeats) if only != "scheduler" else []
+        scaled = await measure_scale() if scale else []
+        return {"scheduler": rows, "real_plans": real, "scale": scaled}
+
+    figures = run_async(measure())
+    rows, real, scaled = figures["scheduler"], figures["real_plans"], figures["scale"]
+    met = all(r.met for r in rows) and all(r.met for r in real) and (not scaled or linear(scaled))
+    if as_json:
+        print_json(
+            {
+                "scheduler": [row.model_dump() for row in rows],
+                "real_plans": [row.model_dump() for row in real],
+                "scale": [row.model_dump() for row in scaled] or None,
+                "linear": linear(scaled) if scaled else None,
+                "all_met": met,
+            }
+        )
+        return
+    if rows:
+        _scheduler_table(rows)
+    if real:
+        _real_table(real)
+    if scaled:
+        _scale_table(scaled, linear(scaled))
+
+
+def _mark(ok: bool) -> str:
+    return "[green]ok[/]" if ok else "[red]over[/]"
+
+
+def _scheduler_table(rows: list[Any]) -> None:
     from rich.table import Table
 
-    from orchestrator.bench.scheduler import run_all, within_target
-
-    rows = run_async(run_all(repeats=repeats))
-    if as_json:
-        print_json([row.model_dump() for row in rows])
-        return
-    table = Table(title="scheduler overhead vs a plain asyncio ready-queue floor (best of runs)", show_edge=False)
+    table = Table(title="scheduler overhead vs a plain asyncio ready-queue floor (medians)", show_edge=False)
     for col in ("dag", "step", "n", "ms", "ideal", "floor ms", "µs/step", "floor", "ratio", ""):
         table.add_column(col, justify="left" if col in ("dag", "step") else "right")
     for row in rows:
@@ -49,10 +85,45 @@ def bench(
             f"{row.overhead_us_per_step:.1f}",
             f"{row.floor_overhead_us_per_step:.1f}",
             ratio,
-            "[green]ok[/]" if within_target(row) else "[red]over[/]",
+            _mark(row.met),
         )
     stdout.print(table)
     stdout.print("ratio: no-op steps, overhead vs the floor's (target <= 2x); 10 ms steps, makespan (target <= 1.05x)")
+
+
+def _real_table(rows: list[Any]) -> None:
+    title = "real plans: execute_plan(plan dict), validation included, typed tool, step: references (medians)"
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False)
+    for col in ("dag", "n", "µs/step", "floor", "ratio", "of which validate", "KiB/step", "floor KiB", ""):
+        table.add_column(col, justify="left" if col == "dag" else "right")
+    for row in rows:
+        table.add_row(
+            row.dag,
+            str(row.steps),
+            f"{row.us_per_step:.1f}",
+            f"{row.floor_us_per_step:.1f}",
+            f"{row.ratio:.2f}x",
+            f"{row.validate_us_per_step:.1f}",
+            f"{row.kib_per_step:.2f}",
+            f"{row.floor_kib_per_step:.2f}",
+            _mark(row.met),
+        )
+    stdout.print(table)
+    stdout.print("targets: time per step <= 2x the floor's (same data, same function); memory <= 2 KiB per step")
+
+
+def _scale_table(rows: list[Any], is_linear: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title="real plans as they grow (layered, 50 wide; medians)", show_edge=False)
+    for col in ("steps", "validate µs/step", "execute µs/step"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(f"{row.steps:,}", f"{row.validate_us_per_step:.1f}", f"{row.execute_us_per_step:.1f}")
+    stdout.print(table)
+    stdout.print(f"linear (largest within 2x the smallest, per step): {_mark(is_linear)}")
 
 
 @bench_app.command("receipts")
@@ -62,12 +133,23 @@ def bench_receipts(
     ] = None,
     images: Annotated[int, typer.Option(min=0, help="how many images to OCR per back-end (0: skip OCR)")] = 10,
     ocr: Annotated[str, typer.Option(help="comma-separated OCR back-ends to measure")] = "rapidocr,tesseract",
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="rapidocr only: time detection, classification and recognition per image size, and compare "
+            "engine settings (images/s before and after, and whether the parsed fields stay the same)",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Receipts per second: parse + categorize from text (through the executor), and OCR per back-end."""
     from orchestrator.bench.receipts import default_folder, measure_ocr_backends, measure_text_pipeline
 
     folder = folder or default_folder()
+    if profile:
+        _profile_rapidocr(folder, images, as_json)
+        return
     texts = sorted(folder.glob("*.txt"))
     pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
     if not texts:
@@ -89,6 +171,42 @@ def bench_receipts(
                 f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
                 f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
             )
+
+
+def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
+    from rich.table import Table
+
+    from orchestrator.bench.ocr import profile_rapidocr
+
+    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[: max(images, 1)]
+    if not pictures:
+        raise InputError(f"{folder}: no images to profile")
+    with stderr.status(f"profiling rapidocr on {len(pictures)} images"):
+        report = profile_rapidocr(pictures)
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"rapidocr on {len(pictures)} images of {folder}, settings interleaved", show_edge=False)
+    for col in ("setting", "images/s", "vs default", "detect s", "classify s", "recognise s", "same fields", "text"):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for row in report["rows"]:
+        table.add_row(
+            str(row["config"]),
+            f"{row['images_per_s']:.2f}",
+            f"{row['speedup']:.2f}x",
+            f"{row['det_s']:.2f}",
+            f"{row['cls_s']:.2f}",
+            f"{row['rec_s']:.2f}",
+            f"{row['same_fields']:.0%}",
+            f"{row['text_similarity']:.3f}",
+        )
+    stdout.print(table)
+    sizes = Table(title="default setting: seconds per image by size", show_edge=False)
+    for col in ("megapixels", "detect s", "recognise s"):
+        sizes.add_column(col, justify="right")
+    for row in report["by_size"]:
+        sizes.add_row(f"{row['megapixels']:.2f}", f"{row['det_s']:.2f}", f"{row['rec_s']:.2f}")
+    stdout.print(sizes)
 
 
 @bench_app.command("planner")

@@ -32,24 +32,62 @@ def receipts(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N receipts")] = None,
     misses: Annotated[int, typer.Option(min=0, help="how many of the worst misses to show")] = 10,
+    folds: Annotated[
+        int | None,
+        typer.Option(min=2, help="K vendor-held-out folds: mean and spread per field, reliability, escalation"),
+    ] = None,
+    cascade: Annotated[
+        bool,
+        typer.Option(
+            "--cascade",
+            help="escalate unsure receipts to the configured small model, then the large one; report calls",
+        ),
+    ] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="with --cascade: escalate below this total confidence (default: settings)"),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="OCR cache folder (default ORCHESTRATOR_HOME/cache/ocr)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON on stdout and nothing else")] = False,
 ) -> None:
-    """Run the receipt pipeline over a labelled folder; print per-field accuracy and the worst misses."""
+    """Run the receipt pipeline over a labelled folder; print per-field accuracy and the worst misses.
+
+    With --folds K the receipts are split by vendor into K folds and each field's mean and spread over the
+    folds is printed, with the confidence's reliability table and the escalation curve. With --ocr the
+    images are read once and cached per back-end and file content.
+    """
     import asyncio
 
     from rich.table import Table
 
     from orchestrator.evaluation.receipts import evaluate_receipts
-    from orchestrator.workers.receipts.ocr import get_ocr_backend, read_document
+    from orchestrator.workers.receipts.ocr import get_ocr_backend
 
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     read_text = None
     if ocr is not None:
+        from orchestrator.evaluation.ocr_cache import OcrCache, merged, raw_backend
+
         get_ocr_backend(ocr)  # an unknown or missing back-end fails here, before any work
+        key, backend = raw_backend(ocr)
+        ocr_cache = OcrCache(backend, key, cache_dir)
 
         async def read_text(path: Path) -> str:
-            return (await read_document(path, backend=ocr)).text
+            return merged(await ocr_cache.read(path)).text
+
+    if cascade:
+        from orchestrator.commands._receipt_reports import run_cascade
+
+        run_cascade(folder, read_text, limit=limit, threshold=threshold, as_json=as_json, ocr=ocr)
+        return
+    if folds is not None:
+        from orchestrator.commands._receipt_reports import run_folds
+
+        run_folds(folder, folds, read_text, limit=limit, as_json=as_json, ocr=ocr)
+        return
 
     with stderr.status(f"reading the receipts in {folder}" + (f" with {ocr} OCR" if ocr else "")):
         report = asyncio.run(evaluate_receipts(folder, read_text=read_text, limit=limit, max_misses=max(misses, 1)))

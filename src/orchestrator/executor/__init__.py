@@ -70,9 +70,16 @@ async def execute_plan(
         compiled = load_plan(plan, registry)
     else:
         compiled = validate_plan(plan, registry)
-    values = prepare_inputs(compiled.plan.inputs, inputs)
+    values = prepare_inputs(compiled.inputs, inputs)
     result, _ = await run_compiled(
-        compiled, values, on_event=on_event, limits=limits, retry=retry, run_id=run_id, completed=completed
+        compiled,
+        values,
+        on_event=on_event,
+        limits=limits,
+        retry=retry,
+        run_id=run_id,
+        completed=completed,
+        keep_events=False,
     )
     return result
 

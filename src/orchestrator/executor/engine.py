@@ -41,7 +41,8 @@ from orchestrator.executor.events import (
 )
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
 from orchestrator.ids import new_run_id
-from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve
+from orchestrator.plan.limits import DEFAULT_LIMITS, MODEL_KINDS, Limits
+from orchestrator.plan.refs import Env, Literal_, Node, ResolveError, resolve, resolve_in
 from orchestrator.plan.validate import CompiledPlan, CompiledStep
 from orchestrator.registry import FunctionTool
 from orchestrator.run_scope import run_scope
@@ -72,8 +73,11 @@ class _Run:
         retry: RetryPolicy,
         run_id: str,
         completed: Mapping[str, Any],
+        keep_events: bool = True,
     ):
         self.goal = goal
+        # Events are built only when someone looks: a handler, or a caller that wants the list back.
+        self.record = keep_events or bool(handlers)
         self.inputs = inputs
         self.handlers = handlers
         self.retry = retry
@@ -100,16 +104,47 @@ class _Run:
         self.create_task = self.loop.create_task
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.reused = set(completed)
+        self.plan_limits: Limits = DEFAULT_LIMITS
+        self.model_calls_left: int | None = None  # None: unbounded (a plan file)
+        self.for_each_left: int | None = None
 
     def load(self, compiled: CompiledPlan) -> None:
         """Take a whole compiled plan at once (the usual, non-streaming path)."""
         self.steps = dict(compiled.steps)
         self.dependents = dict(compiled.dependents)
+        self.limit(compiled.limits)
         self.output = compiled.output
         self.records = {sid: StepResult(sid, cs.tool_name, cs.kind, "pending") for sid, cs in compiled.steps.items()}
         self.remaining = {sid: len(cs.deps) for sid, cs in compiled.steps.items()}
         self.unsettled = len(compiled.steps)
         self.reused &= set(compiled.steps)
+
+    def limit(self, limits: Limits) -> None:
+        """Hold the run to a plan's run-time limits (a model-written plan's: model calls, for_each fan-out)."""
+        self.plan_limits = limits
+        self.model_calls_left = limits.max_model_calls
+        self.for_each_left = limits.max_for_each_total
+
+    def count_model_call(self, cs: CompiledStep) -> None:
+        """Count one call of a model-kind tool against the run's bound; refuse it when the bound is spent."""
+        if self.model_calls_left is None or cs.kind not in MODEL_KINDS:
+            return
+        if self.model_calls_left <= 0:
+            limit = self.plan_limits.max_model_calls or 0
+            raise ToolError(self.plan_limits.refusal("no model calls are left in this run", limit, "max_model_calls"))
+        self.model_calls_left -= 1
+
+    def check_fan_out(self, cs: CompiledStep, n: int) -> None:
+        """Refuse a for_each over more elements than one step, or the rest of the run, may have."""
+        limits = self.plan_limits
+        if limits.max_for_each is not None and n > limits.max_for_each:
+            raise ToolError(limits.refusal(f"for_each over {n:,} elements", limits.max_for_each, "max_for_each"))
+        if self.for_each_left is not None:
+            if n > self.for_each_left:
+                total = limits.max_for_each_total or 0
+                what = f"for_each over {n:,} elements, with {self.for_each_left:,} left in this run"
+                raise ToolError(limits.refusal(what, total, "max_for_each_total"))
+            self.for_each_left -= n
 
     def add(self, cs: CompiledStep) -> None:
         """Add one step to a running plan; it starts as soon as its dependencies have succeeded."""
@@ -154,9 +189,10 @@ class _Run:
         return perf_counter() - self.t0
 
     def emit(self, event: Event) -> None:
-        self.events.append(event)
-        if self.handlers:
-            self.notify(event)
+        if self.record:
+            self.events.append(event)
+            if self.handlers:
+                self.notify(event)
 
     def notify(self, event: Event) -> None:
         for handler in self.handlers:
@@ -245,24 +281,33 @@ class _Run:
         sid = cs.id
         rec = self.records[sid]
         rec.started_s = started = perf_counter() - self.t0
-        event: Event = StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind)
-        self.events.append(event)
-        if self.handlers:
-            self.notify(event)
+        if self.record:
+            event: Event = StepStarted(self.run_id, started, sid, cs.tool_name, cs.kind)
+            self.events.append(event)
+            if self.handlers:
+                self.notify(event)
         items: int | None = None
         try:
             sems = self.sems.get(cs.tool_name)
             if sems is None:
                 sems = self.sems[cs.tool_name] = self.limiters.for_tool(cs.tool.spec)
             tool = cs.tool
-            if cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
-                # The common case, without the retry loop's extra coroutine frame (see `orchestrator bench`).
-                # One attempt only, so the tool reports straight into the step's result; each step runs in
-                # its own task with its own copy of the context, so the variable needs no reset.
+            direct = cs.direct
+            if direct is not None and not sems and self.model_calls_left is None:
+                # The common case (see `orchestrator bench`): a simple step (one attempt, no for_each, no
+                # timeout) whose arguments validation proved, called through exact type guards instead of
+                # Pydantic (FunctionTool.direct_call). The tool reports straight into the step's result; each
+                # step runs in its own task with its own copy of the context, so the variable needs no reset.
                 rec.attempts = 1
                 _current.set(rec)
-                args = cs.args.value if type(cs.args) is Literal_ else _resolve_args(cs, self.outputs, self.inputs)
-                output = tool.dump(await tool.start(args))
+                # No local holds the arguments while the tool runs: a wide fan-out keeps less alive at once.
+                output = tool.dump(await direct(_resolve_args(cs, self.outputs, self.inputs)))  # type: ignore[attr-defined]
+            elif cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
+                rec.attempts = 1
+                _current.set(rec)
+                if self.model_calls_left is not None:
+                    self.count_model_call(cs)
+                output = tool.dump(await tool.start(_resolve_args(cs, self.outputs, self.inputs)))
             elif cs.for_each is None:
                 output = await self.attempts(cs, rec, None, None)
             else:
@@ -270,6 +315,7 @@ class _Run:
                 if not isinstance(elements, list):
                     raise ToolError(f"for_each gave {type(elements).__name__}, not a list")
                 items = len(elements)
+                self.check_fan_out(cs, items)
                 output = await self.map(cs, rec, elements)
         except asyncio.CancelledError:
             rec.status = "cancelled"
@@ -285,10 +331,11 @@ class _Run:
         rec.status = "succeeded"
         rec.finished_s = finished = perf_counter() - self.t0
         rec.duration_s = duration = finished - started
-        event = StepFinished(self.run_id, finished, sid, rec.attempts, duration, rec.modes, rec.usage, items)
-        self.events.append(event)
-        if self.handlers:
-            self.notify(event)
+        if self.record:
+            event = StepFinished(self.run_id, finished, sid, rec.attempts, duration, rec.modes, rec.usage, items)
+            self.events.append(event)
+            if self.handlers:
+                self.notify(event)
         self.settle(sid)
 
     def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
@@ -310,7 +357,7 @@ class _Run:
                 is_retryable(exc),
             )
         )
-        if cs.step.on_error == "fail":
+        if cs.on_error == "fail":
             self.stop(f"step {cs.id!r} failed: {rec.error}")
         self.settle(cs.id)
 
@@ -335,10 +382,10 @@ class _Run:
 
     async def attempts(self, cs: CompiledStep, rec: StepResult, item: Any, index: int | None) -> Any:
         """Run one call of the step's tool (one for_each element), retrying what is retryable."""
-        step = cs.step
         tool = cs.tool
         sems = self.limiters.for_tool(tool.spec)
-        timeout_s = step.timeout_s
+        timeout_s = cs.timeout_s
+        retries = cs.retries
         attempt = 0
         while True:
             attempt += 1
@@ -348,6 +395,7 @@ class _Run:
             token = _current.set(ctx)
             try:
                 args = _resolve_args(cs, self.outputs, self.inputs, item)
+                self.count_model_call(cs)
                 if not sems and timeout_s is None:
                     result = await tool.invoke(args)
                 else:
@@ -360,7 +408,7 @@ class _Run:
                         for sem in sems[::-1]:
                             sem.release()
             except Exception as exc:
-                if attempt > step.retries or not is_retryable(exc) or self.stop_reason is not None:
+                if attempt > retries or not is_retryable(exc) or self.stop_reason is not None:
                     if index is not None:
                         exc.add_note(f"item {index}")
                     raise
@@ -414,7 +462,7 @@ def _resolve_args(cs: CompiledStep, outputs: dict[str, Any], inputs: Mapping[str
     if type(cs.args) is Literal_:
         return cs.args.value
     try:
-        return resolve(cs.args, (outputs, inputs, item))
+        return resolve_in(cs.args, outputs, inputs, item)
     except (ResolveError, KeyError) as exc:
         raise ToolError(f"cannot resolve arguments: {exc}") from exc
 
@@ -453,20 +501,23 @@ async def run_compiled(
     retry: RetryPolicy | None = None,
     run_id: str | None = None,
     completed: Mapping[str, Any] | None = None,
+    keep_events: bool = True,
 ) -> tuple[RunResult, list[Event]]:
-    """Run a validated plan; returns the result and every event emitted.
+    """Run a validated plan; returns the result and every event emitted (none with ``keep_events=False``
+    and no handler: building them is then skipped).
 
     `completed` maps step ids to outputs already known (a resumed or replanned run): those steps are not
     run again, and their dependents start at once.
     """
     run = _Run(
         inputs,
-        goal=compiled.plan.goal,
+        goal=compiled.goal,
         handlers=as_handlers(on_event),
         limits=limits or ConcurrencyLimits(),
         retry=retry or RetryPolicy(),
         run_id=run_id or new_run_id(),
         completed=completed or {},
+        keep_events=keep_events,
     )
     run.load(compiled)
     # Run-wide state (model budget, small-model worker): the enclosing batch's, else this run's own.

@@ -8,6 +8,8 @@ from typing import Any
 
 from orchestrator.errors import InputError
 from orchestrator.plan.model import InputSpec
+from orchestrator.plan.refs import format_path
+from orchestrator.plan.source import check_values, parse_json_int
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -35,8 +37,12 @@ def prepare_inputs(specs: Mapping[str, InputSpec], given: Mapping[str, Any] | No
             value = given[name]
             expected = _PY_TYPES.get(spec.type)
             wrong_bool = spec.type in ("number", "integer") and isinstance(value, bool)
-            if expected is not None and (not isinstance(value, expected) or wrong_bool):
-                problems.append(f"input {name!r} should be {spec.type}, got {type(value).__name__} {value!r}")
+            # The values a plan may not hold (NUL, lone surrogates, numbers out of range) first, then the type.
+            hostile = check_values(value)[:1]
+            for path, _, message in hostile:
+                problems.append(f"input {name!r}{format_path(path)}: {message}")
+            if not hostile and expected is not None and (not isinstance(value, expected) or wrong_bool):
+                problems.append(f"input {name!r} should be {spec.type}, got {type(value).__name__} {value!r:.80}")
             values[name] = value
         elif spec.is_required:
             about = f" ({spec.description})" if spec.description else ""
@@ -60,10 +66,10 @@ def parse_input_pairs(pairs: Iterable[str], specs: Mapping[str, InputSpec]) -> d
             values[name] = raw
             continue
         try:
-            values[name] = json.loads(raw)
-        except json.JSONDecodeError:
+            values[name] = json.loads(raw, parse_int=parse_json_int)
+        except (json.JSONDecodeError, RecursionError):
             if spec.type == "any":
                 values[name] = raw
             else:
-                raise InputError(f"--input {name}={raw!r}: expected {spec.type} (as JSON)") from None
+                raise InputError(f"--input {name}={raw!r:.60}: expected {spec.type} (as JSON)") from None
     return values

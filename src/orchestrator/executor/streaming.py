@@ -28,6 +28,7 @@ from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.ids import new_run_id
 from orchestrator.plan.issues import PlanIssue
+from orchestrator.plan.limits import DEFAULT_LIMITS, Limits
 from orchestrator.plan.validate import check_plan
 from orchestrator.registry import ToolRegistry
 from orchestrator.run_scope import RunScope, current_scope, enter_scope
@@ -50,8 +51,10 @@ class StreamingRun:
         retry: RetryPolicy | None = None,
         run_id: str | None = None,
         completed: Mapping[str, Any] | None = None,
+        plan_limits: Limits = DEFAULT_LIMITS,
     ):
         self.registry = registry
+        self.plan_limits = plan_limits  # a model writes the plan: ModelPlanLimits
         self.inputs = dict(inputs or {})
         self.goal = goal
         self._handlers = as_handlers(on_event)
@@ -84,6 +87,7 @@ class StreamingRun:
                 completed=self._completed,
             )
             self._run.open = True
+            self._run.limit(self.plan_limits)
             with enter_scope(self._scope):
                 self._run.start()
         return self._run
@@ -117,7 +121,7 @@ class StreamingRun:
         run = self._ensure_started()
         deferred = set(self._deferred)
         scheduled = [r for r in self._raw if r.get("id") not in deferred]
-        compiled, issues = check_plan(self._prefix_plan([*scheduled, raw]), self.registry)
+        compiled, issues = check_plan(self._prefix_plan([*scheduled, raw]), self.registry, limits=self.plan_limits)
         step_id = raw.get("id") if isinstance(raw.get("id"), str) else f"#{len(scheduled)}"
         if compiled is None:
             # A reference to a step not scheduled yet, or to an input not given, is not an error yet.
@@ -140,7 +144,7 @@ class StreamingRun:
         """
         run = self._ensure_started()
         self._finished = True
-        compiled, issues = check_plan(plan, self.registry)
+        compiled, issues = check_plan(plan, self.registry, limits=self.plan_limits)
         if compiled is not None:
             issues = self._mismatches(compiled.steps.keys(), plan)
         if compiled is None or issues:

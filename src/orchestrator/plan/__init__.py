@@ -5,8 +5,8 @@ Layer *validate*: below the executor and the planner (both validate), above the 
 """
 
 from orchestrator.plan.issues import PlanIssue
+from orchestrator.plan.limits import Limits, ModelPlanLimits
 from orchestrator.plan.model import InputSpec, Plan, Step, plan_json_schema
-from orchestrator.plan.source import Limits
 from orchestrator.plan.validate import CompiledPlan, CompiledStep, check_plan, load_plan, validate_plan
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "CompiledStep",
     "InputSpec",
     "Limits",
+    "ModelPlanLimits",
     "Plan",
     "PlanIssue",
     "Step",

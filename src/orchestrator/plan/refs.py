@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 RefKind = Literal["step", "input", "item"]
 PathPart = str | int
@@ -20,15 +19,18 @@ _PATH = rf"(?:\.{_NAME}|\[-?\d+\])*"
 _REF_BODY = (
     rf"(?:(?P<kind>step|input):(?P<name>{_NAME})(?P<path>{_PATH})|item(?::(?P<ipath>{_NAME}{_PATH}|\[-?\d+\]{_PATH}))?)"
 )
-_WHOLE = re.compile(rf"^{_REF_BODY}$")
+_WHOLE = re.compile(rf"^{_REF_BODY}\Z")  # \Z, not $: "step:a\n" is not a reference
 _TEMPLATE = re.compile(r"\{\{\s*(?P<body>[^{}]*?)\s*\}\}")
 _SEGMENT = re.compile(rf"\.(?P<field>{_NAME})|\[(?P<index>-?\d+)\]")
 _LOOKS_LIKE_REF = re.compile(r"^(step|input|item)(:|$)")
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A parsed reference: `step:parse.items[0]` is Ref("step", "parse", ("items", 0))."""
+class Ref(NamedTuple):
+    """A parsed reference: `step:parse.items[0]` is Ref("step", "parse", ("items", 0)).
+
+    Named tuples, here and for the nodes below: immutable and hashable like a frozen dataclass, and built
+    several times faster (validation builds a few per step).
+    """
 
     kind: RefKind
     name: str
@@ -50,13 +52,35 @@ def format_path(path: tuple[PathPart, ...], *, leading_dot: bool = True) -> str:
 
 
 def _parse_path(text: str) -> tuple[PathPart, ...]:
+    if "[" not in text:  # the common case, `.field.field`: already matched by _PATH, so a split is exact
+        return tuple(text[1:].split(".")) if text else ()
     return tuple(
         m.group("field") if m.group("field") is not None else int(m.group("index")) for m in _SEGMENT.finditer(text)
     )
 
 
+_REF_PREFIXES = ("step:", "input:", "item")
+
+
+def _is_name(text: str) -> bool:
+    """`text` matches _NAME: ASCII letters, digits, `_` and `-`, not starting with a digit or `-`."""
+    return text.isascii() and text[:1] not in ("", "-") and text.replace("-", "_").isidentifier()
+
+
 def parse_ref(text: str) -> Ref | None:
     """Parse a whole-string reference; None when `text` is not one."""
+    if text.startswith("step:"):
+        if "[" not in text:  # the usual `step:<id>` or `step:<id>.<field>`, without the regex
+            name, dot, field = text[5:].partition(".")
+            if "." not in field and _is_name(name) and (not dot or _is_name(field)):
+                return Ref("step", name, (field,) if dot else ())
+    elif not text.startswith(_REF_PREFIXES):  # most strings: no regex needed
+        return None
+    return _parse_slow(text)
+
+
+def _parse_slow(text: str) -> Ref | None:
+    """:func:`parse_ref` by the grammar's regular expression alone (the fast path must agree with it)."""
     m = _WHOLE.match(text)
     if m is None:
         return None
@@ -81,55 +105,87 @@ class ResolveError(Exception):
 # --- compiled nodes -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RefNode:
+class RefNode(NamedTuple):
     ref: Ref
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateNode:
+class TemplateNode(NamedTuple):
     parts: tuple[str | Ref, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class DictNode:
+class DictNode(NamedTuple):
     items: tuple[tuple[str, Any], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ListNode:
+class ListNode(NamedTuple):
     items: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Literal_:
+class Literal_(NamedTuple):
     value: Any
 
 
 Node = RefNode | TemplateNode | DictNode | ListNode | Literal_
 
 
-def compile_value(value: Any) -> Node:
-    """Compile an argument value (any JSON) into resolver nodes."""
-    if isinstance(value, str):
-        ref = parse_ref(value)
-        if ref is not None:
-            return RefNode(ref)
-        if "{{" in value:
-            parts = _template_parts(value)
-            if any(isinstance(p, Ref) for p in parts):
-                return TemplateNode(parts)
+def compile_value(value: Any, malformed: list[bool] | None = None, strings: dict[str, Node] | None = None) -> Node:
+    """Compile an argument value (any JSON) into resolver nodes.
+
+    When `malformed` is given, ``True`` is appended to it for each string that looks like a reference but
+    is not one (the validator then walks the value again to say where). `strings` caches the nodes of
+    strings already compiled (the same reference often stands in many steps; nodes are immutable).
+    """
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
         return Literal_(value)
-    if isinstance(value, Mapping):
-        items = tuple((k, compile_value(v)) for k, v in value.items())
-        if all(isinstance(node, Literal_) for _, node in items):
-            return Literal_(value)
-        return DictNode(items)
+    if kind is str and strings is not None:
+        return _compile_cached(value, malformed, strings)
+    if kind is str or isinstance(value, str):
+        return _compile_string(value, malformed)
+    if kind is list:
+        nodes = [compile_value(v, malformed, strings) for v in value]
+        for node in nodes:
+            if type(node) is not Literal_:
+                return ListNode(tuple(nodes))
+        return Literal_(value)
+    if kind is dict or isinstance(value, Mapping):
+        items = [(k, compile_value(v, malformed, strings)) for k, v in value.items()]
+        for _, node in items:
+            if type(node) is not Literal_:
+                return DictNode(tuple(items))
+        return Literal_(value)
     if isinstance(value, list):
-        nodes = tuple(compile_value(v) for v in value)
-        if all(isinstance(node, Literal_) for node in nodes):
-            return Literal_(value)
-        return ListNode(nodes)
+        return compile_value(list(value), malformed, strings)
+    return Literal_(value)
+
+
+def _compile_cached(value: str, malformed: list[bool] | None, strings: dict[str, Node]) -> Node:
+    node = strings.get(value)
+    if node is None:
+        found: list[bool] = []
+        node = _compile_string(value, found)
+        if found:  # a malformed string is reported where it stands, each time: not cached
+            if malformed is not None:
+                malformed.append(True)
+        else:
+            strings[value] = node
+    return node
+
+
+def _compile_string(value: str, malformed: list[bool] | None) -> Node:
+    ref = parse_ref(value)
+    if ref is not None:
+        return RefNode(ref)
+    if malformed is not None and value.startswith(_REF_PREFIXES) and looks_like_ref(value):
+        malformed.append(True)
+    if "{{" in value:
+        parts = _template_parts(value)
+        if malformed is not None and any(
+            parse_ref(body) is None and looks_like_ref(body) for body in template_bodies(value)
+        ):
+            malformed.append(True)
+        if any(isinstance(p, Ref) for p in parts):
+            return TemplateNode(parts)
     return Literal_(value)
 
 
@@ -209,8 +265,18 @@ Env = tuple[Mapping[str, Any], Mapping[str, Any], Any]
 
 def lookup(ref: Ref, env: Env) -> Any:
     steps, inputs, item = env
+    return _lookup(ref, steps, inputs, item)
+
+
+def _lookup(ref: Ref, steps: Mapping[str, Any], inputs: Mapping[str, Any], item: Any) -> Any:
     if ref.kind == "step":
-        return follow(steps[ref.name], ref.path, origin=f"step:{ref.name}")
+        value = steps[ref.name]
+        path = ref.path
+        if not path:
+            return value
+        if len(path) == 1 and type(value) is dict and path[0] in value:  # the common case: `step:x.field`
+            return value[path[0]]
+        return follow(value, path, origin=f"step:{ref.name}")
     if ref.kind == "input":
         return follow(inputs[ref.name], ref.path, origin=f"input:{ref.name}")
     return follow(item, ref.path, origin="item")
@@ -231,12 +297,34 @@ def as_text(value: Any) -> str:
 
 def resolve(node: Node, env: Env) -> Any:
     """Evaluate a compiled tree against step outputs, inputs and the current item."""
-    if isinstance(node, Literal_):
-        return node.value
-    if isinstance(node, RefNode):
-        return lookup(node.ref, env)
-    if isinstance(node, DictNode):
-        return {k: resolve(child, env) for k, child in node.items}
-    if isinstance(node, ListNode):
-        return [resolve(child, env) for child in node.items]
-    return "".join(part if isinstance(part, str) else as_text(lookup(part, env)) for part in node.parts)
+    return resolve_in(node, env[0], env[1], env[2])
+
+
+def resolve_in(node: Node, steps: Mapping[str, Any], inputs: Mapping[str, Any], item: Any) -> Any:
+    """:func:`resolve` with the environment's three parts as arguments (the executor's hot path)."""
+    kind = type(node)
+    if kind is Literal_:
+        return node.value  # type: ignore[union-attr]
+    if kind is RefNode:
+        return _lookup(node.ref, steps, inputs, item)  # type: ignore[union-attr]
+    if kind is ListNode or kind is DictNode:
+        # Children that are literals or references are taken inline: one call less for each.
+        out: Any = [] if kind is ListNode else {}
+        for entry in node.items:  # type: ignore[union-attr]
+            child: Any = entry if kind is ListNode else entry[1]
+            child_kind = type(child)
+            if child_kind is Literal_:
+                value = child.value
+            elif child_kind is RefNode:
+                value = _lookup(child.ref, steps, inputs, item)
+            else:
+                value = resolve_in(child, steps, inputs, item)
+            if kind is ListNode:
+                out.append(value)
+            else:
+                out[entry[0]] = value
+        return out
+    return "".join(
+        part if isinstance(part, str) else as_text(_lookup(part, steps, inputs, item))
+        for part in node.parts  # type: ignore[union-attr]
+    )

@@ -16,21 +16,44 @@ from typing import Any
 
 from orchestrator._json_text import outside_strings
 from orchestrator.errors import PlanLoadError
+from orchestrator.plan.limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "HugeNumber",
+    "Limits",
+    "PathKey",
+    "SourceMap",
+    "check_values",
+    "parse_json_int",
+    "parse_plan_text",
+    "read_plan_file",
+]
 
 PathKey = tuple[str | int, ...]
 
-
-@dataclass(frozen=True)
-class Limits:
-    """Size limits that keep a hostile or broken plan from crashing or hanging the validator."""
-
-    max_bytes: int = 5_000_000
-    max_steps: int = 10_000
-    max_depth: int = 32
-    max_string: int = 100_000
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+"""Integers a plan may hold: 64 bits (signed or unsigned). Beyond that no tool means it, and JSON readers disagree."""
+_INF = float("inf")
 
 
-DEFAULT_LIMITS = Limits()
+class HugeNumber:
+    """An integer literal too long to be a real number (json.loads would raise on one past 4,300 digits).
+
+    The parser keeps it as this marker so the validator can name the step and field that holds it.
+    """
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"{self.digits[:12]}...({len(self.digits)} digits)"
+
+
+def parse_json_int(text: str) -> int | HugeNumber:
+    return int(text) if len(text) <= 40 else HugeNumber(text)
 
 
 @dataclass
@@ -57,11 +80,13 @@ def parse_plan_text(text: str, *, origin: str | None = None, limits: Limits = DE
     if depth > limits.max_depth + 2:  # +2: the plan object and the steps list hold the real content
         raise PlanLoadError(f"plan nests {depth} levels deep; the limit is {limits.max_depth}", path=origin)
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=parse_json_int)
     except json.JSONDecodeError as exc:
         raise PlanLoadError(f"invalid JSON: {exc.msg}", path=origin, line=exc.lineno, column=exc.colno) from None
     except RecursionError:
         raise PlanLoadError("plan nests too deeply to read", path=origin) from None
+    except ValueError as exc:  # a number json cannot convert; the hooks above keep this from happening
+        raise PlanLoadError(f"invalid JSON: {exc}", path=origin) from None
     return data, SourceMap(origin, locate(text))
 
 
@@ -97,25 +122,116 @@ def _max_bracket_depth(text: str) -> int:
     return deepest
 
 
-def check_sizes(data: Any, limits: Limits = DEFAULT_LIMITS) -> list[tuple[PathKey, str]]:
-    """Find values over the size limits (depth, string length, step count), iteratively."""
-    problems: list[tuple[PathKey, str]] = []
+def check_values(data: Any, limits: Limits = DEFAULT_LIMITS) -> list[tuple[PathKey, str, str]]:
+    """Values a plan may not hold, as (path, code, message): sizes over the limits (code ``too_large``),
+    and ``invalid_value``: NUL characters, invalid Unicode (lone surrogates), numbers that are not finite
+    or out of the 64-bit range. A quick pass first; paths are worked out only when something is wrong."""
+    if _values_ok(data, limits):
+        return []
+    problems: list[tuple[PathKey, str, str]] = []
     if isinstance(data, Mapping) and isinstance(data.get("steps"), list) and len(data["steps"]) > limits.max_steps:
-        problems.append((("steps",), f"{len(data['steps']):,} steps; the limit is {limits.max_steps:,}"))
+        what = f"{len(data['steps']):,} steps"
+        problems.append((("steps",), "too_large", limits.refusal(what, limits.max_steps, "max_steps")))
     stack: list[tuple[PathKey, Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
         if len(path) > limits.max_depth:
-            problems.append((path, f"nested deeper than {limits.max_depth} levels"))
+            problems.append((path, "too_large", f"nested deeper than {limits.max_depth} levels"))
             continue
-        if isinstance(value, str):
-            if len(value) > limits.max_string:
-                problems.append((path, f"string of {len(value):,} characters; the limit is {limits.max_string:,}"))
-        elif isinstance(value, Mapping):
-            stack.extend(((*path, k), v) for k, v in value.items())
-        elif isinstance(value, list):
+        if isinstance(value, Mapping):
+            for key in value:
+                problem = _bad_scalar(key, limits) if isinstance(key, str) else None
+                if problem is not None:
+                    problems.append((path, problem[0], f"a field name {problem[1]}"))
+            stack.extend(
+                ((*path, k), v) for k, v in value.items() if not (isinstance(k, str) and _bad_scalar(k, limits))
+            )
+        elif isinstance(value, list | tuple):
             stack.extend(((*path, i), v) for i, v in enumerate(value))
+        else:
+            problem = _bad_scalar(value, limits)
+            if problem is not None:
+                problems.append((path, *problem))
+    problems.sort(key=lambda p: tuple(map(str, p[0])))
     return problems
+
+
+def _values_ok(data: Any, limits: Limits) -> bool:
+    """The quick pass: True when nothing is wrong (exact types only; anything unusual takes the slow pass)."""
+    if isinstance(data, Mapping) and isinstance(data.get("steps"), list) and len(data["steps"]) > limits.max_steps:
+        return False
+    max_string, max_depth = limits.max_string, limits.max_depth
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        kind = type(value)
+        if kind is dict or kind is list:
+            if depth >= max_depth:
+                if value:
+                    return False
+                continue
+            if kind is dict and not _keys_ok(value):
+                return False
+            depth += 1
+            for child in value.values() if kind is dict else value:
+                child_kind = type(child)
+                if child_kind is int:
+                    if not INT_MIN <= child <= INT_MAX:
+                        return False
+                elif child_kind is not bool and child is not None:
+                    push((child, depth))
+        elif not _scalar_ok(value, kind, max_string):
+            return False
+    return True
+
+
+def _keys_ok(value: dict[Any, Any]) -> bool:
+    for key in value:
+        if type(key) is not str or "\x00" in key or (not key.isascii() and _bad_unicode(key)):
+            return False
+    return True
+
+
+def _scalar_ok(value: Any, kind: type, max_string: int) -> bool:
+    if kind is str:
+        return not (len(value) > max_string or "\x00" in value or (not value.isascii() and _bad_unicode(value)))
+    if kind is int:
+        return bool(INT_MIN <= value <= INT_MAX)
+    if kind is float:
+        return not (value != value or value == _INF or value == -_INF)
+    return value is None or kind is bool
+
+
+_SAFE_SCALARS = frozenset({int, bool, type(None)})
+
+
+def _bad_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _bad_scalar(value: Any, limits: Limits) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        if len(value) > limits.max_string:
+            return "too_large", f"string of {len(value):,} characters; the limit is {limits.max_string:,}"
+        if "\x00" in value:
+            return "invalid_value", "contains a NUL character (\\u0000), which no text or path may hold"
+        if _bad_unicode(value):
+            return "invalid_value", "contains invalid Unicode (a lone surrogate such as \\ud800)"
+        return None
+    if isinstance(value, HugeNumber):
+        return "invalid_value", f"number with {len(value.digits):,} digits is out of range (64-bit integers at most)"
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return "invalid_value", f"integer {str(value)[:20]}... is out of range (64-bit integers at most)"
+    if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+        return "invalid_value", f"number {value} is not finite (write a real number, e.g. 1e308 at most)"
+    return None
 
 
 # --- position scanner ------------------------------------------------------------------------------------
@@ -131,7 +247,7 @@ def locate(text: str) -> dict[PathKey, tuple[int, int]]:
     line_starts = [0]
     line_starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
     positions: dict[PathKey, tuple[int, int]] = {}
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=parse_json_int)
 
     def skip(k: int) -> int:
         while k < len(text) and text[k] in _WS:

@@ -108,6 +108,7 @@ async def stream_and_run(
         limits=planner.limits,
         retry=planner.retry,
         run_id=session.run_id,
+        plan_limits=planner.plan_limits,
     )
     async with run:
         try:

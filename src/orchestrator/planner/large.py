@@ -34,6 +34,7 @@ from orchestrator.executor import ConcurrencyLimits, EventHandler, RetryPolicy, 
 from orchestrator.executor.events import as_handlers
 from orchestrator.executor.inputs import prepare_inputs
 from orchestrator.plan.issues import PlanIssue
+from orchestrator.plan.limits import Limits, ModelPlanLimits
 from orchestrator.plan.model import Plan, plan_json_schema
 from orchestrator.plan.validate import CompiledPlan, check_plan, validate_plan
 from orchestrator.planner._prompts import repair_prompt, request_prompt, system_prompt
@@ -128,6 +129,7 @@ class LargePlanner:
         self.probe_timeout_s = probe_timeout_s
         self.limits = limits
         self.retry = retry
+        self.plan_limits: Limits = ModelPlanLimits.from_settings(self.settings)
         self._provider_options = provider_options
         self._chat_model = chat_model
         self._owns_model = False
@@ -244,7 +246,7 @@ class LargePlanner:
         choice = await self.announce(session)
         match = await lookup_plan(self, request, context, session, library_mode=choice.provider == LIBRARY)
         if match is not None:
-            compiled = validate_plan(match.plan, self.registry)
+            compiled = validate_plan(match.plan, self.registry, limits=self.plan_limits)
             session.announce(compiled)
             result = await self.execute(compiled, context, session)
         elif self.stream if stream is None else stream:
@@ -334,7 +336,7 @@ class LargePlanner:
         except JSONReadError as exc:
             hint = "the output limit cut the answer" if truncated else "answer with one JSON object and nothing else"
             return None, None, [PlanIssue(code="not_json", message=str(exc), hint=hint)]
-        compiled, issues = check_plan(data, self.registry)
+        compiled, issues = check_plan(data, self.registry, limits=self.plan_limits)
         if compiled is None:
             return data, None, issues
         if context is not None:

@@ -34,6 +34,7 @@ import anyio
 from orchestrator.embeddings import Embedder, cosine
 from orchestrator.errors import ConfigurationError, InputError
 from orchestrator.executor.inputs import prepare_inputs
+from orchestrator.plan.limits import ModelPlanLimits
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import check_plan
 from orchestrator.registry import ToolRegistry
@@ -308,7 +309,7 @@ class PlanLibrary:
             data = json.loads(row.plan)
         except json.JSONDecodeError:
             return None
-        compiled, issues = check_plan(data, registry)
+        compiled, issues = check_plan(data, registry, limits=ModelPlanLimits.from_settings())
         if compiled is None:
             lookup.rejected.append(
                 f"the stored plan for {row.request!r} no longer validates: {issues[0].render() if issues else '?'}"

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from orchestrator.executor.events import RunResult
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.plan.issues import PlanIssue
+from orchestrator.plan.limits import Limits
 from orchestrator.plan.validate import CompiledPlan
 from orchestrator.planner.choose import ProviderChoice
 from orchestrator.planner.library import PlanLibrary
@@ -32,6 +33,7 @@ class PlannerCore(Protocol):
     max_replans: int
     limits: ConcurrencyLimits | None
     retry: RetryPolicy | None
+    plan_limits: Limits  # what a plan the model wrote may hold (orchestrator.plan.limits.ModelPlanLimits)
 
     async def resolve(self) -> ProviderChoice:
         """The provider and model to plan with (chosen once)."""

@@ -230,6 +230,7 @@ class _Compiled:
     patterns: list[tuple[re.Pattern[str], str, float]]
     longest: int
     squashable: list[tuple[str, str, float]]  # (keyword without spaces, category, weight), 4+ letters
+    widest: int  # letters in the longest squashable keyword
 
     @classmethod
     def build(cls, rules: KeywordRules) -> _Compiled:
@@ -258,19 +259,22 @@ class _Compiled:
             ),
             key=lambda entry: -len(entry[0]),
         )
-        return cls(dict(keywords), patterns, min(longest, _MAX_PHRASE), squashable)
+        widest = max((len(term) for term, _, _ in squashable), default=0)
+        return cls(dict(keywords), patterns, min(longest, _MAX_PHRASE), squashable, widest)
 
     def scores(self, name: str) -> dict[str, float]:
         found: dict[tuple[str, str], float] = {}  # (term, category) -> weight, each term counted once
         words = _words(_split_name(name))
-        covered: list[tuple[int, int]] = []  # longest match wins: "root beer" hides "beer"
+        # Longest match wins: "root beer" hides "beer". covered: start -> furthest end of a match from
+        # there; a match is at most `longest` words, so only that many starts can hold a span around i.
+        covered: dict[int, int] = {}
         ends: dict[str, int] = {}  # term -> where its match ends, for the head-noun rule below
         for n in range(min(self.longest, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
                 term = " ".join(words[i : i + n])
                 matches = self.keywords.get(term)
-                if matches and not any(start <= i and i + n <= end for start, end in covered):
-                    covered.append((i, i + n))
+                if matches and not any(covered.get(s, -1) >= i + n for s in range(max(0, i - self.longest + 1), i + 1)):
+                    covered[i] = max(covered.get(i, -1), i + n)
                     ends[term] = i + n
                     found.update(((term, category), w) for category, w in matches)
         if len({category for _, category in found}) > 1:
@@ -282,13 +286,19 @@ class _Compiled:
                 if ends.get(key[0]) == head:
                     found[key] = 1.0 - (1.0 - weight) ** 2
         for word in _squashed_words(name):
-            spans: list[tuple[int, int]] = []
-            for term, category, weight in self.squashable:  # longest first
+            # start -> furthest end of a keyword found there; keywords are at most `widest` letters long,
+            # so only that many starts can hold a span around a new one (longest keywords go first).
+            spans: dict[int, int] = {}
+            for term, category, weight in self.squashable:
                 start = word.find(term)
                 while start >= 0:
                     end = start + len(term)
-                    if not any(s <= start and end <= e and (s, e) != (start, end) for s, e in spans):
-                        spans.append((start, end))
+                    lowest = max(0, end - self.widest)
+                    inside = any(
+                        spans.get(s, -1) >= end and (s, spans[s]) != (start, end) for s in range(lowest, start + 1)
+                    )
+                    if not inside:
+                        spans[start] = max(spans.get(start, -1), end)
                         found.setdefault((term, category), weight * _SQUASHED_DISCOUNT)
                     start = word.find(term, start + 1)
         miss: dict[str, float] = {}  # category -> product of (1 - w): the chance every match is wrong

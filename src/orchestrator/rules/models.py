@@ -47,6 +47,13 @@ class ParsedReceipt(BaseModel):
     confidence: float = Field(default=0.0, ge=0, le=1, description="how well items, subtotal, tax and total agree")
     issues: list[str] = Field(default_factory=list, description="consistency problems found, e.g. items != subtotal")
     mode: str = Field(default="keyword", description="which worker produced it: keyword, or a small model")
+    field_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="chance that total, date, merchant and address are right (calibrated on labelled receipts)",
+    )
+    escalated: list[str] = Field(
+        default_factory=list, description="the tiers asked after the keyword parse was unsure, in order"
+    )
 
 
 class CategorizedItem(LineItem):

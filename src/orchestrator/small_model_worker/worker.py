@@ -340,25 +340,52 @@ class SmallModelWorker:
         )
 
     async def parse_line_items(self, text: str) -> ParsedReceipt:
-        """Parse receipt text: the model when one is configured (schema-constrained, checked), else keywords.
+        """Parse receipt text: keywords first, then up the cascade while the parse stays unsure.
 
-        The keyword parse is always made (it is free): it answers when there is no generative model, when
-        the model fails, when its numbers agree less well than the keywords' (``confidence``), or when
-        ``parse`` in the thresholds is met by the keyword parse alone.
+        The keyword parse is always made (it is free). With ``parse`` in the thresholds, a keyword parse
+        whose total confidence (``field_confidence["total"]``, calibrated) reaches it answers alone; below
+        it, the receipt goes to the configured small model (``llm`` in the cascade), then, if still below,
+        to the large model (``large`` in the cascade, when the budget allows). Without a ``parse``
+        threshold the small model parses every receipt, as before. A model's parse is checked like the
+        keywords' and wins only when its numbers agree at least as well. ``escalated`` lists the tiers
+        asked; ``mode`` says which one answered.
         """
         keyword = parse_receipt_text(text)
-        skip_at = self.thresholds.get("parse")
-        if self.runner is None or "llm" not in self.cascade or (skip_at is not None and keyword.confidence >= skip_at):
+        threshold = self.thresholds.get("parse")
+        if threshold is not None and receipt_score(keyword) >= threshold:
             return _reported(keyword)
-        try:
-            parsed = receipt_from_answer(await self.runner.receipt(text), mode=self.runner.name)
-        except Exception as exc:
-            _fell_back(self.runner.name, "parse the receipt", exc)
-            return _reported(keyword)
-        if keyword.items and parsed.confidence < keyword.confidence:
-            report_count(f"kept_keyword:{self.runner.name}")  # the model's numbers agree less well
-            return _reported(keyword)
-        return _reported(parsed)
+        return await self.escalate_receipt(text, keyword)
+
+    async def escalate_receipt(self, text: str, keyword: ParsedReceipt | None = None) -> ParsedReceipt:
+        """Send a receipt up the model tiers (small, then large) until one's parse reaches the ``parse``
+        threshold; the best-agreeing parse answers (the keyword one when no model does better)."""
+        keyword = keyword if keyword is not None else parse_receipt_text(text)
+        threshold = self.thresholds.get("parse")
+        best = keyword
+        asked: list[str] = []
+        for runner in self._parse_runners():
+            asked.append(runner.name)
+            try:
+                parsed = receipt_from_answer(await runner.receipt(text), mode=runner.name)
+            except Exception as exc:
+                _fell_back(runner.name, "parse the receipt", exc)
+                continue
+            if keyword.items and parsed.confidence < keyword.confidence:
+                report_count(f"kept_keyword:{runner.name}")  # the model's numbers agree less well
+            else:
+                best = parsed
+            if threshold is None or parsed.confidence >= threshold:
+                break
+        return _reported(best.model_copy(update={"escalated": asked}))
+
+    def _parse_runners(self) -> list[ModelRunner]:
+        """The model tiers a receipt may go up to, cheapest first: the small model, then the large one."""
+        runners: list[ModelRunner] = []
+        if self.runner is not None and "llm" in self.cascade:
+            runners.append(self.runner)
+        if "large" in self.cascade and (large := self.large_runner()) is not None:
+            runners.append(large)
+        return runners
 
     async def extract_entities(
         self, text: str, schema: type[BaseModel] | Mapping[str, Any] | Sequence[str]
@@ -411,6 +438,11 @@ class SmallModelWorker:
 
     def __repr__(self) -> str:
         return f"SmallModelWorker({self.choice.backend!r}, {self.choice.model!r}, cascade={list(self.cascade)})"
+
+
+def receipt_score(receipt: ParsedReceipt) -> float:
+    """How sure a parse is, for escalation: its calibrated total confidence, else its consistency score."""
+    return receipt.field_confidence.get("total", receipt.confidence)
 
 
 def _reported(receipt: ParsedReceipt) -> ParsedReceipt:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from orchestrator.rules.models import LineItem
 from orchestrator.rules.receipt.parse import parse_receipt_text
@@ -109,3 +113,92 @@ def test_a_quantity_glued_to_its_unit_price_is_still_read(line: str, qty: float,
 def test_weighed_goods_read_weight_and_price_per_unit(line: str, qty: float, unit: float, amount: float) -> None:
     [item] = parse_receipt_text(f"{line}\nTOTAL {amount:.2f}").items
     assert (item.quantity, item.unit_price, item.amount) == (qty, unit, amount)
+
+
+# -- OCR's unit look-alikes and lines whose numbers disagree (issue 12, item 8) ---------------------------
+
+GROCERY_AS_OCR_READS_IT = """GREEN VALLEY MARKET
+2250 Oak Ave, Springfield, IL 62704
+2024-03-16 17:05
+Bananas 1.32 Ib @ 0.59/lb 0.78
+Sourdough Bread 5.49
+ChickenBreast 2.10Ib@4.99/lb 10.48
+Subtotal 16.75
+TOTAL $16.75"""
+
+
+def test_the_headline_grocery_lines_read_ocr_ib_as_pounds():
+    receipt = parse_receipt_text(GROCERY_AS_OCR_READS_IT)
+    bananas, bread, chicken = receipt.items
+    assert (bananas.name, bananas.quantity, bananas.unit_price, bananas.amount) == ("Bananas", 1.32, 0.59, 0.78)
+    assert (chicken.name, chicken.quantity, chicken.unit_price, chicken.amount) == ("ChickenBreast", 2.1, 4.99, 10.48)
+    assert bread.amount == 5.49
+    assert receipt.confidence == 1.0 and receipt.issues == []
+
+
+@pytest.mark.parametrize(
+    ("row", "quantity", "unit"),
+    [
+        ("Pears 1.50 1b @ 1.20/1b 1.80", 1.5, 1.2),
+        ("Pears 1.50 |b @ 1.20/|b 1.80", 1.5, 1.2),
+        ("Pears 1.50lbs @ 1.20/Ib 1.80", 1.5, 1.2),
+        ("Apples 0.75 kq x 2.40/kq 1.80", 0.75, 2.4),
+    ],
+)
+def test_unit_look_alikes_read_as_units(row: str, quantity: float, unit: float):
+    (item,) = items_of("SHOP", row, "TOTAL 1.80")
+    assert (item.quantity, item.unit_price, item.amount) == (quantity, unit, 1.8)
+
+
+def test_look_alikes_inside_words_and_ambiguous_digits_stay():
+    from orchestrator.rules.receipt._items import fix_unit_confusions
+
+    assert fix_unit_confusions("Ibis Hotel 1b Jalan") == "Ibis Hotel 1b Jalan"  # no number before "1b"
+    assert fix_unit_confusions("Weight 2.101b") == "Weight 2.101b"  # the 1 may be the weight's digit
+    assert fix_unit_confusions("Kqwerty 3 kqa") == "Kqwerty 3 kqa"
+
+
+def test_a_line_whose_quantity_times_price_is_not_its_amount_is_a_mismatch():
+    receipt = parse_receipt_text("SHOP\nBananas 1 @ 1.32 0.78\nBread 2.00\nTOTAL 2.78")
+    assert receipt.total == 2.78
+    assert any("'Bananas'" in issue and "0.78" in issue for issue in receipt.issues)
+    assert receipt.confidence < 1.0
+    agreeing = parse_receipt_text("SHOP\nBananas 2 @ 0.39 0.78\nBread 2.00\nTOTAL 2.78")
+    assert agreeing.issues == [] and agreeing.confidence > receipt.confidence
+
+
+def test_two_mismatched_lines_cost_more_confidence_than_one():
+    one = parse_receipt_text("SHOP\nApples 1 @ 1.32 0.78\nBread 2.00\nSubtotal 2.78\nTOTAL 2.78")
+    two = parse_receipt_text("SHOP\nApples 1 @ 1.32 0.78\nBread 3 @ 1.00 2.00\nSubtotal 2.78\nTOTAL 2.78")
+    assert two.confidence < one.confidence < 1.0
+
+
+@given(
+    weight=st.decimals(min_value="0.05", max_value="25", places=2),
+    price=st.decimals(min_value="0.10", max_value="40", places=2),
+    unit=st.sampled_from(["lb", "Ib", "1b", "|b"]),
+    glued=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_weighed_goods_with_any_unit_spelling_parse_and_agree(weight, price, unit, glued):
+    amount = (weight * price).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    assume(amount > 0 and not (glued and unit == "1b"))  # "2.101b": the 1 may be a digit of the weight
+    row = f"Grapes {weight}{unit}@{price}/lb {amount}" if glued else f"Grapes {weight} {unit} @ {price}/lb {amount}"
+    receipt = parse_receipt_text(f"SHOP\n{row}\nTOTAL {amount}")
+    (item,) = receipt.items
+    assert (item.quantity, item.unit_price, item.amount) == (float(weight), float(price), float(amount))
+    assert not any("does not match its amount" in issue for issue in receipt.issues)
+
+
+def test_a_quantity_column_between_name_and_amount_is_the_quantity():
+    burger, double, pepsi = items_of(
+        "SHOP",
+        "Description Qty Amount",
+        "BURGER SINGLE 1 5.61",
+        "BURGER DOUBLE 2 15.98",
+        "Pepsi Size 10 2.00",
+        "TOTAL 23.59",
+    )
+    assert (burger.name, burger.quantity, burger.amount) == ("BURGER SINGLE", 1.0, 5.61)
+    assert (double.name, double.quantity, double.amount) == ("BURGER DOUBLE", 2.0, 15.98)
+    assert (pepsi.name, pepsi.quantity) == ("Pepsi Size 10", 1.0)  # a size, not a count

@@ -8,8 +8,11 @@ human-readable issues, so a caller sees a mismatch instead of silently getting a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import product
+
+from orchestrator.rules.models import LineItem
 
 TOLERANCE = 0.06
 """Amounts closer than this agree (covers cash rounding to 5 sen/cents)."""
@@ -44,8 +47,12 @@ class Consistency:
     issues: list[str] = field(default_factory=list)
 
 
-def _agrees(base: float, target: float, adjustments: Adjustments) -> bool:
+def agrees(base: float, target: float, adjustments: Adjustments) -> bool:
+    """Whether `base` plus some combination of the printed adjustments gives `target`."""
     return any(abs(base + delta - target) <= TOLERANCE for delta in adjustments.variants())
+
+
+_agrees = agrees
 
 
 def check(
@@ -83,3 +90,26 @@ def check(
             f"which does not match the total {total:.2f}"
         )
     return Consistency(confidence=round(min(confidence, 1.0), 2), issues=issues)
+
+
+LINE_PENALTY = 0.15
+"""Confidence taken off per item line whose quantity x unit price is not its amount (at most twice)."""
+
+
+def line_mismatches(items: Iterable[LineItem]) -> list[str]:
+    """One issue per item whose quantity times unit price disagrees with its amount.
+
+    A unit price printed to the cent is off by up to half a cent per unit, so the tolerance grows with the
+    quantity: ``1.32 lb @ 0.59/lb 0.78`` (0.7788) agrees, ``1 x 1.32 = 0.78`` does not.
+    """
+    issues: list[str] = []
+    for item in items:
+        if item.unit_price is None or not item.quantity:
+            continue
+        expected = item.quantity * item.unit_price
+        if abs(abs(expected) - abs(item.amount)) > 0.011 + 0.005 * abs(item.quantity):
+            issues.append(
+                f"item {item.name!r}: quantity {item.quantity:g} x unit price {item.unit_price:.2f} = "
+                f"{expected:.2f}, which does not match its amount {item.amount:.2f}"
+            )
+    return issues

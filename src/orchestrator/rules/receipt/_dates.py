@@ -9,6 +9,7 @@ valid reading so the caller can decide with context (currency, other dates on th
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -124,7 +125,9 @@ def _numeric_readings(a: int, b: int, year: int, *, dayfirst: bool) -> tuple[dat
 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
-    return any(span[0] < end and start < span[1] for start, end in taken)
+    """Whether `span` overlaps one of `taken`: disjoint spans sorted by start, so only the neighbours count."""
+    at = bisect.bisect_left(taken, span)
+    return any(span[0] < end and start < span[1] for start, end in taken[max(at - 1, 0) : at + 1])
 
 
 def find_dates(text: str, *, dayfirst: bool = True) -> list[DateMatch]:
@@ -139,7 +142,7 @@ def find_dates(text: str, *, dayfirst: bool = True) -> list[DateMatch]:
 
     def add(readings: tuple[date, ...], match: re.Match[str], *, numeric: bool) -> None:
         if readings and not _overlaps(match.span(), taken):
-            taken.append(match.span())
+            bisect.insort(taken, match.span())
             found.append(DateMatch(readings, match.start(), match.end(), numeric=numeric))
 
     for m in _ISO_RE.finditer(text):

@@ -37,6 +37,10 @@ _QTY_AT_RE = re.compile(
 _CODE_RE = re.compile(r"^(?:\d{4,}|[A-Z]{1,3}-[A-Z]?\d{2,}[A-Z]?|[A-Z]{1,2}\d{4,}|\d{4,}-\d+)$")
 # "2 x Coffee", "2x Coffee", "1 21.Dry-Fried Eggplant" (a menu number after the count), "1HAM&EGG" (glued).
 _LEADING_QTY_RE = re.compile(r"^(?P<q>\d{1,3})\s*[xX×]\s*(?=\S)|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})")
+# A small count standing alone after a name of words: "BURGER SINGLE 1" (the amount follows). Not after a
+# unit-like word ("Size 10", "Pack 6") or a number ("Route 66 2").
+_TRAILING_QTY_RE = re.compile(r"(?P<word>[A-Za-z)][\w.#)]*)\s+(?P<q>[1-9]\d?)$")
+_NOT_QTY_BEFORE = frozenset("SIZE PACK PK NO NO. NR # OZ ML CT GAL LB KG G L PCS PC TABLE NUMBER".split())
 # "2 x 3.50", "2 @ 3.50", and weighed goods: "1.32 lb @ 0.59/lb", "0.45 kg x 2.99 /kg"
 _INLINE_QTY_AT_RE = re.compile(
     rf"\s(?P<q>\d{{1,4}}(?:[.,]\d{{1,3}})?)\s*(?:{_UNITS}\b)?\s*(?:[xX×@]|\bAT\b)\s*(?:RM|\$|€|£)?\s*"
@@ -53,6 +57,28 @@ _HEADERISH_RE = re.compile(
     re.IGNORECASE,
 )
 _TIME_RE = re.compile(r"\b\d{1,2}:\d{2}")
+# OCR's readings of a weight unit: "Ib", "1b", "|b" for lb, "kq" for kg. Only where a unit stands: after a
+# number ("1.32 Ib", "2.10Ib@") or a slash ("/Ib"), and before a non-letter. "2.101b" stays as it is: the
+# "1" may be a digit of the weight.
+_UNIT_CONFUSIONS_RE = re.compile(
+    r"(?:(?<=\d)(?P<glued>I|\|)|(?<=\d\s)(?P<spaced>[I1|])|(?<=/)(?P<per>[I1|]))b(?P<s>s?)(?![A-Za-z])"
+    r"|(?:(?<=\d)|(?<=\d\s)|(?<=/))(?P<kg>k)q(?![A-Za-z])"
+)
+
+
+def fix_unit_confusions(line: str) -> str:
+    """Read OCR's look-alikes of weight units as the units: ``1.32 Ib @ 0.59/lb`` -> ``1.32 lb @ 0.59/lb``.
+
+    >>> fix_unit_confusions("ChickenBreast 2.10Ib@4.99/|b 10.48"), fix_unit_confusions("Apples 0.45 kq x 2.99/kq")
+    ('ChickenBreast 2.10lb@4.99/lb 10.48', 'Apples 0.45 kg x 2.99/kg')
+    """
+    if not any(mark in line for mark in ("Ib", "1b", "|b", "kq")):
+        return line
+
+    def unit(match: re.Match[str]) -> str:
+        return "kg" if match["kg"] else "lb" + (match["s"] or "")
+
+    return _UNIT_CONFUSIONS_RE.sub(unit, line)
 
 
 class Kind(Enum):
@@ -106,12 +132,17 @@ def _inline(line: str, minor: int) -> Token | None:
     if lead and qty is None and len(name) > lead.end():
         qty = float(lead["q"] or lead["n"] or lead["g"])
         name = name[lead.end() :].strip()
+    trail = _TRAILING_QTY_RE.search(name)
+    if trail and qty is None and len(values) == 1 and trail["word"].upper() not in _NOT_QTY_BEFORE:
+        # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount.
+        qty = float(trail["q"])
+        name = name[: trail.start("q")].strip()
     return Token(Kind.INLINE, name, values=values, qty=qty, unit=unit)
 
 
 def tokenize(line: str, minor: int = 2) -> Token | None:
     """Type one line of the item region; None for noise (tax codes, column headings, percentages)."""
-    stripped = line.strip()
+    stripped = fix_unit_confusions(line.strip())
     if not stripped or is_column_word(stripped):
         return None
     qty = _QTY_RE.match(stripped)

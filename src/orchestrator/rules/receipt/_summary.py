@@ -69,9 +69,9 @@ def money_only(line: str, minor: int = 2) -> list[Amount] | None:
     amounts = [a for a in find_amounts(line) if not a.percent]
     if not any(a.is_money_in(minor) for a in amounts):
         return None
-    rest = line
-    for amount in reversed(amounts):
-        rest = rest[: amount.start] + " " + rest[amount.end :]
+    # What is left between the amounts, built in one pass (slicing per amount would copy the line each time).
+    bounds = [0, *(edge for amount in amounts for edge in (amount.start, amount.end)), len(line)]
+    rest = " ".join(line[bounds[i] : bounds[i + 1]] for i in range(0, len(bounds), 2))
     if not _only_codes(rest):
         return None
     return [a for a in amounts if a.is_money_in(minor)]
@@ -154,25 +154,29 @@ def pair_labels(lines: list[str], labels: list[Label | None], minor: int = 2) ->
 
 def _paid(hits: list[Hit]) -> tuple[float | None, list[float]]:
     """Amount paid (tendered - change) when both are printed, and every tendered amount."""
-    tendered = [hit for hit in hits if hit.label is Label.TENDERED]
-    for change in (hit for hit in hits if hit.label is Label.CHANGE):
-        before = [hit for hit in tendered if hit.index < change.index]
-        if before:
-            paid = round(before[-1].value - abs(change.value), 2)
+    tendered = [hit.value for hit in hits if hit.label is Label.TENDERED]
+    last_tendered: Hit | None = None  # one pass: hits are in line order
+    for hit in sorted(hits, key=lambda h: h.index):
+        if hit.label is Label.TENDERED:
+            last_tendered = hit
+        elif hit.label is Label.CHANGE and last_tendered is not None and last_tendered.index < hit.index:
+            paid = round(last_tendered.value - abs(hit.value), 2)
             if paid >= 0:
-                return paid, [hit.value for hit in tendered]
-    return None, [hit.value for hit in tendered]
+                return paid, tendered
+    return None, tendered
 
 
 def _choose_total(candidates: list[Hit], paid: float | None, tendered: list[float], expected: set[float]) -> Hit:
     any_nonzero = any(hit.value != 0 for hit in candidates)
     any_positive = any(hit.value > 0 for hit in candidates)
+    tendered_cents = {round(t * 100) for t in tendered}  # a set, so scoring stays linear in the hits
 
     def score(hit: Hit) -> tuple[float, int]:
         points = TOTAL_TIER[hit.label] * 10.0
+        cents = round(hit.value * 100)
         if close(hit.value, paid):
             points += 12
-        elif paid is None and any(close(hit.value, t) for t in tendered):
+        elif paid is None and tendered_cents & {cents - 1, cents, cents + 1}:
             points += 5
         if any(close(hit.value, e, CASH_ROUNDING) for e in expected):
             points += 8

@@ -28,15 +28,16 @@ from typing import Protocol
 
 from orchestrator.rules.models import LineItem, ParsedReceipt
 from orchestrator.rules.receipt._amounts import minor_unit
-from orchestrator.rules.receipt._consistency import Adjustments, check
+from orchestrator.rules.receipt._consistency import LINE_PENALTY, Adjustments, check, line_mismatches
 from orchestrator.rules.receipt._currency import detect_currency, prefers_month_first
 from orchestrator.rules.receipt._dates import choose_date, resolve_dayfirst
-from orchestrator.rules.receipt._header import read_header
+from orchestrator.rules.receipt._header import HEADER_LINES, read_header
 from orchestrator.rules.receipt._items import find_items
 from orchestrator.rules.receipt._labels import classify_lines
 from orchestrator.rules.receipt._summary import summarize
+from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
 
-__all__ = ["ReceiptLike", "parse_receipt_text", "receipt_from_answer"]
+__all__ = ["ReceiptLike", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
 
 
 class _ItemLike(Protocol):
@@ -74,11 +75,25 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
 
     Empty text gives an empty receipt with confidence 0 and an issue saying so; a receipt whose numbers
     disagree keeps what was read and lists each mismatch in ``issues``, with a lower ``confidence``.
+    ``field_confidence`` gives each of total, date, merchant and address its chance of being right.
+    """
+    return parse_with_evidence(text)[0]
+
+
+def parse_with_evidence(
+    text: str, weights: ConfidenceWeights | None = None
+) -> tuple[ParsedReceipt, dict[str, list[float]]]:
+    """:func:`parse_receipt_text`, plus the evidence each field's confidence came from (see ``_confidence``).
+
+    Args:
+        text: the receipt's text.
+        weights: confidence weights to apply (default: the ones shipped with the package).
     """
     # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
     lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines() if line.strip()]
     if not lines:
-        return ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
+        empty = ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
+        return empty, {name: [] for name in FIELDS}
     labels = classify_lines(lines)
     currency = detect_currency(lines)
     dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
@@ -94,13 +109,34 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
     )
     outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
     confidence = outcome.confidence
+    mismatched = line_mismatches(items)
+    if mismatched:
+        outcome.issues.extend(mismatched)
+        confidence = round(max(0.0, confidence - LINE_PENALTY * min(len(mismatched), 2)), 2)
     if summary.total_from_subtotal:
         outcome.issues.append("no total printed; the subtotal is taken as the total")
         confidence = round(max(0.0, confidence - 0.3), 2)
-    return ParsedReceipt(
+    iso_date = purchase_date.isoformat() if purchase_date else None
+    found = evidence(
+        ReadSummary(
+            lines=lines,
+            labels=labels,
+            summary=summary,
+            items=items,
+            items_sum=items_sum,
+            adjustments=adjustments,
+            line_mismatches=len(mismatched),
+            consistency=confidence,
+            merchant=header.merchant,
+            merchant_index=_line_of(lines, header.merchant),
+            address=header.address,
+            date=iso_date,
+        )
+    )
+    receipt = ParsedReceipt(
         merchant=header.merchant,
         address=header.address,
-        date=purchase_date.isoformat() if purchase_date else None,
+        date=iso_date,
         currency=currency,
         subtotal=summary.subtotal,
         tax=summary.tax,
@@ -109,7 +145,16 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
         confidence=confidence,
         issues=outcome.issues,
         mode="keyword",
+        field_confidence=field_confidence(found, weights),
     )
+    return receipt, found
+
+
+def _line_of(lines: list[str], name: str | None) -> int | None:
+    """The index of the first header line the name was read from."""
+    if not name:
+        return None
+    return next((i for i, line in enumerate(lines[:HEADER_LINES]) if line and line in name), None)
 
 
 def receipt_from_answer(answer: ReceiptLike, *, mode: str) -> ParsedReceipt:
@@ -129,6 +174,8 @@ def receipt_from_answer(answer: ReceiptLike, *, mode: str) -> ParsedReceipt:
     currency = (answer.currency or "").strip().upper()
     items_sum = round(sum(item.amount for item in items), 2) if items else None
     outcome = check(items_sum, answer.subtotal, answer.total, Adjustments(tax=answer.tax))
+    mismatched = line_mismatches(items)
+    confidence = round(max(0.0, outcome.confidence - LINE_PENALTY * min(len(mismatched), 2)), 2)
     return ParsedReceipt(
         merchant=(answer.merchant or "").strip() or None,
         date=when,
@@ -137,7 +184,7 @@ def receipt_from_answer(answer: ReceiptLike, *, mode: str) -> ParsedReceipt:
         tax=answer.tax,
         total=answer.total,
         items=items,
-        confidence=outcome.confidence,
-        issues=issues + outcome.issues,
+        confidence=confidence,
+        issues=issues + outcome.issues + mismatched,
         mode=mode,
     )

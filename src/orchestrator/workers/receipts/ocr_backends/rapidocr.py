@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 
+ENGINE_DEFAULTS: dict[str, Any] = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
+"""One ONNX thread per session: documents run in parallel across worker threads instead. With onnxruntime's
+default (a pool over every core) recognition hung, using no CPU, on a real SROIE receipt on a busy 2-core
+machine; with one thread per session it never did (``orchestrator bench receipts --profile`` compares)."""
+
+
 class RapidOcrBackend:
     """RapidOCR with its default models.
 
@@ -33,7 +39,8 @@ class RapidOcrBackend:
         restore_spaces: put back spaces between words that the recogniser dropped, judged from the gaps
             in the ink (default True; see ``_spaces.py``).
         min_score: drop boxes the recogniser scores below this (RapidOCR's own default is 0.5).
-        engine_options: keyword arguments for ``rapidocr_onnxruntime.RapidOCR(...)``.
+        engine_options: keyword arguments for ``rapidocr_onnxruntime.RapidOCR(...)``, over
+            :data:`ENGINE_DEFAULTS` (one ONNX thread per session).
     """
 
     name = "rapidocr"
@@ -49,7 +56,7 @@ class RapidOcrBackend:
         self.merge_rows = merge_rows
         self.restore_spaces = restore_spaces
         self.min_score = min_score
-        self._engine_options = dict(engine_options or {})
+        self._engine_options = {**ENGINE_DEFAULTS, **(engine_options or {})}
         self._engine: Any = None
         # A thread lock, taken only inside worker threads: two first reads must not build two engines.
         self._engine_lock = threading.Lock()

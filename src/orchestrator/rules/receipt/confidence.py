@@ -1,0 +1,231 @@
+"""Per-field confidence: the chance that a parsed total, date, merchant or address is right.
+
+The parser collects *evidence* for each field while it reads a receipt: for the total, whether the items
+add up to the subtotal, whether subtotal + tax gives the total, whether what was paid equals it, how
+strong its label was, whether other totals disagree; for the date, whether a DATE label names it and how
+many other dates the receipt prints; for the header, whether a registered company name, a postcode or a
+street word was found, and where. A logistic model per field turns the evidence into a probability. Its
+weights are fitted on labelled receipts (``orchestrator.evaluation.train_confidence``; vendor-held-out
+folds when evaluating, every labelled receipt for the shipped weights in
+``orchestrator/rules/data/receipt_confidence.json``), so a confidence of 0.9 means about nine in ten
+such fields are right: ``orchestrator eval receipts --folds K`` prints the reliability table that checks it.
+
+Without the weights file (or for a field it lacks) the total's confidence is the parser's consistency
+score and any other field found gets 0.5: usable for ranking totals, not calibrated.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from pydantic import BaseModel, Field, ValidationError
+
+from orchestrator.rules.models import LineItem
+from orchestrator.rules.receipt._consistency import Adjustments, agrees
+from orchestrator.rules.receipt._dates import find_dates
+from orchestrator.rules.receipt._labels import TOTAL_TIER, Label
+from orchestrator.rules.receipt._summary import Summary, close
+
+FIELDS = ("total", "date", "merchant", "address")
+
+FEATURES: dict[str, tuple[str, ...]] = {
+    "total": (
+        "found",
+        "label_tier",
+        "subtotal_agrees",
+        "items_agree",
+        "paid_agrees",
+        "tendered_agrees",
+        "line_mismatches",
+        "from_subtotal",
+        "other_totals",
+        "items",
+        "consistency",
+        "unchecked",
+        "below_items",
+        "far_above_items",
+    ),
+    "date": ("found", "labelled", "other_dates", "ambiguous", "in_header"),
+    "merchant": ("found", "legal_name", "first_line", "upper_case", "short", "address_found"),
+    "address": ("found", "postcode", "street_word", "words", "long"),
+}
+"""The evidence each field's confidence is computed from, in the order the weights file uses."""
+
+_LEGAL_RE = re.compile(r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD|LTD|INC|LLC|CORP|CO\.|ENTERPRISE|TRADING)\b", re.I)
+_POSTCODE_RE = re.compile(r"(?<!\d)\d{5}(?!\d)|\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b")
+_STREET_RE = re.compile(
+    r"\b(?:JALAN|JLN|LORONG|TAMAN|STREET|ST|ROAD|RD|AVE|AVENUE|BLVD|DRIVE|DR|LANE|LN|HWY|SUITE|WAY|PLAZA|NO|LOT)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class ReadSummary:
+    """What the parser found, as the evidence functions need it."""
+
+    lines: Sequence[str]
+    labels: Sequence[Label | None]
+    summary: Summary
+    items: Sequence[LineItem]
+    items_sum: float | None
+    adjustments: Adjustments
+    line_mismatches: int
+    consistency: float
+    merchant: str | None
+    merchant_index: int | None
+    address: str | None
+    date: str | None
+
+
+def _total_evidence(read: ReadSummary) -> list[float]:
+    summary = read.summary
+    total = summary.total
+    if total is None:
+        return [0.0] * len(FEATURES["total"])
+    label = read.labels[summary.total_index] if summary.total_index is not None else None
+    tier = TOTAL_TIER.get(label, 0) if isinstance(label, Label) else 0
+    subtotal_ok = summary.subtotal is not None and agrees(summary.subtotal, total, read.adjustments)
+    items_ok = read.items_sum is not None and (
+        agrees(read.items_sum, total, read.adjustments)
+        or (summary.subtotal is not None and agrees(read.items_sum, summary.subtotal, read.adjustments))
+    )
+    tendered = [hit.value for hit in summary.hits if hit.label is Label.TENDERED]
+    totals = {round(hit.value, 2) for hit in summary.hits if hit.label in TOTAL_TIER and hit.value > 0}
+    return [
+        1.0,
+        tier / 3,
+        float(subtotal_ok),
+        float(items_ok),
+        float(close(summary.paid, total)),
+        float(any(close(t, total) for t in tendered)),
+        min(read.line_mismatches, 3) / 3,
+        float(summary.total_from_subtotal),
+        min(len(totals - {round(total, 2)}), 3) / 3,
+        min(len(read.items), 10) / 10,
+        read.consistency,
+        float(not subtotal_ok and not items_ok),
+        # Implausible against the items: less than they add up to, or several times more.
+        float(read.items_sum is not None and read.items_sum > total + 0.06 and read.adjustments.discount == 0),
+        float(read.items_sum is not None and read.items_sum > 0 and total > 3 * read.items_sum),
+    ]
+
+
+_DATE_WORD_RE = re.compile(r"\b(?:DATE|TARIKH|DATUM|FECHA)\b", re.I)
+
+
+def _date_evidence(read: ReadSummary) -> list[float]:
+    if read.date is None:
+        return [0.0] * len(FEATURES["date"])
+    found: set[str] = set()
+    labelled = ambiguous = in_header = False
+    for index, line in enumerate(read.lines):
+        for match in find_dates(line):
+            found.add(match.date.isoformat())
+            if match.date.isoformat() == read.date or read.date in {r.isoformat() for r in match.readings}:
+                labelled = labelled or bool(_DATE_WORD_RE.search(line))
+                ambiguous = ambiguous or match.ambiguous
+                in_header = in_header or index < len(read.lines) / 2
+    return [1.0, float(labelled), min(len(found - {read.date}), 3) / 3, float(ambiguous), float(in_header)]
+
+
+def _merchant_evidence(read: ReadSummary) -> list[float]:
+    name = read.merchant
+    if not name:
+        return [0.0] * len(FEATURES["merchant"])
+    letters = [ch for ch in name if ch.isalpha()]
+    return [
+        1.0,
+        float(bool(_LEGAL_RE.search(name))),
+        float(read.merchant_index == 0),
+        float(bool(letters) and all(ch.isupper() for ch in letters)),
+        float(len(name) <= 6),
+        float(read.address is not None),
+    ]
+
+
+def _address_evidence(read: ReadSummary) -> list[float]:
+    address = read.address
+    if not address:
+        return [0.0] * len(FEATURES["address"])
+    return [
+        1.0,
+        float(bool(_POSTCODE_RE.search(address.upper()))),
+        float(bool(_STREET_RE.search(address))),
+        min(len(address.split()), 20) / 20,
+        float(len(address) > 40),
+    ]
+
+
+def evidence(read: ReadSummary) -> dict[str, list[float]]:
+    """The evidence vector of each field (see :data:`FEATURES`)."""
+    return {
+        "total": _total_evidence(read),
+        "date": _date_evidence(read),
+        "merchant": _merchant_evidence(read),
+        "address": _address_evidence(read),
+    }
+
+
+class FieldWeights(BaseModel):
+    """A logistic model over one field's evidence."""
+
+    features: list[str]
+    coef: list[float]
+    intercept: float
+
+
+class ConfidenceWeights(BaseModel):
+    """The fitted weights per field, and what they were fitted on."""
+
+    fitted_on: str = ""
+    fields: dict[str, FieldWeights] = Field(default_factory=dict)
+
+
+def probability(values: Sequence[float], weights: FieldWeights) -> float:
+    """The logistic model's probability for one evidence vector."""
+    z = weights.intercept + sum(c * v for c, v in zip(weights.coef, values, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+
+@functools.cache
+def shipped_weights() -> ConfidenceWeights:
+    """The weights shipped with the package (empty when the file is missing or stale)."""
+    try:
+        text = resources.files("orchestrator.rules").joinpath("data/receipt_confidence.json").read_text()
+        weights = ConfidenceWeights.model_validate(json.loads(text))
+    except (OSError, ValueError, ValidationError):
+        return ConfidenceWeights()
+    fresh = {
+        name: w
+        for name, w in weights.fields.items()
+        if tuple(w.features) == FEATURES.get(name) and len(w.coef) == len(w.features)
+    }
+    return weights.model_copy(update={"fields": fresh})
+
+
+def field_confidence(
+    found: Mapping[str, Sequence[float]], weights: ConfidenceWeights | None = None
+) -> dict[str, float]:
+    """Each field's probability of being right; 0 for a field that was not found."""
+    weights = weights if weights is not None else shipped_weights()
+    out: dict[str, float] = {}
+    for name, values in found.items():
+        if not values or not values[0]:
+            out[name] = 0.0
+        elif name in weights.fields:
+            out[name] = round(probability(values, weights.fields[name]), 4)
+        elif name == "total":
+            out[name] = round(values[FEATURES["total"].index("consistency")], 4)
+        else:
+            out[name] = 0.5  # found, with nothing fitted to say how often such a field is right
+    return out
+
+
+ESCALATE_BELOW = 0.9
+"""The default total confidence below which a receipt goes up the cascade (``SMALL_MODEL_THRESHOLDS=parse=``)."""
