@@ -4,7 +4,8 @@ Sources, in order (on a name clash the earlier one's tool stays): the built-in t
 (:class:`~orchestrator.workers.source.BuiltinTools`; with ``WORKERS_TRANSPORT=mcp`` the same tools run out
 of process, :class:`~orchestrator.mcp_bridge.source.WorkersSource`), the entry-point plugins
 (:class:`~orchestrator.plugins.EntryPointTools`), the code sandbox's ``code_exec``
-(:class:`~orchestrator.sandbox.source.SandboxTools`), the MCP servers of ``ORCHESTRATOR_MCP_CONFIG`` (:class:`~orchestrator.mcp_bridge.source.McpToolSource`), then any
+(:class:`~orchestrator.sandbox.source.SandboxTools`), the MCP servers of ``ORCHESTRATOR_MCP_CONFIG``
+(:class:`~orchestrator.mcp_bridge.source.McpToolSource`), then any
 ``extra_sources`` (your own: anything with ``tools()``, see :class:`~orchestrator.registry.ToolSource`).
 
     registry = default_registry()                               # built-ins + plugins
