@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	@command -v tesseract >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; \
 	  else echo "note: tesseract-ocr not installed (sudo apt-get install tesseract-ocr); its tests will be skipped"; fi; }
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "note: bubblewrap not installed (sudo apt-get install bubblewrap); code_exec runs with reduced isolation and its isolation tests are skipped"; fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch is pinned: the CPU wheel, not gigabytes of CUDA packages.

@@ -101,7 +101,7 @@ def test_tools_in_lists_a_modules_tools_in_order_and_skips_imported_ones() -> No
 
 def test_default_registry_is_the_builtins_and_each_call_is_fresh() -> None:
     first = default_registry(plugins=False)
-    assert set(first.names()) == BUILTIN_NAMES
+    assert set(first.names()) == BUILTIN_NAMES | {"code_exec"}  # the built-ins, and the code sandbox's tool
     first.remove("format_report")
     assert "format_report" in default_registry(plugins=False)
 
@@ -130,7 +130,7 @@ async def test_an_extra_source_is_one_argument_and_is_closed_with_the_registry()
     source = _Source()
     assert isinstance(source, ToolSource)
     registry = default_registry(plugins=False, extra_sources=[source])
-    assert set(registry.names()) == BUILTIN_NAMES | {"shout"}
+    assert set(registry.names()) == BUILTIN_NAMES | {"code_exec", "shout"}
     assert await registry.get("shout").invoke({"text": "hi"}) == "HI"
     await registry.aclose()
     await registry.aclose()  # closing twice closes once

@@ -102,6 +102,23 @@ class Settings(BaseModel):
     max_document_bytes: int = Field(default=20_000_000, ge=1, description="largest file a tool reads")
     max_text_chars: int = Field(default=1_000_000, ge=1, description="longest text a document may hold")
 
+    # sandboxed code execution: the code_exec tool (issue 11)
+    code_exec_isolation: str = Field(
+        default="auto", description="auto (bwrap, else process-level with a warning), strict (bwrap or refuse), process"
+    )
+    code_exec_bwrap: str = Field(default="bwrap", description="the bubblewrap binary (a name on PATH or a path)")
+    code_exec_python: str | None = Field(default=None, description="interpreter in the sandbox (default: this one)")
+    code_exec_limits: dict[str, float] = Field(
+        default_factory=dict, description="this run's default limits, e.g. CODE_EXEC_LIMITS=timeout_s=20,memory_mb=512"
+    )
+    code_exec_max_limits: dict[str, float] = Field(
+        default_factory=dict, description="the operator's maxima, which no run or step can exceed"
+    )
+    code_exec_pool_size: int = Field(default=2, ge=0, le=32, description="sandboxes started ahead of time (0: none)")
+    code_exec_file_roots: tuple[str, ...] = Field(
+        default=(), description="folders whose files a step may pass in (default: the working directory)"
+    )
+
     # limits for plans a model wrote (plan files have their own, larger ones: orchestrator.plan.limits)
     model_plan_max_steps: int = Field(default=200, ge=1, description="steps in a model-written plan")
     model_plan_max_for_each: int = Field(default=1_000, ge=1, description="for_each elements of one step")
@@ -162,6 +179,13 @@ class Settings(BaseModel):
             raise ValueError(f"threshold for {bad[0]!r} must be between 0 and 1")
         return value
 
+    @field_validator("code_exec_isolation")
+    @classmethod
+    def _known_isolation(cls, value: str) -> str:
+        if value not in ("auto", "strict", "process"):
+            raise ValueError(f"{value!r} is not one of auto, strict, process")
+        return value
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")) -> Settings:
         """Read settings from `environ` (default: os.environ) over the values in a `.env` file."""
@@ -190,6 +214,11 @@ class Settings(BaseModel):
             values["file_access"] = values["file_access"].strip().lower()
         if isinstance(values.get("small_model_thresholds"), str):
             values["small_model_thresholds"] = _parse_thresholds(values["small_model_thresholds"])
+        for name in ("code_exec_limits", "code_exec_max_limits"):
+            if isinstance(values.get(name), str):
+                values[name] = _parse_limits(name.upper(), values[name])
+        if isinstance(values.get("code_exec_file_roots"), str):
+            values["code_exec_file_roots"] = tuple(p for p in values["code_exec_file_roots"].split(os.pathsep) if p)
         values = {k: v for k, v in values.items() if k in names and v != ""}
         try:
             return cls.model_validate(values)
@@ -244,6 +273,22 @@ def _parse_json_object(name: str, text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigurationError(f"environment variable {name}: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def _parse_limits(name: str, text: str) -> dict[str, float]:
+    """``timeout_s=20,memory_mb=512`` -> {"timeout_s": 20.0, ...}; the names are checked by the sandbox."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError(part)
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"environment variable {name}={text!r}: expected name=number pairs, e.g. timeout_s=20,memory_mb=512"
+            ) from None
+    return out
 
 
 def _parse_thresholds(text: str) -> dict[str, float]:

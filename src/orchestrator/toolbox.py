@@ -3,9 +3,10 @@
 Sources, in order (on a name clash the earlier one's tool stays): the built-in tools
 (:class:`~orchestrator.workers.source.BuiltinTools`; with ``WORKERS_TRANSPORT=mcp`` the same tools run out
 of process, :class:`~orchestrator.mcp_bridge.source.WorkersSource`), the entry-point plugins
-(:class:`~orchestrator.plugins.EntryPointTools`), the MCP servers of ``ORCHESTRATOR_MCP_CONFIG``
-(:class:`~orchestrator.mcp_bridge.source.McpToolSource`), then any ``extra_sources`` (the code sandbox,
-your own: anything with ``tools()``, see :class:`~orchestrator.registry.ToolSource`).
+(:class:`~orchestrator.plugins.EntryPointTools`), the code sandbox's ``code_exec``
+(:class:`~orchestrator.sandbox.source.SandboxTools`), the MCP servers of ``ORCHESTRATOR_MCP_CONFIG``
+(:class:`~orchestrator.mcp_bridge.source.McpToolSource`), then any
+``extra_sources`` (your own: anything with ``tools()``, see :class:`~orchestrator.registry.ToolSource`).
 
     registry = default_registry()                               # built-ins + plugins
     registry = default_registry(extra_sources=[my_source])      # ... + your tools
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 
 from orchestrator.plugins import EntryPointTools
 from orchestrator.registry import ToolRegistry, ToolSource
+from orchestrator.sandbox.source import SandboxTools
 from orchestrator.workers.source import BuiltinTools
 
 __all__ = ["default_registry", "default_sources"]
@@ -39,6 +41,7 @@ def default_sources(*, plugins: bool = True, mcp: bool = True) -> list[ToolSourc
     sources: list[ToolSource] = [builtins]
     if plugins:
         sources.append(EntryPointTools())
+    sources.append(SandboxTools())  # code_exec, configured by the settings in force (issue 11)
     return [*sources, *servers]
 
 

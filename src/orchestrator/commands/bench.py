@@ -441,3 +441,39 @@ def bench_mcp(
         f"target: stdio overhead <= {figures['target_stdio_overhead_ms']:g} ms per call. CPU: this process's plus "
         f"the server's, which the machine's load (now {figures['load']}) does not inflate as it does wall time."
     )
+
+
+@bench_app.command("code")
+def bench_code(
+    repeats: Annotated[int, typer.Option(min=3, max=1000, help="calls per figure")] = 30,
+    as_json: JsonFlag = False,
+) -> None:
+    """Sandboxed code latency (p50/p95): trivial and 10k-list snippets, bwrap and process-level, pooled and cold."""
+    from rich.table import Table
+
+    from orchestrator.bench.code import measure_code
+
+    figures = run_async(measure_code(repeats=repeats))
+    if as_json:
+        print_json(figures)
+        return
+    base = figures["baseline"]
+    table = Table(title=f"code_exec latency over {repeats} calls each (ms)", show_edge=False)
+    for col in ("isolation", "start", "snippet", "p50", "p95", "p50 / bare python"):
+        table.add_column(col, justify="left" if col in ("isolation", "start", "snippet") else "right")
+    for row in figures["rows"]:
+        table.add_row(
+            row["isolation"],
+            row["start"],
+            row["snippet"],
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            f"{row['ratio_p50_to_bare_python']:.2f}x",
+        )
+    stdout.print(table)
+    stdout.print(f"baseline: {base['what']}: p50 {base['p50_ms']:.1f} ms, p95 {base['p95_ms']:.1f} ms")
+    for name, reason in figures["unavailable"].items():
+        stdout.print(f"{name}: unavailable: {reason}", markup=False)
+    target = figures["target"]
+    verdict = "[green]met[/]" if target["met"] else "[red]not met[/]"
+    stdout.print(f"target: {target['what']}: {target['p50_ms']} ms, {verdict}")
