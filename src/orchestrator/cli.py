@@ -14,12 +14,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orchestrator.commands import _common as common
-from orchestrator.commands._common import InputsOpt, JsonFlag, announce_small_model, echo, print_json, run_async
+from orchestrator.commands._common import (
+    InputsOpt,
+    JsonFlag,
+    McpConfigOpt,
+    announce_small_model,
+    echo,
+    print_json,
+    run_async,
+    use_mcp_config,
+)
 from orchestrator.errors import OrchestratorError, PlanValidationError, UserError
 from orchestrator.logs import configure_logging
 
 if TYPE_CHECKING:
-    from orchestrator.commands import batch, bench, evaluation, fake_model, planning  # noqa: F401 (loaded lazily)
+    from orchestrator.commands import batch, bench, evaluation, fake_model, mcp, planning  # noqa: F401 (loaded lazily)
     from orchestrator.registry import ToolAnnotations, ToolRegistry
 
 # Start-up: each command imports what it needs when it runs (the executor, the tools, rich tables), so
@@ -47,8 +56,10 @@ def run(
     plan: Annotated[Path, typer.Argument(help="plan file (JSON)")],
     inputs: InputsOpt = None,
     as_json: JsonFlag = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Run a plan with live per-step progress, then print its output."""
+    use_mcp_config(mcp_config)
     from orchestrator.executor import parse_input_pairs, prepare_inputs, run_compiled
     from orchestrator.observability import StepTable, describe_interrupted, render_output
     from orchestrator.plan.validate import load_plan
@@ -74,8 +85,11 @@ def run(
 
 
 @app.command()
-def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to check")]) -> None:
+def validate(
+    plans: Annotated[list[Path], typer.Argument(help="plan files to check")], mcp_config: McpConfigOpt = None
+) -> None:
     """Check plans against the format and the tool registry, listing every problem; runs nothing."""
+    use_mcp_config(mcp_config)
     from orchestrator.plan.validate import load_plan
 
     tools = registry()
@@ -92,8 +106,9 @@ def validate(plans: Annotated[list[Path], typer.Argument(help="plan files to che
 
 
 @app.command()
-def tools(as_json: JsonFlag = False) -> None:
+def tools(as_json: JsonFlag = False, mcp_config: McpConfigOpt = None) -> None:
     """List the registered tools (with --json: the catalog with schemas that the planner is given)."""
+    use_mcp_config(mcp_config)
     catalog = registry().catalog()
     if as_json:
         print_json([spec.model_dump(mode="json") for spec in catalog])
@@ -139,6 +154,7 @@ _COMMAND_MODULES = {
     "batch": "batch",
     "bench": "bench",
     "fake-model": "fake_model",
+    "mcp": "mcp",
     "eval": "evaluation",
 }
 """The commands defined in :mod:`orchestrator.commands` modules, and which module defines each."""

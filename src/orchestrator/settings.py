@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -91,6 +91,20 @@ class Settings(BaseModel):
     # storage
     orchestrator_home: Path = Field(default=Path(".orchestrator"), description="cache and run store folder")
 
+    # MCP (issue 10)
+    orchestrator_mcp_config: Path | None = Field(
+        default=None, description="mcp_servers.json: MCP servers whose tools plans may call (or --mcp-config)"
+    )
+    orchestrator_mcp_token: str | None = Field(
+        default=None, description="bearer token: required by `mcp serve --http`, sent to WORKERS_MCP_URL"
+    )
+    workers_transport: Literal["local", "mcp"] = Field(
+        default="local", description="mcp: the built-in worker tools run out of process, behind `mcp serve`"
+    )
+    workers_mcp_url: str | None = Field(
+        default=None, description="with WORKERS_TRANSPORT=mcp: reach the workers here over streamable HTTP"
+    )
+
     @field_validator("small_model_cascade")
     @classmethod
     def _known_tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -137,6 +151,28 @@ class Settings(BaseModel):
             raise ConfigurationError(f"environment variable {name}: {error['msg']}") from exc
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as environment variables that :meth:`Settings.from_env` reads back (unset ones left out).
+
+    A child process started with them (an MCP worker server, say) works with the same settings.
+    """
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, tuple | list):
+            text = ",".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = ",".join(f"{k}={v}" for k, v in value.items())
+        else:
+            text = str(value)
+        if text:
+            env[name.upper()] = text
+    return env
+
+
 def _parse_bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -172,6 +208,11 @@ def current_settings() -> Settings:
     """The settings in force: pinned by :func:`use_settings`, else read from the environment now."""
     pinned = _pinned.get()
     return pinned if pinned is not None else Settings.from_env()
+
+
+def pin_settings(settings: Settings) -> None:
+    """Pin `settings` for the rest of this context (a CLI command applying its options); no undo."""
+    _pinned.set(settings)
 
 
 @contextmanager

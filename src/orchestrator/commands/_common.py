@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -44,9 +45,26 @@ def echo(text: str, *, err: bool = False) -> None:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout and nothing else")]
+McpConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mcp-config",
+        help="mcp_servers.json: MCP servers whose tools plans may call (default: ORCHESTRATOR_MCP_CONFIG)",
+        show_default=False,
+    ),
+]
 InputsOpt = Annotated[
     list[str] | None, typer.Option("--input", "-i", help="a plan input as NAME=VALUE (repeatable)", show_default=False)
 ]
+
+
+def use_mcp_config(path: Path | None) -> None:
+    """Make `path` the MCP config for the rest of this command (over ORCHESTRATOR_MCP_CONFIG)."""
+    if path is None:
+        return
+    from orchestrator.settings import current_settings, pin_settings
+
+    pin_settings(current_settings().model_copy(update={"orchestrator_mcp_config": path}))
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orchestrator.commands._common import announce_small_model, run_async, stderr
+from orchestrator.commands._common import McpConfigOpt, announce_small_model, run_async, stderr, use_mcp_config
 from orchestrator.errors import InputError
 
 if TYPE_CHECKING:  # loaded when the command runs, not for --help
@@ -32,6 +32,7 @@ def batch(
         list[str] | None, typer.Option("--set", help="another plan input as NAME=VALUE (repeatable)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="skip documents already written as succeeded in --out")] = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Run one plan over every document (planned or loaded once), one JSON line per document."""
     from orchestrator.batch import find_documents, resume_set, run_batch
@@ -39,6 +40,7 @@ def batch(
     from orchestrator.plan.validate import load_plan
     from orchestrator.toolbox import default_registry
 
+    use_mcp_config(mcp_config)
     tools = default_registry()
     plan_file = Path(plan).is_file() or plan.endswith(".json")
     if plan_file:  # a broken plan file is reported before anything else

@@ -330,3 +330,42 @@ def bench_startup(
         table.add_row(row.command, f"{row.median_s:.3f}", f"{row.ratio:.2f}x", verdict)
     stdout.print(table)
     stdout.print(f"ratio: median of per-round ratios to the baseline (target <= {report.rows[0].target:g}x)")
+
+
+@bench_app.command("mcp")
+def bench_mcp(
+    calls: Annotated[int, typer.Option(min=10, max=100_000, help="calls per measurement")] = 500,
+    transports: Annotated[str, typer.Option(help="comma-separated: stdio, http")] = "stdio,http",
+    as_json: JsonFlag = False,
+) -> None:
+    """Per-call overhead of an MCP tool vs the same function in process (stdio, HTTP); calls/s at 1, 8, 32."""
+    from orchestrator.mcp_bridge.bench import measure_mcp
+
+    chosen = [t.strip() for t in transports.split(",") if t.strip()]
+    unknown = sorted(set(chosen) - {"stdio", "http"})
+    if unknown:
+        raise InputError(f"--transports: unknown {', '.join(unknown)}; choose from stdio, http")
+    figures = run_async(measure_mcp(calls=calls, transports=chosen))
+    if as_json:
+        print_json(figures)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"MCP call cost: {figures['tool']} (best of 3 x {calls} calls)", show_edge=False)
+    for col in ("transport", "ms/call", "overhead ms", "CPU ms/call", "CPU overhead", "calls/s @1", "@8", "@32"):
+        table.add_column(col, justify="left" if col == "transport" else "right")
+    for row in figures["rows"]:
+        rates = row["calls_per_s"]
+        table.add_row(
+            row["transport"],
+            f"{row['per_call_ms']:.3f}",
+            f"{row['overhead_ms']:.3f}",
+            f"{row['cpu_ms']:.3f}",
+            f"{row['cpu_overhead_ms']:.3f}",
+            *(f"{rates.get(k, 0):,.0f}" for k in ("1", "8", "32")),
+        )
+    stdout.print(table)
+    stdout.print(
+        f"target: stdio overhead <= {figures['target_stdio_overhead_ms']:g} ms per call. CPU: this process's plus "
+        f"the server's, which the machine's load (now {figures['load']}) does not inflate as it does wall time."
+    )

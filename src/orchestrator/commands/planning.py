@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orchestrator.commands._common import InputsOpt, JsonFlag, print_json, run_async, stderr, stdout
+from orchestrator.commands._common import (
+    InputsOpt,
+    JsonFlag,
+    McpConfigOpt,
+    print_json,
+    run_async,
+    stderr,
+    stdout,
+    use_mcp_config,
+)
 from orchestrator.errors import InputError
 
 if TYPE_CHECKING:  # the planner, executor and renderers load when a command runs, not for --help
@@ -99,8 +108,10 @@ def plan_command(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     no_reuse: NoReuseOpt = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Write a validated plan for a request (JSON on stdout, or --out FILE); runs nothing."""
+    use_mcp_config(mcp_config)
     from orchestrator.plan.validate import validate_plan
 
     context = parse_context(inputs)
@@ -131,8 +142,10 @@ def ask_command(
     model: ModelOpt = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="plan completely before running")] = False,
     no_reuse: NoReuseOpt = False,
+    mcp_config: McpConfigOpt = None,
 ) -> None:
     """Plan a request and run it: steps start while the plan is being written; then results and cost."""
+    use_mcp_config(mcp_config)
     from orchestrator.observability import StepTable, render_output
 
     context = parse_context(inputs)
