@@ -132,19 +132,19 @@ def _export(tree: Any) -> Tree:
 
 
 def _read_folder(folder: Path, ocr: str | None, cache_dir: Path | None) -> list[tuple[str, dict[str, Any]]]:
-    from orchestrator.evaluation.receipt_folds import load_labelled
-    from orchestrator.evaluation.receipts import _image_for
+    from orchestrator.evaluation.receipts import _image_for, _layout_of, receipt_ids
 
-    labelled = load_labelled(folder)
+    truths = {r: json.loads((folder / f"{r}.json").read_text(encoding="utf-8")) for r in receipt_ids(folder)}
+    labelled = [(r, truth) for r, truth in truths.items() if _layout_of(truth) is not None]
     if ocr is None:
-        return [((folder / f"{r.id}.txt").read_text(encoding="utf-8"), r.truth) for r in labelled]
+        return [((folder / f"{r}.txt").read_text(encoding="utf-8"), truth) for r, truth in labelled]
     from orchestrator.evaluation.ocr_cache import OcrCache, merged, raw_backend
 
     key, backend = raw_backend(ocr)
     cache = OcrCache(backend, key, cache_dir)
 
     async def read_all() -> list[tuple[str, dict[str, Any]]]:
-        return [(merged(await cache.read(_image_for(folder, r.id))).text, r.truth) for r in labelled]
+        return [(merged(await cache.read(_image_for(folder, r))).text, truth) for r, truth in labelled]
 
     return asyncio.run(read_all())
 
