@@ -75,12 +75,19 @@ def _print(report: FoldReport, ocr: str | None) -> None:
 
 
 def run_folds(
-    folder: Path, k: int, read_text: ReadText | None, *, limit: int | None, as_json: bool, ocr: str | None
+    folder: Path,
+    k: int,
+    read_text: ReadText | None,
+    *,
+    limit: int | None,
+    as_json: bool,
+    ocr: str | None,
+    layout: bool = False,
 ) -> None:
     """Evaluate on K vendor-held-out folds and print (or --json) the report."""
-    text_name = f"OCR: {ocr}" if ocr else "provided text"
+    text_name = (f"OCR: {ocr}" if ocr else "provided text") + (" + layout model" if layout else "")
     with stderr.status(f"reading the receipts in {folder} ({text_name}; OCR results are cached)"):
-        report = _run(folder, k, read_text, text_name=text_name, limit=limit)
+        report = _run(folder, k, read_text, text_name=text_name, limit=limit, layout=layout)
     if as_json:
         print_json(report.model_dump(mode="json"))
         return

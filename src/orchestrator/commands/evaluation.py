@@ -43,6 +43,13 @@ def receipts(
             help="escalate unsure receipts to the configured small model, then the large one; report calls",
         ),
     ] = False,
+    layout: Annotated[
+        bool,
+        typer.Option(
+            "--layout",
+            help="with --folds: also read the header with a line-layout model trained per fold on the other folds",
+        ),
+    ] = False,
     threshold: Annotated[
         float | None,
         typer.Option(min=0, max=1, help="with --cascade: escalate below this total confidence (default: settings)"),
@@ -86,7 +93,7 @@ def receipts(
     if folds is not None:
         from orchestrator.commands._receipt_reports import run_folds
 
-        run_folds(folder, folds, read_text, limit=limit, as_json=as_json, ocr=ocr)
+        run_folds(folder, folds, read_text, limit=limit, as_json=as_json, ocr=ocr, layout=layout)
         return
 
     with stderr.status(f"reading the receipts in {folder}" + (f" with {ocr} OCR" if ocr else "")):

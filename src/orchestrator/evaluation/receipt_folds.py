@@ -308,6 +308,7 @@ async def evaluate_folds(
     limit: int | None = None,
     escalate: Escalate | None = None,
     threshold: float = 0.9,
+    layout: bool = False,
 ) -> FoldReport:
     """Evaluate the parser on `k` vendor-held-out folds of the labelled receipts in `folder`.
 
@@ -321,6 +322,8 @@ async def evaluate_folds(
             asked): a receipt whose held-out total confidence is below `threshold` is parsed by it
             instead, and scored as it answers.
         threshold: the total confidence below which a receipt is escalated.
+        layout: read the header with a line-layout model trained, for each fold, on the other folds'
+            receipts (``orchestrator.evaluation.train_layout``); without it the keyword rules alone.
 
     Raises:
         ValueError: fewer vendors than folds, or no labelled receipts.
@@ -336,8 +339,10 @@ async def evaluate_folds(
             text = (folder / f"{receipt.id}.txt").read_text(encoding="utf-8")
         else:
             text = await read_text(_image_for(folder, receipt.id))
-        parsed, found = parse_with_evidence(text, ConfidenceWeights())
+        parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None)
         items.append(Parsed(receipt, fold_of[receipt.id], parsed, found, text))
+    if layout:
+        items = _with_layout(items, k)
 
     per_fold: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
@@ -404,6 +409,23 @@ async def evaluate_folds(
         answered=dict(answered),
         calls=dict(calls),
     )
+
+
+def _with_layout(items: list[Parsed], k: int) -> list[Parsed]:
+    """Each receipt parsed again with a layout model trained on the other folds' receipts only."""
+    from orchestrator.evaluation.train_layout import receipt_rows, train
+
+    rows = [receipt_rows(item.text, item.receipt.truth) for item in items]
+    out = list(items)
+    for fold in range(k):
+        features = [row for item, (x, _) in zip(items, rows, strict=True) if item.fold != fold for row in x]
+        labels = [label for item, (_, y) in zip(items, rows, strict=True) if item.fold != fold for label in y]
+        model = train(features, labels, trained_on=f"folds != {fold}")
+        for index, item in enumerate(items):
+            if item.fold == fold:
+                parsed, found = parse_with_evidence(item.text, ConfidenceWeights(), layout=model)
+                out[index] = replace(item, parsed=parsed, evidence=found)
+    return out
 
 
 def _finish_fold(tally: _Tally) -> dict[str, tuple[float, int]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
-from typing import Protocol
+from typing import Literal, Protocol
 
 from orchestrator.rules.models import LineItem, ParsedReceipt
 from orchestrator.rules.receipt._amounts import minor_unit
@@ -36,6 +36,7 @@ from orchestrator.rules.receipt._items import find_items
 from orchestrator.rules.receipt._labels import classify_lines
 from orchestrator.rules.receipt._summary import summarize
 from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
+from orchestrator.rules.receipt.layout_model import LayoutModel, header_from_model, shipped_layout_model
 
 __all__ = ["ReceiptLike", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
 
@@ -81,13 +82,15 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
 
 
 def parse_with_evidence(
-    text: str, weights: ConfidenceWeights | None = None
+    text: str, weights: ConfidenceWeights | None = None, layout: LayoutModel | None | Literal["shipped"] = "shipped"
 ) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     """:func:`parse_receipt_text`, plus the evidence each field's confidence came from (see ``_confidence``).
 
     Args:
         text: the receipt's text.
         weights: confidence weights to apply (default: the ones shipped with the package).
+        layout: the line-layout model that reads the header (default: the shipped one, if any); None for
+            the keyword rules alone.
     """
     # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
     lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines() if line.strip()]
@@ -99,6 +102,9 @@ def parse_with_evidence(
     dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
     purchase_date = choose_date(lines, dayfirst=dayfirst)
     header = read_header(lines)
+    model = shipped_layout_model() if layout == "shipped" else layout
+    if model is not None:
+        header, _ = header_from_model(lines, model, header)
     minor = minor_unit(lines, currency)
     summary = summarize(lines, labels, minor)
     start = header.last + 1 if header.last is not None else 0
