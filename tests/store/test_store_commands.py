@@ -47,13 +47,13 @@ def test_a_failed_run_resumes_reusing_its_finished_steps(tmp_path: Path) -> None
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("hello", encoding="utf-8")
-    missing = tmp_path / "later.txt"
+    missing = tmp_path / "later.txt"  # named in a template, so not checked up front: the step fails
     plan = {
         "goal": "list, read, report",
-        "inputs": {"folder": {"type": "string"}, "receipt": {"type": "string"}},
+        "inputs": {"folder": {"type": "string"}, "base": {"type": "string"}},
         "steps": [
             {"id": "files", "tool": "list_files", "args": {"source": "input:folder"}},
-            {"id": "ocr", "tool": "receipt_ocr", "args": {"image_path": "input:receipt"}},
+            {"id": "ocr", "tool": "receipt_ocr", "args": {"image_path": "{{input:base}}/later.txt"}},
             {"id": "report", "tool": "format_report",
              "args": {"title": "r", "text": "{{step:ocr.text}}", "data": {"files": "step:files"}}},
         ],
@@ -61,7 +61,7 @@ def test_a_failed_run_resumes_reusing_its_finished_steps(tmp_path: Path) -> None
     }  # fmt: skip
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
-    first = cli("run", str(plan_path), "--input", f"folder={folder}", "--input", f"receipt={missing}", "--json")
+    first = cli("run", str(plan_path), "--input", f"folder={folder}", "--input", f"base={tmp_path}", "--json")
     assert first.returncode == 1
     rid = json.loads(first.stdout)["run_id"]
     assert json.loads(first.stdout)["steps"]["ocr"]["status"] == "failed"
