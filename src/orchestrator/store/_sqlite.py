@@ -268,6 +268,14 @@ class RunStore:
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
 
+    def _read_paged(self, sql: str, params: Sequence[Any], page: int) -> Iterator[sqlite3.Row]:
+        """:meth:`_read`, fetched `page` rows at a time (for results too big to hold)."""
+        with self._mapped("reading it"):
+            cursor = self._db.execute(sql, params)
+            cursor.row_factory = sqlite3.Row
+            while rows := cursor.fetchmany(page):
+                yield from rows
+
     # --- plans and runs ----------------------------------------------------------------------------------
 
     def save_plan(self, plan_data: Mapping[str, Any]) -> str:
@@ -398,21 +406,17 @@ class RunStore:
 
     def iter_documents(self, run_id: str, *, page: int = 500) -> Iterator[DocumentRecord]:
         """A run's documents in batch order, read `page` rows at a time (for batches too big to hold)."""
-        with self._mapped("reading it"):
-            cursor = self._db.execute("SELECT * FROM documents WHERE run_id = ? ORDER BY seq", (run_id,))
-            cursor.row_factory = sqlite3.Row
-            while rows := cursor.fetchmany(page):
-                for row in rows:
-                    yield DocumentRecord(
-                        run_id=row["run_id"],
-                        doc=row["doc"],
-                        seq=row["seq"],
-                        status=row["status"],
-                        result=json.loads(row["result_json"]) if row["result_json"] else None,
-                        session=row["session"],
-                        started_at=row["started_at"],
-                        finished_at=row["finished_at"],
-                    )
+        for row in self._read_paged("SELECT * FROM documents WHERE run_id = ? ORDER BY seq", (run_id,), page):
+            yield DocumentRecord(
+                run_id=row["run_id"],
+                doc=row["doc"],
+                seq=row["seq"],
+                status=row["status"],
+                result=json.loads(row["result_json"]) if row["result_json"] else None,
+                session=row["session"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+            )
 
     # --- steps and events --------------------------------------------------------------------------------
 
@@ -501,35 +505,31 @@ class RunStore:
     def iter_steps(self, run_id: str, doc: str | None = None, *, page: int = 500) -> Iterator[StepRecord]:
         """:meth:`steps`, read `page` rows at a time (for runs too big to hold)."""
         where, params = ("run_id = ?", (run_id,)) if doc is None else ("run_id = ? AND doc = ?", (run_id, doc))
-        with self._mapped("reading it"):
-            cursor = self._db.execute(f"SELECT * FROM steps WHERE {where} ORDER BY started_at, doc", params)
-            cursor.row_factory = sqlite3.Row
-            while rows := cursor.fetchmany(page):
-                for row in rows:
-                    yield StepRecord(
-                        run_id=row["run_id"],
-                        doc=row["doc"],
-                        step_id=row["step_id"],
-                        tool=row["tool"],
-                        tool_version=row["tool_version"],
-                        kind=row["kind"],
-                        status=row["status"],
-                        output=json.loads(row["output_json"]) if row["output_json"] is not None else None,
-                        error=row["error"],
-                        error_type=row["error_type"],
-                        session=row["session"],
-                        started_at=row["started_at"],
-                        finished_at=row["finished_at"],
-                        duration_s=row["duration_s"],
-                        attempts=row["attempts"],
-                        modes=tuple(json.loads(row["modes_json"])),
-                        counts=json.loads(row["counts_json"]),
-                        calls=row["calls"],
-                        input_tokens=row["input_tokens"],
-                        output_tokens=row["output_tokens"],
-                        cost_usd=row["cost_usd"],
-                        inputs_hash=row["inputs_hash"],
-                    )
+        for row in self._read_paged(f"SELECT * FROM steps WHERE {where} ORDER BY started_at, doc", params, page):
+            yield StepRecord(
+                run_id=row["run_id"],
+                doc=row["doc"],
+                step_id=row["step_id"],
+                tool=row["tool"],
+                tool_version=row["tool_version"],
+                kind=row["kind"],
+                status=row["status"],
+                output=json.loads(row["output_json"]) if row["output_json"] is not None else None,
+                error=row["error"],
+                error_type=row["error_type"],
+                session=row["session"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                duration_s=row["duration_s"],
+                attempts=row["attempts"],
+                modes=tuple(json.loads(row["modes_json"])),
+                counts=json.loads(row["counts_json"]),
+                calls=row["calls"],
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cost_usd=row["cost_usd"],
+                inputs_hash=row["inputs_hash"],
+            )
 
     def events(self, run_id: str, doc: str | None = None) -> list[EventRecord]:
         where, params = ("run_id = ?", (run_id,)) if doc is None else ("run_id = ? AND doc = ?", (run_id, doc))
