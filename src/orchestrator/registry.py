@@ -44,6 +44,7 @@ from typing import (
 )
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from typing_extensions import is_typeddict
 
 from orchestrator.context import StepContext, current_step
 from orchestrator.errors import ConfigurationError, ToolError, UnknownToolError
@@ -183,6 +184,7 @@ class FunctionTool:
         self._output_adapter: TypeAdapter[Any] | None = (
             None if _is_any(return_annotation) else TypeAdapter(return_annotation)
         )
+        self._output_fields = _plain_fields(return_annotation)
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
         self._direct: dict[frozenset[str], Callable[[dict[str, Any]], Awaitable[Any]] | None] = {}
         output_schema = self._output_adapter.json_schema(mode="serialization") if self._output_adapter else {}
@@ -309,6 +311,15 @@ class FunctionTool:
 
     def dump(self, result: Any) -> Any:
         """The tool's return value as plain JSON data."""
+        fields = self._output_fields
+        if fields is not None and type(result) is dict and len(result) == len(fields):
+            # A TypedDict of plain fields, returned with every field of its exact type: what Pydantic's
+            # serializer gives is a copy (in the dict's own order), made here without it.
+            for key, value in result.items():
+                if type(key) is not str or fields.get(key) is not type(value):
+                    break
+            else:
+                return dict(result)
         return result if result is None else to_jsonable(result, self._output_adapter)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -363,6 +374,25 @@ def _guard(annotation: Any) -> Callable[[Any], Any] | None:
             else _NO
         )
     return None
+
+
+_PLAIN_FIELD_TYPES = frozenset({str, int, bool})
+
+
+def _plain_fields(annotation: Any) -> dict[str, type] | None:
+    """The fields of a TypedDict whose fields are all required and of type str, int or bool (their JSON form
+    is the value itself); None for any other return type."""
+    if not is_typeddict(annotation):
+        return None
+    try:
+        hints = get_type_hints(annotation, include_extras=True)  # Annotated (a serializer?): not plain
+    except Exception:  # an unresolvable hint: Pydantic dumps it
+        return None
+    if set(hints) != set(getattr(annotation, "__required_keys__", ())):
+        return None
+    if not all(kind in _PLAIN_FIELD_TYPES for kind in hints.values()):
+        return None
+    return dict(hints)
 
 
 def _same(value: Any) -> Any:
