@@ -263,6 +263,15 @@ class FunctionTool:
             return None
         return lambda value: guard(value) is not _NO
 
+    def exact_type(self, name: str) -> type | None:
+        """For an argument of type str, int or bool without constraints: that type (a value of exactly that
+        type is valid, and :meth:`literal_check` says no more than that); None otherwise."""
+        info = self.arg_model.model_fields.get(name)
+        if info is None or info.metadata or info.annotation not in _EXACT:
+            return None
+        kind: type = info.annotation
+        return kind
+
     def direct_call(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
         """A call of this tool with arguments `names` that skips Pydantic, or None when that is not safe.
 

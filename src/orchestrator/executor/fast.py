@@ -31,7 +31,11 @@ from orchestrator.executor.events import RunResult, RunStatus, StepResult
 from orchestrator.plan.fast import FIELDS, LITERAL, REF, ArgSpec, FastPlan
 from orchestrator.plan.refs import ResolveError, follow, resolve_in
 
-__all__ = ["FastRun", "run_fast", "stats"]
+__all__ = ["INLINE", "FastRun", "run_fast", "stats"]
+
+INLINE = 16
+"""At most this many steps run one after the other in one task before a ready dependent gets a task of its own
+(and the event loop its turn), when the steps' tools do not wait on anything."""
 
 
 class _Stats:
@@ -85,40 +89,50 @@ class FastRun:
                 self.launch(number)
 
     def launch(self, number: int) -> None:
-        self.running[number] = self.create_task(self.step(number))
+        self.running[number] = self.create_task(self.run(number))
 
-    async def step(self, number: int) -> None:
-        """Run one step: what the general scheduler does for a single-attempt step of a function tool."""
-        plan = self.plan
-        tool = plan.tools[number]
-        self.records[number] = rec = StepResult(plan.ids[number], tool.name, tool.kind, "pending")
-        rec.started_s = started = perf_counter() - self.t0
-        rec.attempts = 1
-        _current.set(rec)  # the tool reports into its result; the task has its own copy of the context
-        try:
-            output = tool.dump(await tool.call(self.arguments(plan.specs[number])))
-        except asyncio.CancelledError:
-            rec.status = "cancelled"
-            rec.finished_s = perf_counter() - self.t0
-            rec.duration_s = rec.finished_s - started
-            rec.error = "cancelled"
-            del self.running[number]
-            raise
-        except Exception as exc:
-            rec.status = "failed"
-            rec.finished_s = perf_counter() - self.t0
-            rec.error = _describe(exc)
-            rec.error_type = type(exc).__name__
-            rec.duration_s = rec.finished_s - started
-            del self.running[number]
-            self.settle(number, True)
-            return
-        self.outputs[number] = rec.output = output
-        rec.status = "succeeded"
-        rec.finished_s = finished = perf_counter() - self.t0
-        rec.duration_s = finished - started
-        del self.running[number]
-        self.settle(number, False)
+    async def run(self, number: int) -> None:
+        """Run a step (as the general scheduler runs a single-attempt step of a function tool), then, in this
+        same task, one of the dependents it made ready, and so on: at most INLINE steps in a row, so the
+        loop still gets its turn. A dependent continued here sees the context it would have copied into a
+        task of its own (its parent's, as it stands when the parent ends); the others get tasks first."""
+        first = number
+        plan, t0 = self.plan, self.t0
+        tools, ids, specs = plan.tools, plan.ids, plan.specs
+        left = INLINE
+        while True:
+            tool = tools[number]
+            self.records[number] = rec = StepResult(ids[number], tool.name, tool.kind, "pending")
+            rec.started_s = started = perf_counter() - t0
+            rec.attempts = 1
+            _current.set(rec)  # the tool reports into its result
+            try:
+                output = tool.dump(await tool.call(self.arguments(specs[number])))
+            except asyncio.CancelledError:
+                rec.status = "cancelled"
+                rec.finished_s = perf_counter() - t0
+                rec.duration_s = rec.finished_s - started
+                rec.error = "cancelled"
+                del self.running[first]
+                raise
+            except Exception as exc:
+                rec.status = "failed"
+                rec.finished_s = perf_counter() - t0
+                rec.error = _describe(exc)
+                rec.error_type = type(exc).__name__
+                rec.duration_s = rec.finished_s - started
+                following = self.settle(number, True, left > 0)
+            else:
+                self.outputs[number] = rec.output = output
+                rec.status = "succeeded"
+                rec.finished_s = finished = perf_counter() - t0
+                rec.duration_s = finished - started
+                following = self.settle(number, False, left > 0)
+            if following is None:
+                break
+            number = following
+            left -= 1
+        del self.running[first]
 
     def arguments(self, spec: tuple[ArgSpec, ...]) -> dict[str, Any]:
         """The step's arguments, its references resolved from the outputs of the steps they name."""
@@ -151,10 +165,12 @@ class FastRun:
         except ResolveError as exc:
             raise ToolError(f"cannot resolve arguments: {exc}") from exc
 
-    def settle(self, number: int, failed: bool) -> None:
-        """Mark a step as over and start (or skip) the dependents it was the last wait of."""
+    def settle(self, number: int, failed: bool, keep: bool = False) -> int | None:
+        """Mark a step as over and start (or skip) the dependents it was the last wait of. With `keep`, the
+        first of them is not started but returned: the caller runs it next, in its own task."""
         dependents, remaining, blocked = self.plan.dependents, self.remaining, self.blocked
         create_task, running = self.create_task, self.running
+        kept: int | None = None
         work: list[int] | None = None  # skipped steps still to settle
         current = number
         while True:
@@ -170,14 +186,17 @@ class FastRun:
                     if work is None:
                         work = []
                     work.append(child)
+                elif keep and kept is None:
+                    kept = child
                 else:  # launch(child), inlined: this loop is the hot path
-                    running[child] = create_task(self.step(child))
+                    running[child] = create_task(self.run(child))
             if not work:
                 break
             current = work.pop()
             failed = True
         if self.unsettled == 0 and not self.done.done():
             self.done.set_result(None)
+        return kept
 
     def skip(self, number: int) -> None:
         plan = self.plan

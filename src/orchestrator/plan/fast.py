@@ -27,7 +27,7 @@ from orchestrator.plan import schemas
 from orchestrator.plan.arguments import validator_for
 from orchestrator.plan.limits import DEFAULT_LIMITS, Limits
 from orchestrator.plan.model import InputSpec, Plan
-from orchestrator.plan.refs import Node, compile_value, iter_refs, parse_ref
+from orchestrator.plan.refs import Node, _field_path, _is_name, compile_value, iter_refs, parse_ref
 from orchestrator.plan.source import INT_MAX, INT_MIN, check_values
 from orchestrator.registry import FunctionTool, Tool, ToolRegistry
 
@@ -94,7 +94,9 @@ class FastPlan:
 class _Arg:
     """What checking one argument of one tool needs (worked out once per plan)."""
 
-    __slots__ = ("checked", "element_fits", "fits", "items", "items_types", "name", "quick", "types", "validator")
+    __slots__ = (
+        "checked", "element_fits", "exact", "fits", "items", "items_types", "name", "quick", "types", "validator",
+    )  # fmt: skip
 
     def __init__(self, tool: FunctionTool, name: str, schema: schemas.Schema, root: schemas.Schema):
         self.name = name
@@ -103,6 +105,7 @@ class _Arg:
         self.items: schemas.Schema | None = items if isinstance(items, Mapping) else None
         self.items_types = schemas.types_of(self.items, root) if self.items is not None else None
         self.quick = tool.literal_check(name)
+        self.exact = tool.exact_type(name)  # int, str or bool: a literal of exactly that type is valid
         self.validator: Any = None
         self.checked = False  # the validator was looked up
         # (target tool, path) -> whether a reference to it fits: as the whole value, as a list's element
@@ -125,10 +128,11 @@ class _Arg:
 
 
 class _ToolInfo:
-    __slots__ = ("args", "fast", "kind", "required", "root", "tool")
+    __slots__ = ("args", "fast", "kind", "name", "required", "root", "tool")
 
     def __init__(self, tool: FunctionTool):
         self.tool = tool
+        self.name = tool.spec.name
         self.kind: str = tool.spec.kind.value
         schema = tool.spec.input_schema
         self.root = schema
@@ -190,6 +194,7 @@ class _Compiler:
         self.accept = accept
         self.tools: dict[str, _ToolInfo] = {}
         self.refs: dict[str, _Target] = {}  # reference text -> what it points at (the same text recurs)
+        self.paths: dict[str, tuple[str] | None] = {}
         self.index: dict[str, int] = {}
         self.step_tools: list[_ToolInfo] = []
 
@@ -205,18 +210,7 @@ class _Compiler:
             raise _Unsupported
         head = self.head(header)
         ids = self.read_ids(raw_steps)
-        specs: list[tuple[ArgSpec, ...]] = []
-        tools: list[FastTool] = []
-        deps: list[tuple[int, ...]] = []
-        step_tools = self.step_tools
-        for number, raw in enumerate(raw_steps):
-            args = raw.get("args", _EMPTY)
-            if type(args) is not dict:
-                raise _Unsupported
-            spec, step_deps = self.step(number, raw, args, step_tools[number])
-            specs.append(spec)
-            tools.append(step_tools[number].for_names(args.keys()))
-            deps.append(step_deps)
+        specs, tools, deps = self.steps(raw_steps)
         output = compile_value(data.get("output"))
         for ref, _ in iter_refs(output):
             if ref.kind != "step" or ref.name not in self.index:
@@ -255,64 +249,79 @@ class _Compiler:
         info = self.tools[name] = _ToolInfo(tool)
         return info
 
-    def step(
-        self, number: int, raw: dict[str, Any], args: dict[str, Any], info: _ToolInfo
-    ) -> tuple[tuple[ArgSpec, ...], tuple[int, ...]]:
-        """One step's arguments in flat form, and the numbers of the steps it waits for."""
-        deps_raw = raw.get("depends_on", ())
-        description = raw.get("description")
-        if type(deps_raw) not in (list, tuple) or not args.keys() >= info.required:
-            raise _Unsupported
-        if description is not None and (type(description) is not str or not _text_ok(description, self.limits)):
-            raise _Unsupported
-        deps: list[int] = []
-        spec: list[ArgSpec] = []
-        known = info.args
-        for name, value in args.items():
-            arg = known.get(name)
-            if arg is None:
-                raise _Unsupported
-            kind = type(value)
-            if kind is int and arg.quick is not None:  # the usual literal, inline
-                if not INT_MIN <= value <= INT_MAX or not arg.quick(value):
-                    raise _Unsupported
-                spec.append((name, LITERAL, value))
-            elif kind is list and value and type(value[0]) is str and value[0].startswith("step:"):
-                spec.append(self.ref_list(number, arg, value, deps))
-            else:
-                spec.append(self.arg(number, info, arg, value, deps))
-        index = self.index
-        for dep in deps_raw:
-            found = index.get(dep) if type(dep) is str else None
-            if found is None or found == number:
-                raise _Unsupported
-            deps.append(found)
-        return tuple(spec), tuple(dict.fromkeys(deps)) if len(deps) > 1 else tuple(deps)
+    def steps(self, raw_steps: list[Any]) -> tuple[list[tuple[ArgSpec, ...]], list[FastTool], list[tuple[int, ...]]]:
+        """Every step's arguments in flat form, its tool's run-time part, the numbers of the steps it waits for.
 
-    def ref_list(self, number: int, arg: _Arg, value: list[Any], deps: list[int]) -> ArgSpec:
-        """A list of step references: each one's target, path and type checked, as the full path does."""
-        refs, fits = self.refs, arg.element_fits
-        targets: list[int] = []
-        paths: list[tuple[Any, ...]] = []
-        for element in value:
-            found = refs.get(element) if type(element) is str else None
-            if found is None:
-                found = self.target(element) if type(element) is str else None
-                if found is None:  # a literal among references: the full path
-                    raise _Unsupported
-            target, path, key = found
-            ok = fits.get(key)
-            if ok is None:
-                ok = fits[key] = _fits(arg.items_types, self.step_tools[target], path)
-            if not ok or target == number:
+        The usual arguments (an integer or boolean literal, a list of step references) are checked inline:
+        this loop is most of validation's time.
+        """
+        specs: list[tuple[ArgSpec, ...]] = []
+        tools: list[FastTool] = []
+        waits: list[tuple[int, ...]] = []
+        index, refs, limits = self.index, self.refs, self.limits
+        for number, raw in enumerate(raw_steps):
+            info = self.step_tools[number]
+            args = raw.get("args", _EMPTY)
+            deps_raw = raw.get("depends_on", ())
+            description = raw.get("description")
+            if type(args) is not dict or type(deps_raw) not in (list, tuple) or not args.keys() >= info.required:
                 raise _Unsupported
-            targets.append(target)
-            paths.append(path)
-        deps.extend(targets)
-        first = paths[0]
-        if len(first) == 1 and all(path is first for path in paths):  # shared one-field paths: one field
-            return (arg.name, FIELDS, (tuple(targets), first[0]))
-        return (arg.name, REFS, tuple(zip(targets, paths, strict=True)))
+            if description is not None and (type(description) is not str or not _text_ok(description, limits)):
+                raise _Unsupported
+            deps: list[int] = []
+            spec: list[ArgSpec] = []
+            known = info.args
+            for name, value in args.items():
+                arg = known.get(name)
+                if arg is None:
+                    raise _Unsupported
+                kind = type(value)
+                if kind is arg.exact and kind is not str:  # an int or a boolean
+                    if kind is int and not INT_MIN <= value <= INT_MAX:
+                        raise _Unsupported
+                    spec.append((name, LITERAL, value))
+                    continue
+                if kind is not list or not value or type(value[0]) is not str or not value[0].startswith("step:"):
+                    spec.append(self.arg(number, info, arg, value, deps))
+                    continue
+                # A list of step references: each one's target, path and type, as the full path checks them.
+                fits = arg.element_fits
+                targets: list[int] = []
+                first = None
+                uniform = True
+                for element in value:
+                    if type(element) is not str:
+                        raise _Unsupported
+                    found = refs.get(element) or self.target(element)
+                    if found is None:  # a literal among references: the full path
+                        raise _Unsupported
+                    target, path, key = found
+                    ok = fits.get(key)
+                    if ok is None:
+                        ok = fits[key] = _fits(arg.items_types, self.step_tools[target], path)
+                    if not ok or target == number:
+                        raise _Unsupported
+                    targets.append(target)
+                    if path is not first:
+                        if first is None:
+                            first = path
+                        else:
+                            uniform = False
+                deps.extend(targets)
+                if uniform and first is not None and len(first) == 1:  # one field of each: the usual list
+                    spec.append((name, FIELDS, (tuple(targets), first[0])))
+                else:
+                    paths = [refs.get(e) or self.target(e) for e in value]
+                    spec.append((name, REFS, tuple((p[0], p[1]) for p in paths if p is not None)))
+            for dep in deps_raw:
+                found_dep = index.get(dep) if type(dep) is str else None
+                if found_dep is None or found_dep == number:
+                    raise _Unsupported
+                deps.append(found_dep)
+            specs.append(tuple(spec))
+            tools.append(info.for_names(args))
+            waits.append(tuple(dict.fromkeys(deps)) if len(deps) > 1 else tuple(deps))
+        return specs, tools, waits
 
     def arg(self, number: int, info: _ToolInfo, arg: _Arg, value: Any, deps: list[int]) -> ArgSpec:
         kind = type(value)
@@ -346,6 +355,29 @@ class _Compiler:
         found = self.refs.get(text)
         if found is not None:
             return found
+        if text.startswith("step:"):
+            # parse_ref's own shortcut, knowing the ids: a known id is a name, and one field is checked once
+            name, dot, field = text[5:].partition(".")
+            target = self.index.get(name)
+            path = self.path(field) if dot else ()
+            if target is not None and path is not None:
+                found = (target, path, (self.step_tools[target].name, path))
+        if found is None:
+            found = self.parse(text)
+            if found is None:
+                return None
+        if len(self.refs) < _MAX_CACHED:
+            self.refs[text] = found
+        return found
+
+    def path(self, field: str) -> tuple[str] | None:
+        """The one-field path `(field,)` (shared), or None when `field` is not a plain name."""
+        path = self.paths.get(field, _UNSEEN)
+        if path is _UNSEEN:
+            path = self.paths[field] = _field_path(field) if _is_name(field) else None
+        return path
+
+    def parse(self, text: str) -> _Target | None:
         ref = parse_ref(text)
         if ref is None:
             if text.startswith(_REF_PREFIXES) or "{{" in text:
@@ -354,11 +386,11 @@ class _Compiler:
         target = self.index.get(ref.name) if ref.kind == "step" else None
         if target is None:
             raise _Unsupported
-        path = ref.path
-        found = (target, path, (self.step_tools[target].tool.spec.name, path))
-        if len(self.refs) < 65_536:
-            self.refs[text] = found
-        return found
+        return (target, ref.path, (self.step_tools[target].name, ref.path))
+
+
+_MAX_CACHED = 65_536
+_UNSEEN: Any = object()
 
 
 def _fits(expected: frozenset[str] | None, target: _ToolInfo, path: tuple[Any, ...]) -> bool:
