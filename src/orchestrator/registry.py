@@ -287,7 +287,13 @@ class FunctionTool:
         call = self._direct[names] = self._make_direct(names)
         return call
 
-    def _make_direct(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+    def direct_guards(self, names: frozenset[str]) -> dict[str, Callable[[Any], Any]] | None:
+        """The guards :meth:`direct_call` applies to arguments `names` (None: no direct call is safe).
+
+        Each returns the value Pydantic would pass to the function, or :data:`REFUSED` for a value it does
+        not vouch for (the call must then go through :meth:`start`). The function is then called as
+        ``tool.fn(**guarded)``.
+        """
         if not self.is_async or self._context_param is not None or self._accepts_extra:
             return None
         guards: dict[str, Callable[[Any], Any]] = {}
@@ -300,6 +306,12 @@ class FunctionTool:
             elif info.is_required() or type(info.default) not in _IMMUTABLE:
                 return None  # Pydantic would copy a mutable default; the function would share its own
         if not names <= guards.keys():
+            return None
+        return guards
+
+    def _make_direct(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+        guards = self.direct_guards(names)
+        if guards is None:
             return None
         fn, start = self.fn, self.start
 
@@ -336,6 +348,8 @@ class FunctionTool:
 
 
 _NO: Any = object()  # a guard's "not this type"
+REFUSED: Any = _NO
+"""What a guard of :meth:`FunctionTool.direct_guards` returns for a value it does not vouch for."""
 _IMMUTABLE = frozenset({NoneType, str, int, float, bool, tuple, frozenset})
 _EXACT = {str: str, int: int, bool: bool}
 

@@ -19,7 +19,7 @@ output, as the plain asyncio floor of ``orchestrator bench`` has.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -30,6 +30,7 @@ from orchestrator.executor.engine import _describe
 from orchestrator.executor.events import RunResult, RunStatus, StepResult
 from orchestrator.plan.fast import FIELDS, LITERAL, REF, ArgSpec, FastPlan
 from orchestrator.plan.refs import ResolveError, follow, resolve_in
+from orchestrator.registry import REFUSED
 
 __all__ = ["INLINE", "FastRun", "run_fast", "stats"]
 
@@ -107,7 +108,12 @@ class FastRun:
             rec.attempts = 1
             _current.set(rec)  # the tool reports into its result
             try:
-                output = tool.dump(await tool.call(self.arguments(specs[number])))
+                guards = tool.guards
+                kwargs = None if guards is None else self.guarded(specs[number], guards)
+                if kwargs is not None:
+                    output = tool.dump(await tool.fn(**kwargs))
+                else:
+                    output = tool.dump(await tool.start(self.arguments(specs[number])))
             except asyncio.CancelledError:
                 rec.status = "cancelled"
                 rec.finished_s = perf_counter() - t0
@@ -152,6 +158,30 @@ class FastRun:
             else:
                 args[name] = [self.lookup(target, path) for target, path in value]
         return args
+
+    def guarded(self, spec: tuple[ArgSpec, ...], guards: tuple[Callable[[Any], Any], ...]) -> dict[str, Any] | None:
+        """The step's keyword arguments, each resolved and passed through its guard; None when a guard refuses
+        a value (the call then goes through Pydantic, which says what is wrong or converts it)."""
+        outputs = self.outputs
+        kwargs: dict[str, Any] = {}
+        for (name, kind, value), guard in zip(spec, guards, strict=True):
+            if kind == LITERAL:
+                resolved = value
+            elif kind == FIELDS:
+                targets, field = value
+                try:
+                    resolved = [outputs[target][field] for target in targets]
+                except Exception:  # not a dict with that field: said as the general scheduler says it
+                    resolved = [self.lookup(target, (field,)) for target in targets]
+            elif kind == REF:
+                resolved = self.lookup(*value)
+            else:
+                resolved = [self.lookup(target, path) for target, path in value]
+            checked = guard(resolved)
+            if checked is REFUSED:
+                return None
+            kwargs[name] = checked
+        return kwargs
 
     def lookup(self, target: int, path: tuple[Any, ...]) -> Any:
         """What a reference points at (a ToolError saying why, when it cannot be followed)."""

@@ -47,16 +47,20 @@ ArgSpec = tuple[str, int, Any]
 
 
 class FastTool:
-    """What running the steps that call one tool with one set of argument names needs, shared by them."""
+    """What running the steps that call one tool with the same argument names needs, shared by them."""
 
-    __slots__ = ("call", "dump", "kind", "name")
+    __slots__ = ("dump", "fn", "guards", "kind", "name", "start")
 
-    def __init__(self, tool: FunctionTool, names: frozenset[str], kind: str):
+    def __init__(self, tool: FunctionTool, names: tuple[str, ...], kind: str):
         self.name = tool.spec.name
         self.kind = kind
-        # The same call the executor makes for such a step: exact type guards where the tool allows them
-        # (FunctionTool.direct_call, falling back to Pydantic on any surprise), else Pydantic itself.
-        self.call: Callable[[dict[str, Any]], Any] = tool.direct_call(names) or tool.start
+        # The same call the executor makes for such a step (FunctionTool.direct_call): each argument through
+        # an exact type guard (in the order of `names`, the steps' own), `fn` called with what they give;
+        # a value a guard refuses sends the call through Pydantic (`start`), as do tools without guards.
+        guards = tool.direct_guards(frozenset(names))
+        self.guards = tuple(guards[name] for name in names) if guards is not None else None
+        self.fn: Callable[..., Any] = tool.fn
+        self.start: Callable[[dict[str, Any]], Any] = tool.start
         self.dump: Callable[[Any], Any] = tool.dump
 
 
@@ -146,7 +150,7 @@ class _ToolInfo:
         key = tuple(names)
         found = self.fast.get(key)
         if found is None:
-            found = self.fast[key] = FastTool(self.tool, frozenset(key), self.kind)
+            found = self.fast[key] = FastTool(self.tool, key, self.kind)
         return found
 
 
@@ -234,7 +238,16 @@ class _Compiler:
             if type(raw) is not dict or not raw.keys() <= _STEP_KEYS:
                 raise _Unsupported
             sid, name = raw.get("id"), raw.get("tool")
-            if type(sid) is not str or len(sid) > 64 or not _is_id(sid) or sid in index or type(name) is not str:
+            # The id pattern (model.STEP_ID_PATTERN), as refs._is_name checks it, inline; and unique.
+            if (
+                type(sid) is not str
+                or len(sid) > 64
+                or not sid.isascii()
+                or sid[:1] in ("", "-")
+                or not sid.replace("-", "_").isidentifier()
+                or sid in index
+                or type(name) is not str
+            ):
                 raise _Unsupported
             index[sid] = number
             ids.append(sid)
@@ -409,27 +422,26 @@ def _order(deps: list[tuple[int, ...]]) -> tuple[list[int], list[tuple[int, ...]
     """(How many steps each step waits for, each step's dependents); raises when the graph has a cycle."""
     waits = [len(d) for d in deps]
     dependents: list[list[int]] = [[] for _ in deps]
+    forward = False  # a step waits for one written after it: only then can there be a cycle
     for number, step_deps in enumerate(deps):
         for d in step_deps:
             dependents[d].append(number)
-    remaining = waits.copy()
-    ready = [number for number, n in enumerate(waits) if n == 0]
-    for number in ready:  # Kahn: the list grows while we walk it
-        for child in dependents[number]:
-            remaining[child] -= 1
-            if remaining[child] == 0:
-                ready.append(child)
-    if len(ready) != len(deps):
-        raise _Unsupported  # a cycle: the full path reports it as a path
+            if d > number:
+                forward = True
+    if forward:
+        remaining = waits.copy()
+        ready = [number for number, n in enumerate(waits) if n == 0]
+        for number in ready:  # Kahn: the list grows while we walk it
+            for child in dependents[number]:
+                remaining[child] -= 1
+                if remaining[child] == 0:
+                    ready.append(child)
+        if len(ready) != len(deps):
+            raise _Unsupported  # a cycle: the full path reports it as a path
     return waits, [tuple(d) for d in dependents]
 
 
 _EMPTY: dict[str, Any] = {}
-
-
-def _is_id(text: str) -> bool:
-    """`text` matches the step id pattern (model.STEP_ID_PATTERN): an ASCII name not starting with a digit or -."""
-    return text.isascii() and text[:1] not in ("", "-") and text.replace("-", "_").isidentifier()
 
 
 def _text_ok(text: str, limits: Limits) -> bool:
