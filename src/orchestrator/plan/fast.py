@@ -271,7 +271,7 @@ class _Compiler:
         specs: list[tuple[ArgSpec, ...]] = []
         tools: list[FastTool] = []
         waits: list[tuple[int, ...]] = []
-        index, refs, limits = self.index, self.refs, self.limits
+        index, limits = self.index, self.limits
         for number, raw in enumerate(raw_steps):
             info = self.step_tools[number]
             args = raw.get("args", _EMPTY)
@@ -297,35 +297,7 @@ class _Compiler:
                 if kind is not list or not value or type(value[0]) is not str or not value[0].startswith("step:"):
                     spec.append(self.arg(number, info, arg, value, deps))
                     continue
-                # A list of step references: each one's target, path and type, as the full path checks them.
-                fits = arg.element_fits
-                targets: list[int] = []
-                first = None
-                uniform = True
-                for element in value:
-                    if type(element) is not str:
-                        raise _Unsupported
-                    found = refs.get(element) or self.target(element)
-                    if found is None:  # a literal among references: the full path
-                        raise _Unsupported
-                    target, path, key = found
-                    ok = fits.get(key)
-                    if ok is None:
-                        ok = fits[key] = _fits(arg.items_types, self.step_tools[target], path)
-                    if not ok or target == number:
-                        raise _Unsupported
-                    targets.append(target)
-                    if path is not first:
-                        if first is None:
-                            first = path
-                        else:
-                            uniform = False
-                deps.extend(targets)
-                if uniform and first is not None and len(first) == 1:  # one field of each: the usual list
-                    spec.append((name, FIELDS, (tuple(targets), first[0])))
-                else:
-                    paths = [refs.get(e) or self.target(e) for e in value]
-                    spec.append((name, REFS, tuple((p[0], p[1]) for p in paths if p is not None)))
+                spec.append(self.ref_list(number, name, arg, value, deps))
             for dep in deps_raw:
                 found_dep = index.get(dep) if type(dep) is str else None
                 if found_dep is None or found_dep == number:
@@ -335,6 +307,36 @@ class _Compiler:
             tools.append(info.for_names(args))
             waits.append(tuple(dict.fromkeys(deps)) if len(deps) > 1 else tuple(deps))
         return specs, tools, waits
+
+    def ref_list(self, number: int, name: str, arg: _Arg, value: list[Any], deps: list[int]) -> ArgSpec:
+        """A list of step references: each one's target, path and type, as the full path checks them."""
+        refs, fits = self.refs, arg.element_fits
+        targets: list[int] = []
+        first = None
+        uniform = True
+        for element in value:
+            if type(element) is not str:
+                raise _Unsupported
+            found = refs.get(element) or self.target(element)
+            if found is None:  # a literal among references: the full path
+                raise _Unsupported
+            target, path, key = found
+            ok = fits.get(key)
+            if ok is None:
+                ok = fits[key] = _fits(arg.items_types, self.step_tools[target], path)
+            if not ok or target == number:
+                raise _Unsupported
+            targets.append(target)
+            if path is not first:
+                if first is None:
+                    first = path
+                else:
+                    uniform = False
+        deps.extend(targets)
+        if uniform and first is not None and len(first) == 1:  # one field of each step: the usual list
+            return (name, FIELDS, (tuple(targets), first[0]))
+        paths = [refs.get(element) or self.target(element) for element in value]
+        return (name, REFS, tuple((p[0], p[1]) for p in paths if p is not None))
 
     def arg(self, number: int, info: _ToolInfo, arg: _Arg, value: Any, deps: list[int]) -> ArgSpec:
         kind = type(value)
@@ -385,9 +387,9 @@ class _Compiler:
 
     def path(self, field: str) -> tuple[str] | None:
         """The one-field path `(field,)` (shared), or None when `field` is not a plain name."""
-        path = self.paths.get(field, _UNSEEN)
-        if path is _UNSEEN:
-            path = self.paths[field] = _field_path(field) if _is_name(field) else None
+        if field in self.paths:
+            return self.paths[field]
+        path = self.paths[field] = _field_path(field) if _is_name(field) else None
         return path
 
     def parse(self, text: str) -> _Target | None:
@@ -403,7 +405,6 @@ class _Compiler:
 
 
 _MAX_CACHED = 65_536
-_UNSEEN: Any = object()
 
 
 def _fits(expected: frozenset[str] | None, target: _ToolInfo, path: tuple[Any, ...]) -> bool:
@@ -461,7 +462,7 @@ def _scalar_ok(value: Any, limits: Limits) -> bool:
     if kind is str:
         return _text_ok(value, limits)
     if kind is int:
-        return INT_MIN <= value <= INT_MAX
+        return bool(INT_MIN <= value <= INT_MAX)
     if kind is float:
         return not (value != value or value == _INF or value == -_INF)
     return kind is bool or value is None
