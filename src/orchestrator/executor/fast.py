@@ -28,7 +28,7 @@ from orchestrator.context import Usage, _current
 from orchestrator.errors import ToolError
 from orchestrator.executor.engine import _describe
 from orchestrator.executor.events import RunResult, RunStatus, StepResult
-from orchestrator.plan.fast import FIELDS, LITERAL, REF, ArgSpec, FastPlan
+from orchestrator.plan.fast import FIELDS, LITERAL, READY, REF, ArgSpec, FastPlan
 from orchestrator.plan.refs import ResolveError, follow, resolve_in
 from orchestrator.registry import REFUSED
 
@@ -93,10 +93,12 @@ class FastRun:
         self.running[number] = self.create_task(self.run(number))
 
     async def run(self, number: int) -> None:
-        """Run a step (as the general scheduler runs a single-attempt step of a function tool), then, in this
-        same task, one of the dependents it made ready, and so on: at most INLINE steps in a row, so the
-        loop still gets its turn. A dependent continued here sees the context it would have copied into a
-        task of its own (its parent's, as it stands when the parent ends); the others get tasks first."""
+        """Run a step as the general scheduler runs a single-attempt step of a function tool. Then, when no
+        other step of the run is running or about to start (a chain), the dependent it made ready runs next
+        in this same task rather than a new one: at most INLINE steps in a row, so the loop gets its turn.
+        That is the order tasks would give (the dependent would be the next step to start, its siblings
+        after it), and the dependent sees the context a task would have copied (its parent's, as it ends).
+        """
         first = number
         plan, t0 = self.plan, self.t0
         tools, ids, specs = plan.tools, plan.ids, plan.specs
@@ -127,13 +129,13 @@ class FastRun:
                 rec.error = _describe(exc)
                 rec.error_type = type(exc).__name__
                 rec.duration_s = rec.finished_s - started
-                following = self.settle(number, True, left > 0)
+                following = self.settle(number, True, False)
             else:
                 self.outputs[number] = rec.output = output
                 rec.status = "succeeded"
                 rec.finished_s = finished = perf_counter() - t0
                 rec.duration_s = finished - started
-                following = self.settle(number, False, left > 0)
+                following = self.settle(number, False, left > 0 and len(self.running) == 1)
             if following is None:
                 break
             number = following
@@ -145,7 +147,7 @@ class FastRun:
         outputs = self.outputs
         args: dict[str, Any] = {}
         for name, kind, value in spec:
-            if kind == LITERAL:
+            if kind <= LITERAL:
                 args[name] = value
             elif kind == FIELDS:
                 targets, field = value
@@ -165,6 +167,9 @@ class FastRun:
         outputs = self.outputs
         kwargs: dict[str, Any] = {}
         for (name, kind, value), guard in zip(spec, guards, strict=True):
+            if kind == READY:  # validation proved the guard would pass it as it is
+                kwargs[name] = value
+                continue
             if kind == LITERAL:
                 resolved = value
             elif kind == FIELDS:

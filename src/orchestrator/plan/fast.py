@@ -36,14 +36,15 @@ _PLAN_KEYS = frozenset({"goal", "inputs", "steps", "output"})
 _REF_PREFIXES = ("step:", "input:", "item")
 _INF = float("inf")
 
-LITERAL, REF, REFS, FIELDS = 0, 1, 2, 3
-"""How an argument is given: a literal value, one step reference, a list of them, a list of references to one
+READY, LITERAL, REF, REFS, FIELDS = 0, 1, 2, 3, 4
+"""How an argument is given: a literal the tool's guard passes as it is (a str, int or bool argument given
+exactly that), another literal value, one step reference, a list of them, a list of references to one
 field of several steps (``["step:a.value", "step:b.value"]``, the usual list)."""
 
 StepRef = tuple[int, tuple[Any, ...]]
 """A reference as the fast path runs it: the referenced step's number, and the path into its output."""
 ArgSpec = tuple[str, int, Any]
-"""(argument name, LITERAL / REF / REFS / FIELDS, the value / a StepRef / StepRefs / (step numbers, field))."""
+"""(argument name, READY or LITERAL / REF / REFS / FIELDS: the value / a StepRef / StepRefs / (step numbers, field))."""
 
 
 class FastTool:
@@ -99,7 +100,8 @@ class _Arg:
     """What checking one argument of one tool needs (worked out once per plan)."""
 
     __slots__ = (
-        "checked", "element_fits", "exact", "fits", "items", "items_types", "name", "quick", "types", "validator",
+        "checked", "element_fits", "exact", "field_fits", "fits", "items", "items_types", "name", "quick", "types",
+        "validator",
     )  # fmt: skip
 
     def __init__(self, tool: FunctionTool, name: str, schema: schemas.Schema, root: schemas.Schema):
@@ -115,6 +117,7 @@ class _Arg:
         # (target tool, path) -> whether a reference to it fits: as the whole value, as a list's element
         self.fits: dict[tuple[str, tuple[Any, ...]], bool] = {}
         self.element_fits: dict[tuple[str, tuple[Any, ...]], bool] = {}
+        self.field_fits: dict[tuple[str], dict[str, bool]] = {}  # (field,) -> target tool -> fits, as an element
 
     def literal_ok(self, tool: FunctionTool, value: Any) -> bool:
         """Whether the full validator accepts `value` for this argument (the same checks, in the same order)."""
@@ -292,7 +295,7 @@ class _Compiler:
                 if kind is arg.exact and kind is not str:  # an int or a boolean
                     if kind is int and not INT_MIN <= value <= INT_MAX:
                         raise _Unsupported
-                    spec.append((name, LITERAL, value))
+                    spec.append((name, READY, value))
                     continue
                 if kind is not list or not value or type(value[0]) is not str or not value[0].startswith("step:"):
                     spec.append(self.arg(number, info, arg, value, deps))
@@ -310,6 +313,10 @@ class _Compiler:
 
     def ref_list(self, number: int, name: str, arg: _Arg, value: list[Any], deps: list[int]) -> ArgSpec:
         """A list of step references: each one's target, path and type, as the full path checks them."""
+        fields = self.field_list(number, arg, value)
+        if fields is not None:
+            deps.extend(fields[0])
+            return (name, FIELDS, fields)
         refs, fits = self.refs, arg.element_fits
         targets: list[int] = []
         first = None
@@ -338,6 +345,38 @@ class _Compiler:
         paths = [refs.get(element) or self.target(element) for element in value]
         return (name, REFS, tuple((p[0], p[1]) for p in paths if p is not None))
 
+    def field_list(self, number: int, arg: _Arg, value: list[Any]) -> tuple[tuple[int, ...], str] | None:
+        """The usual list, ``["step:<id>.<field>", ...]`` for one field, read without parsing each reference:
+        (the steps' numbers, the field); None for any other list (then read one reference at a time).
+
+        An element that is ``step:`` + a known id + ``.`` + the field is the reference parse_ref reads.
+        """
+        _, dot, field = value[0][5:].partition(".")
+        path = self.path(field) if dot else None
+        if path is None:
+            return None
+        suffix = "." + field
+        cut = -len(suffix)
+        index, step_tools = self.index, self.step_tools
+        fits = arg.field_fits.get(path)
+        if fits is None:
+            fits = arg.field_fits[path] = {}
+        targets: list[int] = []
+        for element in value:
+            if type(element) is not str or not element.endswith(suffix) or not element.startswith("step:"):
+                return None
+            target = index.get(element[5:cut])
+            if target is None:
+                return None
+            tool = step_tools[target]
+            ok = fits.get(tool.name)
+            if ok is None:
+                ok = fits[tool.name] = _fits(arg.items_types, tool, path)
+            if not ok or target == number:
+                raise _Unsupported
+            targets.append(target)
+        return tuple(targets), field
+
     def arg(self, number: int, info: _ToolInfo, arg: _Arg, value: Any, deps: list[int]) -> ArgSpec:
         kind = type(value)
         if kind is str:
@@ -345,7 +384,7 @@ class _Compiler:
             if found is None:
                 if not _text_ok(value, self.limits) or not arg.literal_ok(info.tool, value):
                     raise _Unsupported
-                return (arg.name, LITERAL, value)
+                return (arg.name, READY if arg.exact is str else LITERAL, value)
             target, path, key = found
             ok = arg.fits.get(key)
             if ok is None:
