@@ -305,3 +305,12 @@ def test_cancelling_the_run_cancels_every_step_and_leaves_nothing_running() -> N
         return asyncio.all_tasks() - before - {asyncio.current_task()}  # type: ignore[operator]
 
     assert asyncio.run(asyncio.wait_for(main(), 30)) == set()
+
+
+def test_a_model_written_plans_bounds_leave_it_to_the_general_path() -> None:
+    from orchestrator.plan.limits import Limits, ModelPlanLimits
+
+    plan = small_plan()
+    assert compile_fast(plan, registry()) is not None
+    assert compile_fast(plan, registry(), limits=ModelPlanLimits()) is None
+    assert compile_fast(plan, registry(), limits=Limits(max_model_calls=5)) is None

@@ -176,8 +176,9 @@ def compile_fast(
         limits: the size limits (plans with a bound on model use are left to the full path).
         accept: which tools the caller can run on its fast path (None: every function tool).
     """
-    if type(data) is not dict or limits.max_model_steps is not None or limits.max_for_each is not None:
-        return None
+    bounded = (limits.max_model_steps, limits.max_model_calls, limits.max_for_each, limits.max_for_each_total)
+    if type(data) is not dict or any(bound is not None for bound in bounded):
+        return None  # a model-written plan's run-time bounds are counted by the general scheduler
     paused = gc.isenabled()  # as in check_plan: many long-lived objects, no cycles
     if paused:
         gc.disable()
