@@ -385,8 +385,7 @@ def _guard(annotation: Any) -> Callable[[Any], Any] | None:
     if origin is list and len(args) == 1 and (args[0] in _EXACT or args[0] is Any):
         if args[0] is Any:
             return lambda v: list(v) if type(v) is list else _NO
-        kinds = frozenset({_EXACT[args[0]]})
-        return lambda v: list(v) if type(v) is list and {*map(type, v)} <= kinds else _NO
+        return _list_of(_EXACT[args[0]])
     if origin is dict and len(args) == 2 and args[0] is str and (args[1] in _EXACT or args[1] is Any):
         value_kind = _EXACT.get(args[1])
         return lambda v: (
@@ -416,6 +415,21 @@ def _plain_fields(annotation: Any) -> dict[str, type] | None:
     if not all(kind in _PLAIN_FIELD_TYPES for kind in hints.values()):
         return None
     return dict(hints)
+
+
+def _list_of(kind: type) -> Callable[[Any], Any]:
+    """The guard of ``list[kind]``: a copy of a list whose every element is exactly a `kind` (a plain loop:
+    for the short lists arguments usually are, several times faster than a set of the element types)."""
+
+    def guard(value: Any) -> Any:
+        if type(value) is not list:
+            return _NO
+        for element in value:
+            if type(element) is not kind:
+                return _NO
+        return value.copy()
+
+    return guard
 
 
 def _same(value: Any) -> Any:

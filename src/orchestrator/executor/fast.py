@@ -166,18 +166,18 @@ class FastRun:
         a value (the call then goes through Pydantic, which says what is wrong or converts it)."""
         outputs = self.outputs
         kwargs: dict[str, Any] = {}
-        for (name, kind, value), guard in zip(spec, guards, strict=True):
+        for (name, kind, value), guard in zip(spec, guards):  # as long as each other (one FastTool per names)
             if kind == READY:  # validation proved the guard would pass it as it is
                 kwargs[name] = value
                 continue
-            if kind == LITERAL:
-                resolved = value
-            elif kind == FIELDS:
+            if kind == FIELDS:
                 targets, field = value
                 try:
                     resolved = [outputs[target][field] for target in targets]
                 except Exception:  # not a dict with that field: said as the general scheduler says it
                     resolved = [self.lookup(target, (field,)) for target in targets]
+            elif kind == LITERAL:
+                resolved = value
             elif kind == REF:
                 resolved = self.lookup(*value)
             else:
