@@ -166,7 +166,7 @@ class FastRun:
         a value (the call then goes through Pydantic, which says what is wrong or converts it)."""
         outputs = self.outputs
         kwargs: dict[str, Any] = {}
-        for (name, kind, value), guard in zip(spec, guards):  # as long as each other (one FastTool per names)
+        for (name, kind, value), guard in zip(spec, guards, strict=True):
             if kind == READY:  # validation proved the guard would pass it as it is
                 kwargs[name] = value
                 continue
