@@ -190,13 +190,26 @@ def small_plan(**step: Any) -> dict[str, Any]:
         small_plan(for_each=[1, 2]),
         small_plan(args={"n": 2, "values": ["{{step:a.value}}"]}),
         small_plan(args={"n": 2, "values": ["step:a.value", 3]}),
-        {"inputs": {"x": {"type": "integer"}}, "steps": [{"id": "a", "tool": "strict", "args": {"n": "input:x"}}]},
+        {
+            "inputs": {"x": {"type": "integer", "default": 3}},
+            "steps": [{"id": "a", "tool": "strict", "args": {"n": "input:x"}}],
+        },
         {"steps": [{"id": "a", "tool": "loose", "args": {"n": 1, "values": [{"nested": [1]}]}}]},
+        {"steps": [{"id": "a", "tool": "loose", "args": {"n": 1, "values": ["step"]}}]},
+        {"steps": [{"id": "a", "tool": "strict", "args": {"n": 1, "label": "input"}}]},
+        small_plan(args={"n": 2, "values": ["step:a." + "v" * 100_000]}),
+        small_plan(args={"n": 2, "values": ["step:a.value", "step:a." + "v" * 100_000]}),
     ],
-    ids=["retries", "timeout", "on_error", "for_each", "template", "mixed list", "input", "nested literal"],
+    ids=[
+        "retries", "timeout", "on_error", "for_each", "template", "mixed list", "input", "nested literal",
+        "malformed reference", "malformed input", "long reference", "long reference in a list",
+    ],  # fmt: skip
 )
 def test_unusual_plans_take_the_general_path(plan: dict[str, Any]) -> None:
-    assert compile_fast(plan, registry()) is None
+    reg = registry()
+    assert compile_fast(plan, reg) is None
+    fast, general, took = asyncio.run(both(plan, reg))
+    assert fast == general and not took
 
 
 def test_a_listener_a_limit_or_resumed_steps_take_the_general_path() -> None:

@@ -33,7 +33,7 @@ from orchestrator.registry import FunctionTool, Tool, ToolRegistry
 
 _STEP_KEYS = frozenset({"id", "tool", "args", "depends_on", "description"})
 _PLAN_KEYS = frozenset({"goal", "inputs", "steps", "output"})
-_REF_PREFIXES = ("step:", "input:", "item")
+_REF_LIKE = ("step", "input", "item")  # a literal starting so may be a malformed reference: the full path says
 _INF = float("inf")
 
 READY, LITERAL, REF, REFS, FIELDS = 0, 1, 2, 3, 4
@@ -356,6 +356,8 @@ class _Compiler:
         path = self.path(field) if dot else None
         if path is None:
             return None
+        if len(field) + 70 > self.limits.max_string:  # "step:" + an id (64 at most) + "." + field
+            return None  # near the string length limit: the general reading checks each element
         suffix = "." + field
         cut = -len(suffix)
         index, step_tools = self.index, self.step_tools
@@ -410,6 +412,8 @@ class _Compiler:
         found = self.refs.get(text)
         if found is not None:
             return found
+        if len(text) > self.limits.max_string:  # a reference is a string too: too long is an error
+            raise _Unsupported
         if text.startswith("step:"):
             # parse_ref's own shortcut, knowing the ids: a known id is a name, and one field is checked once
             name, dot, field = text[5:].partition(".")
@@ -435,7 +439,7 @@ class _Compiler:
     def parse(self, text: str) -> _Target | None:
         ref = parse_ref(text)
         if ref is None:
-            if text.startswith(_REF_PREFIXES) or "{{" in text:
+            if text.startswith(_REF_LIKE) or "{{" in text:
                 raise _Unsupported
             return None
         target = self.index.get(ref.name) if ref.kind == "step" else None
