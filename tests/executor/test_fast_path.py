@@ -104,7 +104,7 @@ def test_benchmark_shaped_plans_take_the_fast_path_and_agree(deps: dict[str, lis
 TOOLS = ["combine", "combine", "combine", "loose", "strict", "blocking"]
 GOOD_FIELDS = {"combine": [".value", ".n"], "strict": [".value", ".n"], "loose": [".value"], "blocking": [""]}
 ODD_FIELDS = ["", ".missing", "[0]", ".value.x", ".n"]
-ODD_LITERALS = st.sampled_from([-1, True, "4", 2.5, 2**70, float("nan"), None, "step:", "a\x00b"])
+ODD_LITERALS = st.sampled_from([-1, True, "4", 2.5, 2**70, float("nan"), None, "step:", "step", "input", "a\x00b"])
 
 
 @st.composite
