@@ -309,7 +309,8 @@ class _Compiler:
                 deps.append(found_dep)
             specs.append(tuple(spec))
             tools.append(info.for_names(args))
-            waits.append(tuple(dict.fromkeys(deps)) if len(deps) > 1 else tuple(deps))
+            # Not deduplicated: a step named twice is waited for twice and counts its dependent down twice.
+            waits.append(tuple(deps))
         return specs, tools, waits
 
     def ref_list(self, number: int, name: str, arg: _Arg, value: list[Any], deps: list[int]) -> ArgSpec:
