@@ -301,7 +301,12 @@ class _Compiler:
                 if kind is not list or not value or type(value[0]) is not str or not value[0].startswith("step:"):
                     spec.append(self.arg(number, info, arg, value, deps))
                     continue
-                spec.append(self.ref_list(number, name, arg, value, deps))
+                fields = self.field_list(number, arg, value)  # the usual list of references, else any
+                if fields is not None:
+                    deps.extend(fields[0])
+                    spec.append((name, FIELDS, fields))
+                else:
+                    spec.append(self.ref_list(number, name, arg, value, deps))
             for dep in deps_raw:
                 found_dep = index.get(dep) if type(dep) is str else None
                 if found_dep is None or found_dep == number:
@@ -315,10 +320,6 @@ class _Compiler:
 
     def ref_list(self, number: int, name: str, arg: _Arg, value: list[Any], deps: list[int]) -> ArgSpec:
         """A list of step references: each one's target, path and type, as the full path checks them."""
-        fields = self.field_list(number, arg, value)
-        if fields is not None:
-            deps.extend(fields[0])
-            return (name, FIELDS, fields)
         refs, fits = self.refs, arg.element_fits
         targets: list[int] = []
         first = None
