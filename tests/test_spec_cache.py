@@ -38,6 +38,14 @@ def test_the_cached_specs_are_the_specs_the_code_gives(tmp_path: Path) -> None:
     assert len(from_code) == 15
 
 
+def test_a_miss_writes_the_file_only_once_every_tool_was_built(tmp_path: Path) -> None:
+    registry = ToolRegistry.from_sources([BuiltinTools(tmp_path)])
+    registry.get("calculate_tax")  # what validating a plan naming one tool does
+    assert not list(tmp_path.glob("tool-specs-*.json"))
+    registry.catalog()  # listing builds the rest
+    assert len(list(tmp_path.glob("tool-specs-*.json"))) == 1
+
+
 def test_a_cached_tool_is_built_from_its_function_when_got_and_runs(tmp_path: Path) -> None:
     _catalog(BuiltinTools(tmp_path))
     registry = ToolRegistry.from_sources([BuiltinTools(tmp_path)])

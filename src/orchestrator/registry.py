@@ -574,12 +574,22 @@ class DeferredTool:
 
 def deferred_tools_in(module: ModuleType) -> list[DeferredTool]:
     """:func:`tools_in`, each tool built only when first used."""
-    out: list[DeferredTool] = []
-    for obj in vars(module).values():
-        options = getattr(obj, _OPTIONS_ATTR, None)
-        if isinstance(options, ToolOptions) and callable(obj) and getattr(obj, "__module__", None) == module.__name__:
-            out.append(DeferredTool(options.name or obj.__name__, _builder(obj)))
-    return out
+    return [DeferredTool(tool_name(obj), _builder(obj)) for _, obj in described_in(module)]
+
+
+def described_in(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
+    """(attribute name, function) of each function `module` defines and describes with :func:`tool`, in order."""
+    return [
+        (attr, obj)
+        for attr, obj in vars(module).items()
+        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__
+    ]
+
+
+def tool_name(fn: Callable[..., Any]) -> str:
+    """The name of the tool a described function stands for, without building it."""
+    options = getattr(fn, _OPTIONS_ATTR, None)
+    return (options.name if isinstance(options, ToolOptions) else None) or fn.__name__
 
 
 def _builder(fn: Callable[..., Any]) -> Callable[[], Tool]:

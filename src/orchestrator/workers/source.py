@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib import import_module
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-from orchestrator.registry import DeferredTool, deferred_tools_in, is_tool
+from orchestrator.registry import DeferredTool, deferred_tools_in, described_in
 
 __all__ = ["BuiltinTools"]
 
@@ -54,22 +52,14 @@ class BuiltinTools:
         cache = spec_cache.SpecCache(self._folder or _default_folder(), _package_key())
         entries = cache.load()
         if entries is None:
-            entries = spec_cache.entries_of(_described())
-            cache.save(entries)
+            described = [pair for name in _MODULES for pair in described_in(import_module(name))]
+            yield from spec_cache.Filler(cache, described).tools()
+            return
         for entry in entries:
             yield spec_cache.deferred(entry)
 
     def __repr__(self) -> str:
         return "BuiltinTools()"
-
-
-def _described() -> Iterator[tuple[str, Any]]:
-    """(attribute name, function) of every described function defined in the worker modules, in order."""
-    for name in _MODULES:
-        module: ModuleType = import_module(name)
-        for attr, obj in vars(module).items():
-            if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__:
-                yield attr, obj
 
 
 def _default_folder() -> Path:

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.registry import DeferredTool, Tool, ToolSpec, function_tool
+from orchestrator.registry import DeferredTool, Tool, ToolSpec, function_tool, tool_name
 
-__all__ = ["CachedTool", "SpecCache", "package_key"]
+__all__ = ["CachedTool", "Filler", "SpecCache", "deferred", "package_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,25 @@ def _builder(module: str, attr: str) -> Callable[[], Tool]:
     return build
 
 
-def entries_of(described: Iterable[tuple[str, Any]]) -> list[CachedTool]:
-    """Cache entries for described functions, given as (name in their module, function); each is built to
-    learn its spec."""
-    return [CachedTool(module=fn.__module__, attr=attr, spec=function_tool(fn).spec) for attr, fn in described]
+class Filler:
+    """On a miss: the tools, each built when a command first needs it (validating a plan builds only the tools it
+    names); the file is written once every one has been built (listing the tools does that)."""
+
+    def __init__(self, cache: SpecCache, described: Sequence[tuple[str, Callable[..., Any]]]) -> None:
+        self._cache = cache
+        self._described = described
+        self._entries: dict[int, CachedTool] = {}
+
+    def tools(self) -> list[DeferredTool]:
+        return [DeferredTool(tool_name(fn), self._builder(i, attr, fn)) for i, (attr, fn) in enumerate(self._described)]
+
+    def _builder(self, index: int, attr: str, fn: Callable[..., Any]) -> Callable[[], Tool]:
+        def build() -> Tool:
+            built = function_tool(fn)
+            if index not in self._entries:
+                self._entries[index] = CachedTool(module=fn.__module__, attr=attr, spec=built.spec)
+                if len(self._entries) == len(self._described):
+                    self._cache.save([self._entries[i] for i in range(len(self._described))])
+            return built
+
+        return build
