@@ -609,13 +609,15 @@ class DeferredTool:
     """A tool known by its name now and built on first use: a described function's schemas take time to build,
     and a command that validates one plan needs only the tools it names.
 
-    A :class:`ToolRegistry` builds it when the tool is first got (or listed) and keeps the built tool.
+    A :class:`ToolRegistry` builds it when the tool is first got and keeps the built tool. A spec given up front
+    (known from a cache, say) is what listing the catalog shows, without building.
     """
 
-    def __init__(self, name: str, build: Callable[[], Tool]) -> None:
+    def __init__(self, name: str, build: Callable[[], Tool], *, spec: ToolSpec | None = None) -> None:
         self.name = name
         self._build = build
         self._tool: Tool | None = None
+        self.known_spec = spec
 
     def build(self) -> Tool:
         """The tool (built once)."""
@@ -625,7 +627,7 @@ class DeferredTool:
 
     @property
     def spec(self) -> ToolSpec:
-        return self.build().spec
+        return self.known_spec if self.known_spec is not None else self.build().spec
 
     async def invoke(self, args: Mapping[str, Any]) -> Any:
         return await self.build().invoke(args)
@@ -639,12 +641,22 @@ class DeferredTool:
 
 def deferred_tools_in(module: ModuleType) -> list[DeferredTool]:
     """:func:`tools_in`, each tool built only when first used."""
-    out: list[DeferredTool] = []
-    for obj in vars(module).values():
-        options = getattr(obj, _OPTIONS_ATTR, None)
-        if isinstance(options, ToolOptions) and callable(obj) and getattr(obj, "__module__", None) == module.__name__:
-            out.append(DeferredTool(options.name or obj.__name__, _builder(obj)))
-    return out
+    return [DeferredTool(tool_name(obj), _builder(obj)) for _, obj in described_in(module)]
+
+
+def described_in(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
+    """(attribute name, function) of each function `module` defines and describes with :func:`tool`, in order."""
+    return [
+        (attr, obj)
+        for attr, obj in vars(module).items()
+        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__
+    ]
+
+
+def tool_name(fn: Callable[..., Any]) -> str:
+    """The name of the tool a described function stands for, without building it."""
+    options = getattr(fn, _OPTIONS_ATTR, None)
+    return (options.name if isinstance(options, ToolOptions) else None) or fn.__name__
 
 
 def _builder(fn: Callable[..., Any]) -> Callable[[], Tool]:
@@ -734,8 +746,15 @@ class ToolRegistry:
         return sorted(self._tools)
 
     def catalog(self) -> list[ToolSpec]:
-        """Every tool's spec, sorted by name: exactly what the planner is shown."""
-        return [self.get(name).spec for name in sorted(self._tools)]
+        """Every tool's spec, sorted by name: exactly what the planner is shown. A deferred tool whose spec is
+        known is listed without being built."""
+        return [self._spec(name) for name in sorted(self._tools)]
+
+    def _spec(self, name: str) -> ToolSpec:
+        found = self._tools[name]
+        if isinstance(found, DeferredTool) and found.known_spec is not None:
+            return found.known_spec
+        return self.get(name).spec
 
     def copy(self) -> ToolRegistry:
         """The same tools in a new registry (the sources stay with this one, which closes them)."""
