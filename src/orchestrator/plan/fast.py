@@ -135,7 +135,7 @@ class _Arg:
 
 
 class _ToolInfo:
-    __slots__ = ("args", "fast", "kind", "name", "required", "root", "tool")
+    __slots__ = ("args", "fast", "kind", "name", "required", "root", "shapes", "tool")
 
     def __init__(self, tool: FunctionTool):
         self.tool = tool
@@ -147,6 +147,8 @@ class _ToolInfo:
         self.args = {name: _Arg(tool, name, sub, schema) for name, sub in props.items() if isinstance(sub, Mapping)}
         self.required = frozenset(schema.get("required", ()) or ())
         self.fast: dict[tuple[str, ...], FastTool] = {}
+        # argument names, in a step's order -> its run-time part and each argument's checks (None: not valid)
+        self.shapes: dict[tuple[str, ...], tuple[FastTool, tuple[_Arg, ...]] | None] = {}
 
     def for_names(self, names: Iterable[str]) -> FastTool:
         """The shared run-time part of the steps calling this tool with these argument names."""
@@ -154,6 +156,18 @@ class _ToolInfo:
         found = self.fast.get(key)
         if found is None:
             found = self.fast[key] = FastTool(self.tool, key, self.kind)
+        return found
+
+    def shape(self, names: tuple[str, ...]) -> tuple[FastTool, tuple[_Arg, ...]] | None:
+        """For steps giving arguments `names` (in this order): the run-time part and the arguments' checks;
+        None when a name is unknown or a required argument is missing. Worked out once per names."""
+        if names in self.shapes:
+            return self.shapes[names]
+        args = tuple(self.args[name] for name in names if name in self.args)
+        found = None
+        if len(args) == len(names) and self.required.issubset(names):
+            found = (self.for_names(names), args)
+        self.shapes[names] = found
         return found
 
 
@@ -204,7 +218,10 @@ class _Compiler:
         self.refs: dict[str, _Target] = {}  # reference text -> what it points at (the same text recurs)
         self.paths: dict[str, tuple[str] | None] = {}
         self.index: dict[str, int] = {}
+        self.ids: list[str] = []
         self.step_tools: list[_ToolInfo] = []
+        self.columns: dict[str, _Column] = {}  # field -> the references to it
+        self.lists: dict[str, _Column] = {}  # the text of a reference -> its field's column
 
     def plan(self, data: dict[str, Any]) -> FastPlan:
         raw_steps = data.get("steps")
@@ -237,21 +254,16 @@ class _Compiler:
     def read_ids(self, raw_steps: list[Any]) -> list[str]:
         """Every step's id and tool (first, so that references may point forward)."""
         index, tools, known = self.index, self.step_tools, self.tools
-        ids: list[str] = []
+        ids = self.ids
         for number, raw in enumerate(raw_steps):
             if type(raw) is not dict or not raw.keys() <= _STEP_KEYS:
                 raise _Unsupported
             sid, name = raw.get("id"), raw.get("tool")
-            # The id pattern (model.STEP_ID_PATTERN), as refs._is_name checks it, inline; and unique.
-            if (
-                type(sid) is not str
-                or len(sid) > 64
-                or not sid.isascii()
-                or sid[:1] in ("", "-")
-                or not sid.replace("-", "_").isidentifier()
-                or sid in index
-                or type(name) is not str
-            ):
+            # The id pattern (model.STEP_ID_PATTERN), as refs._is_name checks it, inline; and unique. An ASCII
+            # identifier matches it (the usual id: no "-", checked without the copy replace would make).
+            if type(sid) is not str or type(name) is not str or len(sid) > 64 or not sid.isascii() or sid in index:
+                raise _Unsupported
+            if not sid.isidentifier() and (sid[:1] == "-" or not sid.replace("-", "_").isidentifier()):
                 raise _Unsupported
             index[sid] = number
             ids.append(sid)
@@ -275,45 +287,54 @@ class _Compiler:
         specs: list[tuple[ArgSpec, ...]] = []
         tools: list[FastTool] = []
         waits: list[tuple[int, ...]] = []
-        index, limits = self.index, self.limits
+        index, limits, step_tools, lists = self.index, self.limits, self.step_tools, self.lists
         for number, raw in enumerate(raw_steps):
-            info = self.step_tools[number]
-            args = raw.get("args", _EMPTY)
-            deps_raw = raw.get("depends_on", ())
-            description = raw.get("description")
-            if type(args) is not dict or type(deps_raw) not in (list, tuple) or not args.keys() >= info.required:
+            info = step_tools[number]
+            # read_ids saw "id" and "tool" and no other keys than a step's: a third is "args", a fourth or
+            # fifth "depends_on" or "description" (looked up only then)
+            args = raw.get("args", _EMPTY) if len(raw) > 2 else _EMPTY
+            if type(args) is not dict:
                 raise _Unsupported
-            if description is not None and (type(description) is not str or not _text_ok(description, limits)):
+            names = tuple(args)
+            found = info.shapes.get(names) or info.shape(names)
+            if found is None:
                 raise _Unsupported
+            fast_tool, checks = found
             deps: list[int] = []
             spec: list[ArgSpec] = []
-            known = info.args
-            for name, value in args.items():
-                arg = known.get(name)
-                if arg is None:
-                    raise _Unsupported
+            for arg, value in zip(checks, args.values(), strict=True):
                 kind = type(value)
                 if kind is arg.exact and kind is not str:  # an int or a boolean
                     if kind is int and not INT_MIN <= value <= INT_MAX:
                         raise _Unsupported
-                    spec.append((name, READY, value))
+                    spec.append((arg.name, READY, value))
                     continue
-                if kind is not list or not value or type(value[0]) is not str or not value[0].startswith("step:"):
-                    spec.append(self.arg(number, info, arg, value, deps))
-                    continue
-                fields = self.field_list(number, arg, value)  # the usual list of references, else any
-                if fields is not None:
+                first = value[0] if kind is list and value else None
+                column = lists.get(first) if type(first) is str else None
+                if column is None and type(first) is str and first.startswith("step:"):
+                    column = self.column(first)
+                fields = self.field_list(number, arg, value, column) if column is not None else None
+                if fields is not None:  # the usual list of references
                     deps.extend(fields[0])
-                    spec.append((name, FIELDS, fields))
+                    spec.append((arg.name, FIELDS, fields))
+                elif type(first) is str and first.startswith("step:"):
+                    spec.append(self.ref_list(number, arg.name, arg, value, deps))
                 else:
-                    spec.append(self.ref_list(number, name, arg, value, deps))
-            for dep in deps_raw:
-                found_dep = index.get(dep) if type(dep) is str else None
-                if found_dep is None or found_dep == number:
+                    spec.append(self.arg(number, info, arg, value, deps))
+            if len(raw) > 2 + ("args" in raw):
+                deps_raw = raw.get("depends_on", ())
+                description = raw.get("description")
+                if type(deps_raw) not in (list, tuple):
                     raise _Unsupported
-                deps.append(found_dep)
+                if description is not None and (type(description) is not str or not _text_ok(description, limits)):
+                    raise _Unsupported
+                for dep in deps_raw:
+                    found_dep = index.get(dep) if type(dep) is str else None
+                    if found_dep is None or found_dep == number:
+                        raise _Unsupported
+                    deps.append(found_dep)
             specs.append(tuple(spec))
-            tools.append(info.for_names(args))
+            tools.append(fast_tool)
             # Not deduplicated: a step named twice is waited for twice and counts its dependent down twice.
             waits.append(tuple(deps))
         return specs, tools, waits
@@ -348,39 +369,55 @@ class _Compiler:
         paths = [refs.get(element) or self.target(element) for element in value]
         return (name, REFS, tuple((p[0], p[1]) for p in paths if p is not None))
 
-    def field_list(self, number: int, arg: _Arg, value: list[Any]) -> tuple[tuple[int, ...], str] | None:
-        """The usual list, ``["step:<id>.<field>", ...]`` for one field, read without parsing each reference:
-        (the steps' numbers, the field); None for any other list (then read one reference at a time).
-
-        An element that is ``step:`` + a known id + ``.`` + the field is the reference parse_ref reads.
-        """
-        _, dot, field = value[0][5:].partition(".")
+    def column(self, first: str) -> _Column | None:
+        """The references to the field `first` (a ``step:`` text) names, when it is ``step:<id>.<field>`` for a
+        plain field name (None otherwise): made once per field (for a few fields), then found by the text of
+        any of them in `lists`."""
+        _, dot, field = first[5:].partition(".")
         path = self.path(field) if dot else None
         if path is None:
             return None
         if len(field) + 70 > self.limits.max_string:  # "step:" + an id (64 at most) + "." + field
             return None  # near the string length limit: the general reading checks each element
-        suffix = "." + field
-        cut = -len(suffix)
-        index, step_tools = self.index, self.step_tools
+        column = self.columns.get(field)
+        if column is None:
+            if len(self.columns) >= _MAX_COLUMNS:  # many fields: their lists are read one reference at a time
+                return None
+            column = self.columns[field] = _Column(field, path, self.ids)
+            self.lists.update(dict.fromkeys(column.texts, column))
+        return column
+
+    def field_list(
+        self, number: int, arg: _Arg, value: list[Any], column: _Column
+    ) -> tuple[tuple[int, ...], str] | None:
+        """The usual list, ``["step:<id>.<field>", ...]`` for one field, read without parsing each reference:
+        (the steps' numbers, the field); None for any other list (then read one reference at a time).
+
+        An element that is ``step:`` + a known id + ``.`` + the field is the reference parse_ref reads: it is
+        one of the column's texts, found with one dict lookup.
+        """
+        texts, path, step_tools = column.texts, column.path, self.step_tools
         fits = arg.field_fits.get(path)
         if fits is None:
             fits = arg.field_fits[path] = {}
         targets: list[int] = []
+        checked = None  # the last target tool whose output was found to fit
         for element in value:
-            if type(element) is not str or not element.endswith(suffix) or not element.startswith("step:"):
-                return None
-            target = index.get(element[5:cut])
+            target = texts.get(element) if type(element) is str else None
             if target is None:
                 return None
             tool = step_tools[target]
-            ok = fits.get(tool.name)
-            if ok is None:
-                ok = fits[tool.name] = _fits(arg.items_types, tool, path)
-            if not ok or target == number:
-                raise _Unsupported
+            if tool is not checked:
+                ok = fits.get(tool.name)
+                if ok is None:
+                    ok = fits[tool.name] = _fits(arg.items_types, tool, path)
+                if not ok:
+                    raise _Unsupported
+                checked = tool
             targets.append(target)
-        return tuple(targets), field
+        if number in targets:
+            raise _Unsupported
+        return tuple(targets), column.field
 
     def arg(self, number: int, info: _ToolInfo, arg: _Arg, value: Any, deps: list[int]) -> ArgSpec:
         kind = type(value)
@@ -451,6 +488,18 @@ class _Compiler:
 
 
 _MAX_CACHED = 65_536
+_MAX_COLUMNS = 8
+
+
+class _Column:
+    """The references to one field of every step: ``step:<id>.<field>`` -> the step's number."""
+
+    __slots__ = ("field", "path", "texts")
+
+    def __init__(self, field: str, path: tuple[str], ids: list[str]):
+        self.field = field
+        self.path = path
+        self.texts = {f"step:{sid}.{field}": number for number, sid in enumerate(ids)}
 
 
 def _fits(expected: frozenset[str] | None, target: _ToolInfo, path: tuple[Any, ...]) -> bool:
