@@ -142,7 +142,7 @@ class FastRun:
             left -= 1
         del self.running[first]
 
-    def arguments(self, spec: tuple[ArgSpec, ...]) -> dict[str, Any]:
+    def arguments(self, spec: list[ArgSpec]) -> dict[str, Any]:
         """The step's arguments, its references resolved from the outputs of the steps they name."""
         outputs = self.outputs
         args: dict[str, Any] = {}
@@ -161,7 +161,7 @@ class FastRun:
                 args[name] = [self.lookup(target, path) for target, path in value]
         return args
 
-    def guarded(self, spec: tuple[ArgSpec, ...], guards: tuple[Callable[[Any], Any], ...]) -> dict[str, Any] | None:
+    def guarded(self, spec: list[ArgSpec], guards: tuple[Callable[[Any], Any], ...]) -> dict[str, Any] | None:
         """The step's keyword arguments, each resolved and passed through its guard; None when a guard refuses
         a value (the call then goes through Pydantic, which says what is wrong or converts it)."""
         outputs = self.outputs

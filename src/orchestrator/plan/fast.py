@@ -78,9 +78,9 @@ class FastPlan:
         output: Node,
         ids: list[str],
         tools: list[FastTool],
-        specs: list[tuple[ArgSpec, ...]],
+        specs: list[list[ArgSpec]],
         waits: list[int],
-        dependents: list[tuple[int, ...]],
+        dependents: list[list[int]],
     ):
         self.data = data
         self.goal = goal
@@ -221,7 +221,6 @@ class _Compiler:
         self.ids: list[str] = []
         self.step_tools: list[_ToolInfo] = []
         self.columns: dict[str, _Column] = {}  # field -> the references to it
-        self.lists: dict[str, _Column] = {}  # the text of a reference -> its field's column
 
     def plan(self, data: dict[str, Any]) -> FastPlan:
         raw_steps = data.get("steps")
@@ -278,16 +277,18 @@ class _Compiler:
         info = self.tools[name] = _ToolInfo(tool)
         return info
 
-    def steps(self, raw_steps: list[Any]) -> tuple[list[tuple[ArgSpec, ...]], list[FastTool], list[tuple[int, ...]]]:
+    def steps(self, raw_steps: list[Any]) -> tuple[list[list[ArgSpec]], list[FastTool], list[list[int]]]:
         """Every step's arguments in flat form, its tool's run-time part, the numbers of the steps it waits for.
 
         The usual arguments (an integer or boolean literal, a list of step references) are checked inline:
         this loop is most of validation's time.
         """
-        specs: list[tuple[ArgSpec, ...]] = []
+        specs: list[list[ArgSpec]] = []
         tools: list[FastTool] = []
-        waits: list[tuple[int, ...]] = []
-        index, limits, step_tools, lists = self.index, self.limits, self.step_tools, self.lists
+        waits: list[list[int]] = []
+        index, limits, step_tools = self.index, self.limits, self.step_tools
+        column: _Column | None = None  # the references to the field the last usual list named
+        texts: dict[str, int] = {}  # its texts
         for number, raw in enumerate(raw_steps):
             info = step_tools[number]
             # read_ids saw "id" and "tool" and no other keys than a step's: a third is "args", a fourth or
@@ -302,7 +303,7 @@ class _Compiler:
             fast_tool, checks = found
             deps: list[int] = []
             spec: list[ArgSpec] = []
-            for arg, value in zip(checks, args.values(), strict=True):
+            for arg, value in zip(checks, args.values()):  # noqa: B905  # as many: checks are of these names
                 kind = type(value)
                 if kind is arg.exact and kind is not str:  # an int or a boolean
                     if kind is int and not INT_MIN <= value <= INT_MAX:
@@ -310,17 +311,17 @@ class _Compiler:
                     spec.append((arg.name, READY, value))
                     continue
                 first = value[0] if kind is list and value else None
-                column = lists.get(first) if type(first) is str else None
-                if column is None and type(first) is str and first.startswith("step:"):
-                    column = self.column(first)
-                fields = self.field_list(number, arg, value, column) if column is not None else None
-                if fields is not None:  # the usual list of references
-                    deps.extend(fields[0])
-                    spec.append((arg.name, FIELDS, fields))
-                elif type(first) is str and first.startswith("step:"):
-                    spec.append(self.ref_list(number, arg.name, arg, value, deps))
-                else:
+                if type(first) is not str or not first.startswith("step:"):
                     spec.append(self.arg(number, info, arg, value, deps))
+                    continue
+                if first not in texts:  # a list of references to another field (or not the usual list)
+                    column = self.column(first)
+                    texts = column.texts if column is not None else {}
+                if column is not None and (targets := self.field_list(number, arg, value, column)) is not None:
+                    deps.extend(targets)  # the usual list of references
+                    spec.append((arg.name, FIELDS, (targets, column.field)))
+                else:
+                    spec.append(self.ref_list(number, arg.name, arg, value, deps))
             if len(raw) > 2 + ("args" in raw):
                 deps_raw = raw.get("depends_on", ())
                 description = raw.get("description")
@@ -333,10 +334,10 @@ class _Compiler:
                     if found_dep is None or found_dep == number:
                         raise _Unsupported
                     deps.append(found_dep)
-            specs.append(tuple(spec))
+            specs.append(spec)
             tools.append(fast_tool)
             # Not deduplicated: a step named twice is waited for twice and counts its dependent down twice.
-            waits.append(tuple(deps))
+            waits.append(deps)
         return specs, tools, waits
 
     def ref_list(self, number: int, name: str, arg: _Arg, value: list[Any], deps: list[int]) -> ArgSpec:
@@ -371,8 +372,7 @@ class _Compiler:
 
     def column(self, first: str) -> _Column | None:
         """The references to the field `first` (a ``step:`` text) names, when it is ``step:<id>.<field>`` for a
-        plain field name (None otherwise): made once per field (for a few fields), then found by the text of
-        any of them in `lists`."""
+        plain field name (None otherwise): made once per field (for a few fields)."""
         _, dot, field = first[5:].partition(".")
         path = self.path(field) if dot else None
         if path is None:
@@ -384,14 +384,11 @@ class _Compiler:
             if len(self.columns) >= _MAX_COLUMNS:  # many fields: their lists are read one reference at a time
                 return None
             column = self.columns[field] = _Column(field, path, self.ids)
-            self.lists.update(dict.fromkeys(column.texts, column))
         return column
 
-    def field_list(
-        self, number: int, arg: _Arg, value: list[Any], column: _Column
-    ) -> tuple[tuple[int, ...], str] | None:
+    def field_list(self, number: int, arg: _Arg, value: list[Any], column: _Column) -> list[int] | None:
         """The usual list, ``["step:<id>.<field>", ...]`` for one field, read without parsing each reference:
-        (the steps' numbers, the field); None for any other list (then read one reference at a time).
+        the steps' numbers; None for any other list (then read one reference at a time).
 
         An element that is ``step:`` + a known id + ``.`` + the field is the reference parse_ref reads: it is
         one of the column's texts, found with one dict lookup.
@@ -417,7 +414,7 @@ class _Compiler:
             targets.append(target)
         if number in targets:
             raise _Unsupported
-        return tuple(targets), column.field
+        return targets
 
     def arg(self, number: int, info: _ToolInfo, arg: _Arg, value: Any, deps: list[int]) -> ArgSpec:
         kind = type(value)
@@ -514,7 +511,7 @@ def _fits(expected: frozenset[str] | None, target: _ToolInfo, path: tuple[Any, .
     return schemas.compatible(schemas.types_of(schema, root), expected)
 
 
-def _order(deps: list[tuple[int, ...]]) -> tuple[list[int], list[tuple[int, ...]]]:
+def _order(deps: list[list[int]]) -> tuple[list[int], list[list[int]]]:
     """(How many steps each step waits for, each step's dependents); raises when the graph has a cycle."""
     waits = [len(d) for d in deps]
     dependents: list[list[int]] = [[] for _ in deps]
@@ -534,7 +531,7 @@ def _order(deps: list[tuple[int, ...]]) -> tuple[list[int], list[tuple[int, ...]
                     ready.append(child)
         if len(ready) != len(deps):
             raise _Unsupported  # a cycle: the full path reports it as a path
-    return waits, [tuple(d) for d in dependents]
+    return waits, dependents
 
 
 _EMPTY: dict[str, Any] = {}
