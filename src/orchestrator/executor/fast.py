@@ -101,11 +101,12 @@ class FastRun:
         """
         first = number
         plan, t0 = self.plan, self.t0
-        tools, ids, specs = plan.tools, plan.ids, plan.specs
+        tools, ids, specs, dependents = plan.tools, plan.ids, plan.specs, plan.dependents
+        records, outputs, remaining, running = self.records, self.outputs, self.remaining, self.running
         left = INLINE
         while True:
             tool = tools[number]
-            self.records[number] = rec = StepResult(ids[number], tool.name, tool.kind, "pending")
+            records[number] = rec = StepResult(ids[number], tool.name, tool.kind, "pending")
             rec.started_s = started = perf_counter() - t0
             rec.attempts = 1
             _current.set(rec)  # the tool reports into its result
@@ -121,7 +122,7 @@ class FastRun:
                 rec.finished_s = perf_counter() - t0
                 rec.duration_s = rec.finished_s - started
                 rec.error = "cancelled"
-                del self.running[first]
+                del running[first]
                 raise
             except Exception as exc:
                 rec.status = "failed"
@@ -131,16 +132,31 @@ class FastRun:
                 rec.duration_s = rec.finished_s - started
                 following = self.settle(number, True, False)
             else:
-                self.outputs[number] = rec.output = output
+                outputs[number] = rec.output = output
                 rec.status = "succeeded"
                 rec.finished_s = finished = perf_counter() - t0
                 rec.duration_s = finished - started
-                following = self.settle(number, False, left > 0 and len(self.running) == 1)
+                keep = left > 0 and len(running) == 1
+                if self.blocked:  # a step failed: settle skips the steps it blocks
+                    following = self.settle(number, False, keep)
+                else:  # settle(number, False, keep), inlined: nothing is blocked, this is the hot path
+                    following = None
+                    self.unsettled -= 1
+                    for child in dependents[number]:
+                        remaining[child] -= 1
+                        if remaining[child] != 0:
+                            continue
+                        if keep and following is None:
+                            following = child
+                        else:
+                            running[child] = self.create_task(self.run(child))
+                    if self.unsettled == 0 and not self.done.done():
+                        self.done.set_result(None)
             if following is None:
                 break
             number = following
             left -= 1
-        del self.running[first]
+        del running[first]
 
     def arguments(self, spec: list[ArgSpec]) -> dict[str, Any]:
         """The step's arguments, its references resolved from the outputs of the steps they name."""
@@ -166,7 +182,7 @@ class FastRun:
         a value (the call then goes through Pydantic, which says what is wrong or converts it)."""
         outputs = self.outputs
         kwargs: dict[str, Any] = {}
-        for (name, kind, value), guard in zip(spec, guards, strict=True):
+        for (name, kind, value), guard in zip(spec, guards):  # noqa: B905  # one guard per argument
             if kind == READY:  # validation proved the guard would pass it as it is
                 kwargs[name] = value
                 continue
@@ -248,16 +264,15 @@ class FastRun:
         succeeded = 0
         steps: dict[str, StepResult] = {}
         outputs: dict[str, Any] = {}
-        for number, sid in enumerate(plan.ids):
-            rec = self.records[number]
+        for sid, rec, out in zip(plan.ids, self.records, self.outputs):  # noqa: B905  # one of each per step
             if rec is None:  # never reached (the run was cancelled)
-                tool = plan.tools[number]
+                tool = plan.tools[len(steps)]
                 rec = StepResult(sid, tool.name, tool.kind, "skipped", error="not run")
             elif rec.status == "pending":
                 rec.status, rec.error = "skipped", "not run"
             if rec.status == "succeeded":
                 succeeded += 1
-                outputs[sid] = self.outputs[number]
+                outputs[sid] = out
             if rec.usage is not None:
                 total = total + rec.usage
             steps[sid] = rec
