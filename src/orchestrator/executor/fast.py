@@ -188,8 +188,10 @@ class FastRun:
                 continue
             if kind == FIELDS:
                 targets, field = value
+                resolved = []
                 try:
-                    resolved = [outputs[target][field] for target in targets]
+                    for target in targets:  # a loop, not a comprehension: for short lists, the cheaper
+                        resolved.append(outputs[target][field])
                 except Exception:  # not a dict with that field: said as the general scheduler says it
                     resolved = [self.lookup(target, (field,)) for target in targets]
             elif kind == LITERAL:
