@@ -184,7 +184,8 @@ class FunctionTool:
         self._output_adapter: TypeAdapter[Any] | None = (
             None if _is_any(return_annotation) else TypeAdapter(return_annotation)
         )
-        self._output_fields = _plain_fields(return_annotation)
+        output_fields = _plain_fields(return_annotation)
+        self._output_items = tuple(output_fields.items()) if output_fields is not None else None
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
         self._direct: dict[frozenset[str], Callable[[dict[str, Any]], Awaitable[Any]] | None] = {}
         output_schema = self._output_adapter.json_schema(mode="serialization") if self._output_adapter else {}
@@ -332,15 +333,15 @@ class FunctionTool:
 
     def dump(self, result: Any) -> Any:
         """The tool's return value as plain JSON data."""
-        fields = self._output_fields
+        fields = self._output_items
         if fields is not None and type(result) is dict and len(result) == len(fields):
-            # A TypedDict of plain fields, returned with every field of its exact type: what Pydantic's
-            # serializer gives is a copy (in the dict's own order), made here without it.
-            for key, value in result.items():
-                if type(key) is not str or fields.get(key) is not type(value):
+            # A TypedDict of plain fields, returned with every field (so no other key) of its exact type: what
+            # Pydantic's serializer gives is a copy (in the dict's own order), made here without it.
+            for key, kind in fields:
+                if type(result.get(key)) is not kind:  # (None, for a missing field, is not a plain type)
                     break
             else:
-                return dict(result)
+                return result.copy()
         return result if result is None else to_jsonable(result, self._output_adapter)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 from orchestrator.errors import ToolError
 from orchestrator.plan.limits import Limits
@@ -27,7 +28,7 @@ from orchestrator.plan.refs import (
     resolve,
 )
 from orchestrator.plan.source import _values_ok, check_values
-from orchestrator.registry import FunctionTool
+from orchestrator.registry import FunctionTool, to_jsonable
 
 names = st.text(alphabet="ab_-1Z.é[]0 \n", min_size=0, max_size=8)
 
@@ -216,3 +217,37 @@ def test_the_quick_value_scan_agrees_with_the_one_that_names_paths(value: Any, d
 def test_each_hostile_value_is_named(value: Any, words: str) -> None:
     [(path, code, message)] = check_values({"steps": [{"args": {"v": value}}]})
     assert path == ("steps", 0, "args", "v") and code == "invalid_value" and words in message
+
+
+class _Plain(TypedDict):
+    value: int
+    label: str
+    ok: bool
+
+
+async def _plain_tool() -> _Plain:
+    return {"value": 1, "label": "a", "ok": True}
+
+
+_PLAIN_TOOL = FunctionTool(_plain_tool)
+_plain_values = st.one_of(st.integers(), st.text(max_size=3), st.booleans(), st.none(), st.floats(allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    result=st.dictionaries(st.sampled_from(["value", "label", "ok", "other"]), _plain_values, min_size=0, max_size=4),
+)
+def test_dumping_a_plain_typed_dict_gives_what_the_serializer_gives(result: dict[str, Any]) -> None:
+    """The shortcut of FunctionTool.dump (every field, of its exact type, nothing else: a copy) agrees with
+    Pydantic's serializer, which it skips; anything else still goes through the serializer."""
+    try:
+        expected: Any = ("ok", to_jsonable(result, _PLAIN_TOOL._output_adapter))
+    except Exception as exc:
+        expected = ("error", type(exc))
+    try:
+        got: Any = ("ok", _PLAIN_TOOL.dump(result))
+    except Exception as exc:
+        got = ("error", type(exc))
+    assert got == expected
+    if got[0] == "ok":
+        assert list(got[1]) == list(expected[1]) and got[1] is not result  # same order, a copy

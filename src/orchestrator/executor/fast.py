@@ -19,8 +19,9 @@ output, as the plain asyncio floor of ``orchestrator bench`` has.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -80,7 +81,10 @@ class FastRun:
         # The running steps' tasks (the loop holds tasks only weakly); each step removes its own when it ends.
         self.running: dict[int, asyncio.Task[None]] = {}
         loop = asyncio.get_running_loop()
-        self.create_task = loop.create_task
+        # What loop.create_task does when the loop has no task factory, without its checks (the loop runs us)
+        self.create_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] = (
+            partial(asyncio.Task, loop=loop) if loop.get_task_factory() is None else loop.create_task
+        )
         self.done: asyncio.Future[None] = loop.create_future()
         self.t0 = perf_counter()
 
