@@ -195,7 +195,7 @@ class FastRun:
                 resolved = []
                 try:
                     for target in targets:  # a loop, not a comprehension: for short lists, the cheaper
-                        resolved.append(outputs[target][field])
+                        resolved.append(outputs[target][field])  # noqa: PERF401
                 except Exception:  # not a dict with that field: said as the general scheduler says it
                     resolved = [self.lookup(target, (field,)) for target in targets]
             elif kind == LITERAL:
