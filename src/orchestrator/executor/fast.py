@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from orchestrator.context import Usage, _current
 from orchestrator.errors import ToolError
@@ -59,6 +59,7 @@ class FastRun:
         "blocked",
         "create_task",
         "done",
+        "failures",
         "inputs",
         "outputs",
         "plan",
@@ -78,6 +79,7 @@ class FastRun:
         self.remaining = plan.waits.copy()
         self.blocked: dict[int, int] = {}  # step -> the first dependency that did not succeed
         self.unsettled = n
+        self.failures = 0  # steps that failed
         # The running steps' tasks (the loop holds tasks only weakly); each step removes its own when it ends.
         self.running: dict[int, asyncio.Task[None]] = {}
         loop = asyncio.get_running_loop()
@@ -129,6 +131,7 @@ class FastRun:
                 del running[first]
                 raise
             except Exception as exc:
+                self.failures += 1
                 rec.status = "failed"
                 rec.finished_s = perf_counter() - t0
                 rec.error = _describe(exc)
@@ -267,9 +270,17 @@ class FastRun:
     def result(self, run_id: str, started_at: datetime) -> RunResult:
         plan = self.plan
         total = Usage()
+        if self.unsettled == 0 and self.failures == 0:  # every step ran and succeeded: the usual run
+            # (a step is skipped or left pending only when another failed, or the run was cancelled)
+            steps = cast(dict[str, StepResult], dict(zip(plan.ids, self.records, strict=True)))
+            for done in steps.values():
+                if done.usage is not None:
+                    total = total + done.usage
+            outputs = dict(zip(plan.ids, self.outputs, strict=True))
+            return self.returned(run_id, started_at, "succeeded", outputs, steps, total)
         succeeded = 0
-        steps: dict[str, StepResult] = {}
-        outputs: dict[str, Any] = {}
+        steps = {}
+        outputs = {}
         for sid, rec, out in zip(plan.ids, self.records, self.outputs):  # noqa: B905  # one of each per step
             if rec is None:  # never reached (the run was cancelled)
                 tool = plan.tools[len(steps)]
@@ -287,6 +298,18 @@ class FastRun:
             status = "failed"
         else:
             status = "succeeded" if succeeded == len(steps) else "partial"
+        return self.returned(run_id, started_at, status, outputs, steps, total)
+
+    def returned(
+        self,
+        run_id: str,
+        started_at: datetime,
+        status: RunStatus,
+        outputs: dict[str, Any],
+        steps: dict[str, StepResult],
+        total: Usage,
+    ) -> RunResult:
+        plan = self.plan
         output = None
         try:
             output = resolve_in(plan.output, outputs, self.inputs, None)
