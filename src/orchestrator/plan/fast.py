@@ -254,20 +254,22 @@ class _Compiler:
         """Every step's id and tool (first, so that references may point forward)."""
         index, tools, known = self.index, self.step_tools, self.tools
         ids = self.ids
-        for number, raw in enumerate(raw_steps):
+        for raw in raw_steps:
             if type(raw) is not dict or not raw.keys() <= _STEP_KEYS:
                 raise _Unsupported
             sid, name = raw.get("id"), raw.get("tool")
             # The id pattern (model.STEP_ID_PATTERN), as refs._is_name checks it, inline; and unique. An ASCII
             # identifier matches it (the usual id: no "-", checked without the copy replace would make).
-            if type(sid) is not str or type(name) is not str or len(sid) > 64 or not sid.isascii() or sid in index:
+            if type(sid) is not str or type(name) is not str or len(sid) > 64 or not sid.isascii():
                 raise _Unsupported
             if not sid.isidentifier() and (sid[:1] == "-" or not sid.replace("-", "_").isidentifier()):
                 raise _Unsupported
-            index[sid] = number
             ids.append(sid)
             info = known.get(name)
             tools.append(info if info is not None else self.tool(name))
+        index.update(zip(ids, range(len(ids)), strict=True))
+        if len(index) != len(ids):  # an id used twice
+            raise _Unsupported
         return ids
 
     def tool(self, name: str) -> _ToolInfo:
