@@ -386,7 +386,7 @@ def _guard(annotation: Any) -> Callable[[Any], Any] | None:
     if origin is list and len(args) == 1 and (args[0] in _EXACT or args[0] is Any):
         if args[0] is Any:
             return lambda v: list(v) if type(v) is list else _NO
-        return _list_of(_EXACT[args[0]])
+        return _LIST_GUARDS[_EXACT[args[0]]]
     if origin is dict and len(args) == 2 and args[0] is str and (args[1] in _EXACT or args[1] is Any):
         value_kind = _EXACT.get(args[1])
         return lambda v: (
@@ -431,6 +431,18 @@ def _list_of(kind: type) -> Callable[[Any], Any]:
         return value.copy()
 
     return guard
+
+
+_LIST_GUARDS: dict[type, Callable[[Any], Any]] = {kind: _list_of(kind) for kind in (str, int, bool)}
+
+
+def list_guard_type(guard: Callable[[Any], Any]) -> type | None:
+    """For the guard of ``list[str]``, ``list[int]`` or ``list[bool]``: that element type (a fresh list whose
+    elements are all exactly of it is what the guard passes, as a copy); None for any other guard."""
+    for kind, known in _LIST_GUARDS.items():
+        if known is guard:
+            return kind
+    return None
 
 
 def _same(value: Any) -> Any:

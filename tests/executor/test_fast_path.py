@@ -212,6 +212,31 @@ def test_unusual_plans_take_the_general_path(plan: dict[str, Any]) -> None:
     assert fast == general and not took
 
 
+@pytest.mark.parametrize(
+    ("value", "converted"),
+    [(3, True), (True, True), ("4", True), (2.0, True), (2.5, False), (None, False), ([1], False)],
+    ids=repr,
+)
+def test_a_list_argument_given_outputs_of_other_types_at_run_time_agrees(value: Any, converted: bool) -> None:
+    """An untyped output's field, read into a list[int] argument: exact ints pass the inline check of the
+    list guard, anything else goes through Pydantic (converted or refused), on both paths alike."""
+    reg = registry()
+
+    @reg.tool
+    async def untyped(n: int) -> dict[str, Any]:
+        """Give `value`, whatever it is."""
+        return {"value": value}
+
+    steps = [
+        {"id": "a", "tool": "untyped", "args": {"n": 1}},
+        {"id": "b", "tool": "combine", "args": {"n": 1, "values": ["step:a.value", "step:a.value"]}},
+    ]
+    plan = {"goal": "types at run time", "steps": steps, "output": "step:b"}
+    fast, general, took = asyncio.run(both(plan, reg))
+    assert took and fast == general
+    assert fast[0] == ("succeeded" if converted else "partial")  # Pydantic's lax mode, or its error
+
+
 def test_a_listener_a_limit_or_resumed_steps_take_the_general_path() -> None:
     reg = registry()
     plan = small_plan()

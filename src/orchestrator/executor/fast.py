@@ -184,12 +184,14 @@ class FastRun:
                 args[name] = [self.lookup(target, path) for target, path in value]
         return args
 
-    def guarded(self, spec: list[ArgSpec], guards: tuple[Callable[[Any], Any], ...]) -> dict[str, Any] | None:
+    def guarded(
+        self, spec: list[ArgSpec], guards: tuple[tuple[Callable[[Any], Any], type | None], ...]
+    ) -> dict[str, Any] | None:
         """The step's keyword arguments, each resolved and passed through its guard; None when a guard refuses
         a value (the call then goes through Pydantic, which says what is wrong or converts it)."""
         outputs = self.outputs
         kwargs: dict[str, Any] = {}
-        for (name, kind, value), guard in zip(spec, guards):  # noqa: B905  # one guard per argument
+        for (name, kind, value), (guard, element) in zip(spec, guards):  # noqa: B905  # one guard per argument
             if kind == READY:  # validation proved the guard would pass it as it is
                 kwargs[name] = value
                 continue
@@ -201,6 +203,12 @@ class FastRun:
                         resolved.append(outputs[target][field])  # noqa: PERF401
                 except Exception:  # not a dict with that field: said as the general scheduler says it
                     resolved = [self.lookup(target, (field,)) for target in targets]
+                if element is not None:  # the guard of list[element], inline: it would pass a copy of this
+                    for item in resolved:  # list, made here, when every element is exactly an `element`
+                        if type(item) is not element:
+                            return None
+                    kwargs[name] = resolved
+                    continue
             elif kind == LITERAL:
                 resolved = value
             elif kind == REF:

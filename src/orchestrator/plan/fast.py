@@ -29,7 +29,7 @@ from orchestrator.plan.limits import DEFAULT_LIMITS, Limits
 from orchestrator.plan.model import InputSpec, Plan
 from orchestrator.plan.refs import Node, _field_path, _is_name, compile_value, iter_refs, parse_ref
 from orchestrator.plan.source import INT_MAX, INT_MIN, check_values
-from orchestrator.registry import FunctionTool, Tool, ToolRegistry
+from orchestrator.registry import FunctionTool, Tool, ToolRegistry, list_guard_type
 
 _STEP_KEYS = frozenset({"id", "tool", "args", "depends_on", "description"})
 _PLAN_KEYS = frozenset({"goal", "inputs", "steps", "output"})
@@ -58,8 +58,11 @@ class FastTool:
         # The same call the executor makes for such a step (FunctionTool.direct_call): each argument through
         # an exact type guard (in the order of `names`, the steps' own), `fn` called with what they give;
         # a value a guard refuses sends the call through Pydantic (`start`), as do tools without guards.
+        # Each guard with, for that of a list of str, int or bool, the element type (see executor.fast.guarded).
         guards = tool.direct_guards(frozenset(names))
-        self.guards = tuple(guards[name] for name in names) if guards is not None else None
+        self.guards: tuple[tuple[Callable[[Any], Any], type | None], ...] | None = (
+            tuple((guards[name], list_guard_type(guards[name])) for name in names) if guards is not None else None
+        )
         self.fn: Callable[..., Any] = tool.fn
         self.start: Callable[[dict[str, Any]], Any] = tool.start
         self.dump: Callable[[Any], Any] = tool.dump
