@@ -37,6 +37,7 @@ from orchestrator.rules.receipt._labels import classify_lines
 from orchestrator.rules.receipt._summary import summarize
 from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
 from orchestrator.rules.receipt.layout_model import LayoutModel, header_from_model, shipped_layout_model
+from orchestrator.rules.receipt.lexicon import Lexicon, repair_header, shipped_lexicon
 
 __all__ = ["ReceiptLike", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
 
@@ -82,7 +83,10 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
 
 
 def parse_with_evidence(
-    text: str, weights: ConfidenceWeights | None = None, layout: LayoutModel | None | Literal["shipped"] = "shipped"
+    text: str,
+    weights: ConfidenceWeights | None = None,
+    layout: LayoutModel | None | Literal["shipped"] = "shipped",
+    lexicon: Lexicon | None | Literal["shipped"] = "shipped",
 ) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     """:func:`parse_receipt_text`, plus the evidence each field's confidence came from (see ``_confidence``).
 
@@ -91,6 +95,8 @@ def parse_with_evidence(
         weights: confidence weights to apply (default: the ones shipped with the package).
         layout: the line-layout model that reads the header (default: the shipped one, if any); None for
             the keyword rules alone.
+        lexicon: the words that repair OCR misreadings in the header (default: the shipped one, if any;
+            see ``lexicon``); None reads the header as printed.
     """
     # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
     lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines() if line.strip()]
@@ -101,10 +107,12 @@ def parse_with_evidence(
     currency = detect_currency(lines)
     dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
     purchase_date = choose_date(lines, dayfirst=dayfirst)
-    header = read_header(lines)
+    words = shipped_lexicon() if lexicon == "shipped" else lexicon
+    top = repair_header(lines, words, HEADER_LINES)
+    header = read_header(top)
     model = shipped_layout_model() if layout == "shipped" else layout
     if model is not None:
-        header, _ = header_from_model(lines, model, header)
+        header, _ = header_from_model(top, model, header)
     minor = minor_unit(lines, currency)
     summary = summarize(lines, labels, minor)
     start = header.last + 1 if header.last is not None else 0
@@ -125,7 +133,7 @@ def parse_with_evidence(
     iso_date = purchase_date.isoformat() if purchase_date else None
     found = evidence(
         ReadSummary(
-            lines=lines,
+            lines=top,
             labels=labels,
             summary=summary,
             items=items,
@@ -134,7 +142,7 @@ def parse_with_evidence(
             line_mismatches=len(mismatched),
             consistency=confidence,
             merchant=header.merchant,
-            merchant_index=_line_of(lines, header.merchant),
+            merchant_index=_line_of(top, header.merchant),
             address=header.address,
             date=iso_date,
         )
