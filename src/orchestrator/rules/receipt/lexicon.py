@@ -55,6 +55,8 @@ _SIMILAR = frozenset((a, b) for group in _LOOK_ALIKE for a in group for b in gro
 _SWAP_COST = 0.5
 PAIR_MIN_VENDORS = 5
 """A short token is corrected into a pair only when this many vendors print the pair (``SDN BHD``)."""
+COMMON_VENDORS = 5
+"""A word this many vendors use may be reached from a token one more look-alike swap away."""
 
 
 class Lexicon(BaseModel):
@@ -100,12 +102,17 @@ class Lexicon(BaseModel):
         upper = word.upper()
         return upper in self.words or upper in self._joined
 
-    def nearest(self, token: str, budget: float) -> tuple[str, float] | None:
-        """The known word (or run-together pair) nearest to `token` within `budget`, if exactly one is nearest."""
+    def nearest(self, token: str, budget: float, common_budget: float | None = None) -> tuple[str, float] | None:
+        """The known word (or run-together pair) nearest to `token`, if exactly one is nearest.
+
+        A word must be within `budget`, or `common_budget` for a word :data:`COMMON_VENDORS` or more vendors
+        use (a common word is the likelier reading of a near miss).
+        """
         from rapidfuzz.distance import Levenshtein
 
         upper = token.upper()
-        edits = int(budget + 0.5) if budget >= 1 else 1
+        wide = max(budget, common_budget or 0.0)
+        edits = int(wide + 0.5) if wide >= 1 else 1
         pool: list[tuple[str, int]] = []
         for length in range(len(upper) - edits, len(upper) + edits + 1):
             pool.extend((word, self.words[word]) for word in self._by_length.get(length, ()))
@@ -115,7 +122,7 @@ class Lexicon(BaseModel):
             if Levenshtein.distance(upper, word, score_cutoff=edits) > edits:
                 continue
             cost = weighted_distance(upper, word)
-            if cost <= budget:
+            if cost <= (wide if count >= COMMON_VENDORS else budget):
                 best.append((cost, count, word))
         if not best:
             return None
@@ -172,6 +179,14 @@ def _budget(length: int) -> float:
     if length <= 8:
         return 1.0
     return 1.5
+
+
+def _common_budget(length: int) -> float:
+    """:func:`_budget` for a common word: one look-alike swap more, for tokens of six letters or more.
+
+    Shorter tokens have too many real words near them (``RAYA`` is one swap from ``JAYA``).
+    """
+    return _budget(length) + _SWAP_COST if length >= 6 else _budget(length)
 
 
 def words_of(text: str) -> list[str]:
@@ -236,7 +251,7 @@ def _look_alike(token: str, lexicon: Lexicon) -> str:
         if all(ch.isdigit() or ch in "Oo" for ch in edges):
             return "".join(_AS_DIGIT.get(ch, ch) for ch in token)
         return token
-    if letters < 2 * digits or any(ch.isdigit() and ch not in _AS_UPPER for ch in token):
+    if letters < digits or any(ch.isdigit() and ch not in _AS_UPPER for ch in token):
         return token
     out = []
     for i, ch in enumerate(token):
@@ -247,7 +262,7 @@ def _look_alike(token: str, lexicon: Lexicon) -> str:
         out.append(ch)
     fixed = "".join(out)
     interior = not token[0].isdigit() and not token[-1].isdigit()
-    if lexicon.knows(fixed) or (interior and letters >= 3):
+    if lexicon.knows(fixed) or (interior and letters >= 3 and letters >= 2 * digits):
         return fixed
     return token
 
@@ -264,7 +279,7 @@ def _split_fix(token: str, lexicon: Lexicon) -> str | None:
                 continue
             if len(part) < 4:
                 break
-            near = lexicon.nearest(part, _budget(len(part)))
+            near = lexicon.nearest(part, _budget(len(part)), _common_budget(len(part)))
             if near is None:
                 break
             parts.append(near)
@@ -289,7 +304,7 @@ def repair_line(line: str, lexicon: Lexicon | None) -> str:
             continue
         fixed: str | None = None
         if len(token) >= 4:
-            near = lexicon.nearest(token, _budget(len(token)))
+            near = lexicon.nearest(token, _budget(len(token)), _common_budget(len(token)))
             if near is not None:
                 fixed = _like(token, near[0])
         if fixed is None and 2 <= len(token) <= 5:
