@@ -13,7 +13,9 @@ of its tokens (runs of ASCII letters and digits) is repaired in two steps:
    fewer than two letters per digit (``U13``, ``SS15``) are left alone.
 2. **The lexicon.** A :class:`Lexicon` holds the words (and word pairs) that the labelled companies and
    addresses of at least ``min_vendors`` different vendors use: company forms (``SDN BHD``,
-   ``ENTERPRISE``, ``TRADING``), street words and places (``JALAN``, ``TAMAN``, ``KUALA LUMPUR``). A
+   ``ENTERPRISE``, ``TRADING``), street words and places (``JALAN``, ``TAMAN``, ``KUALA LUMPUR``), plus
+   the keyword rules' own words (:func:`rule_words`: street words, document titles, month names; a
+   token is corrected into one of these only by a single look-alike swap, ``INYOICE`` -> ``INVOICE``). A
    token that is not a known word is replaced by the known word nearest to it, when that one is near
    enough for the token's length and no other known word is as near (distance counts a swap between
    look-alike letters, ``I``/``L``, ``O``/``D``, ``M``/``N``..., as half an edit). A short unknown token
@@ -39,7 +41,7 @@ from importlib import resources
 
 from pydantic import BaseModel, Field, ValidationError
 
-__all__ = ["Lexicon", "learn_lexicon", "repair_header", "repair_line", "shipped_lexicon", "words_of"]
+__all__ = ["Lexicon", "learn_lexicon", "repair_header", "repair_line", "rule_words", "shipped_lexicon", "words_of"]
 
 _LEXICON_FILE = "receipt_lexicon.json"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
@@ -56,6 +58,8 @@ _SWAP_COST = 0.5
 PAIR_MIN_VENDORS = 5
 """A short token is corrected into a pair only when this many vendors print the pair (``SDN BHD``)."""
 COMMON_VENDORS = 5
+KEYWORD_MIN_LENGTH = 5
+"""A token shorter than this is never corrected into a rule keyword (``MALL`` is one swap from ``MAIL``)."""
 """A word this many vendors use may be reached from a token one more look-alike swap away."""
 
 
@@ -66,6 +70,11 @@ class Lexicon(BaseModel):
     min_vendors: int = Field(default=2, ge=1)
     words: dict[str, int] = Field(default_factory=dict)
     pairs: dict[str, int] = Field(default_factory=dict, description='"WORD1 WORD2" -> vendors')
+    keywords: list[str] = Field(default_factory=list, description="the keyword rules' own words (rule_words)")
+
+    @functools.cached_property
+    def _keywords(self) -> frozenset[str]:
+        return frozenset(self.keywords)
 
     @functools.cached_property
     def _by_length(self) -> dict[int, list[str]]:
@@ -100,7 +109,7 @@ class Lexicon(BaseModel):
     def knows(self, word: str) -> bool:
         """Whether `word` (any case) is a known word or a known pair run together."""
         upper = word.upper()
-        return upper in self.words or upper in self._joined
+        return upper in self.words or upper in self._joined or upper in self._keywords
 
     def nearest(self, token: str, budget: float, common_budget: float | None = None) -> tuple[str, float] | None:
         """The known word (or run-together pair) nearest to `token`, if exactly one is nearest.
@@ -117,12 +126,16 @@ class Lexicon(BaseModel):
         for length in range(len(upper) - edits, len(upper) + edits + 1):
             pool.extend((word, self.words[word]) for word in self._by_length.get(length, ()))
         pool.extend((word, count) for word, count in self._joined.items() if abs(len(word) - len(upper)) <= edits)
+        if len(upper) >= KEYWORD_MIN_LENGTH:
+            # A rule keyword is reached by one look-alike swap only ("INYOICE"), never by a real edit.
+            pool.extend((word, 0) for word in self._keywords if len(word) == len(upper) and word not in self.words)
         best: list[tuple[float, int, str]] = []
         for word, count in pool:
             if Levenshtein.distance(upper, word, score_cutoff=edits) > edits:
                 continue
             cost = weighted_distance(upper, word)
-            if cost <= (wide if count >= COMMON_VENDORS else budget):
+            allowed = _SWAP_COST if count == 0 else wide if count >= COMMON_VENDORS else budget
+            if cost <= allowed:
                 best.append((cost, count, word))
         if not best:
             return None
@@ -194,6 +207,18 @@ def words_of(text: str) -> list[str]:
     return [token.upper() for token in _TOKEN_RE.findall(text)]
 
 
+def rule_words() -> set[str]:
+    """The keyword rules' own vocabulary: street words, business kinds, header titles and stops, month names.
+
+    They are known words whatever the labels say: ``INYOICE`` is read as ``INVOICE`` and then the rules see
+    a document title, not a company name; ``0CT`` is read as ``OCT`` and then the date is found.
+    """
+    from orchestrator.rules.receipt._dates import month_names
+    from orchestrator.rules.receipt._header import header_words
+
+    return {word for word in header_words() | month_names() if word.isascii() and word.isalpha() and len(word) >= 3}
+
+
 def learn_lexicon(vendors: dict[str, Iterable[str]], *, min_vendors: int = 2, trained_on: str = "") -> Lexicon:
     """The words and pairs that at least `min_vendors` vendors' label texts use.
 
@@ -215,6 +240,7 @@ def learn_lexicon(vendors: dict[str, Iterable[str]], *, min_vendors: int = 2, tr
     return Lexicon(
         trained_on=trained_on,
         min_vendors=min_vendors,
+        keywords=sorted(rule_words()),
         words={w: len(v) for w, v in sorted(word_vendors.items()) if len(v) >= min_vendors},
         pairs={p: len(v) for p, v in sorted(pair_vendors.items()) if len(v) >= min_vendors},
     )
