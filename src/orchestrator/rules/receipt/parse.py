@@ -105,10 +105,13 @@ def parse_with_evidence(
         return empty, {name: [] for name in FIELDS}
     labels = classify_lines(lines)
     currency = detect_currency(lines)
-    dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
-    purchase_date = choose_date(lines, dayfirst=dayfirst)
     words = shipped_lexicon() if lexicon == "shipped" else lexicon
     top = repair_header(lines, words, HEADER_LINES)
+    dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
+    purchase_date = choose_date(lines, dayfirst=dayfirst)
+    if purchase_date is None and top != lines:
+        # No date as printed: try the header with look-alikes repaired ("10 0CT 2017").
+        purchase_date = choose_date(top, dayfirst=resolve_dayfirst(top, default=dayfirst))
     header = read_header(top)
     model = shipped_layout_model() if layout == "shipped" else layout
     if model is not None:
