@@ -205,8 +205,6 @@ def test_a_quantity_column_between_name_and_amount_is_the_quantity():
 
 
 def test_a_count_joined_to_the_name_by_a_hyphen_is_the_quantity() -> None:
-    from orchestrator.rules.receipt.parse import parse_receipt_text
-
     receipt = parse_receipt_text("1-Large Diet Coke 1.69\n2-Tenderloin 9.78\nTOTAL 11.47")
     assert [(i.name, i.quantity, i.amount) for i in receipt.items] == [
         ("Large Diet Coke", 1.0, 1.69),

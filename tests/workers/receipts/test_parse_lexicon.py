@@ -82,8 +82,7 @@ def test_only_the_header_is_repaired() -> None:
 
 def test_the_parser_reads_a_misread_company_and_address_through_the_lexicon(lexicon: Lexicon) -> None:
     text = (
-        "GAMMA ENTERFRISE SAN BHD\nL0T 9, JALAN PUDU,\n551OO KUALA LUMPLR\n10 0CT 2017\n"
-        "TEA 2.00\nRICE 3.00\nTOTAL 5.00"
+        "GAMMA ENTERFRISE SAN BHD\nL0T 9, JALAN PUDU,\n551OO KUALA LUMPLR\n10 0CT 2017\nTEA 2.00\nRICE 3.00\nTOTAL 5.00"
     )
     plain, _ = parse_with_evidence(text, layout=None, lexicon=None)
     repaired, _ = parse_with_evidence(text, layout=None, lexicon=lexicon)

@@ -69,6 +69,7 @@ _MONTH_DAY_RE = re.compile(
     re.IGNORECASE,
 )
 
+
 def month_names() -> set[str]:
     """Every month name and abbreviation the date reader knows (upper case)."""
     return {name.upper() for name in _MONTHS}

@@ -36,7 +36,7 @@ import functools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 
 from pydantic import BaseModel, Field, ValidationError
@@ -157,9 +157,11 @@ class Lexicon(BaseModel):
             if neighbour is None:
                 continue
             for word in firsts:
-                if Levenshtein.distance(upper, word, score_cutoff=1) > 1 or self.pairs[
-                    f"{word} {neighbour}" if order == "first" else f"{neighbour} {word}"
-                ] < PAIR_MIN_VENDORS:
+                if (
+                    Levenshtein.distance(upper, word, score_cutoff=1) > 1
+                    or self.pairs[f"{word} {neighbour}" if order == "first" else f"{neighbour} {word}"]
+                    < PAIR_MIN_VENDORS
+                ):
                     continue
                 key = f"{word} {neighbour}" if order == "first" else f"{neighbour} {word}"
                 candidates.append((weighted_distance(upper, word), self.pairs[key], word))
@@ -219,7 +221,7 @@ def rule_words() -> set[str]:
     return {word for word in header_words() | month_names() if word.isascii() and word.isalpha() and len(word) >= 3}
 
 
-def learn_lexicon(vendors: dict[str, Iterable[str]], *, min_vendors: int = 2, trained_on: str = "") -> Lexicon:
+def learn_lexicon(vendors: Mapping[str, Iterable[str]], *, min_vendors: int = 2, trained_on: str = "") -> Lexicon:
     """The words and pairs that at least `min_vendors` vendors' label texts use.
 
     Args:
