@@ -4,7 +4,8 @@ A cached entry is the back-end's :class:`OcrResult` as JSON, under
 ``<root>/<backend key>/<sha256 of the file>.json``. The back-end key names the back-end *and* its
 configuration (``rapidocr-boxes-v2``: boxes unmerged, no angle classifier), so a change to how a back-end
 reads (downscaling, thresholds) never serves stale text. Writes go to a temporary file first and are
-renamed into place, so a run cut short leaves no half-written entry. The default root is ``ORCHESTRATOR_HOME/cache/ocr``.
+renamed into place, so a run cut short leaves no half-written entry. The default root is
+``ORCHESTRATOR_HOME/cache/ocr``.
 
 For rapidocr the cache keeps the boxes *unmerged* (one line per detected box): the evaluation rebuilds
 rows and columns from them, and the merged text the pipeline sees is derived with
