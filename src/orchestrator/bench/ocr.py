@@ -61,8 +61,8 @@ async def measure_ocr(
 
 
 RAPIDOCR_CONFIGS: dict[str, dict[str, object]] = {
-    "back-end (1 thread)": {"intra_op_num_threads": 1, "inter_op_num_threads": 1},
-    "no angle cls, 1 thread": {"use_cls": False, "intra_op_num_threads": 1, "inter_op_num_threads": 1},
+    "before: angle cls, 1 thread": {"use_cls": True, "intra_op_num_threads": 1, "inter_op_num_threads": 1},
+    "back-end: no angle cls, 1 thread": {"use_cls": False, "intra_op_num_threads": 1, "inter_op_num_threads": 1},
     "no angle cls, 2 threads": {"use_cls": False, "intra_op_num_threads": 2, "inter_op_num_threads": 1},
 }
 """RapidOCR engine settings compared by ``orchestrator bench receipts --profile``: the first is the baseline."""
