@@ -90,3 +90,12 @@ def test_the_parser_reads_a_misread_company_and_address_through_the_lexicon(lexi
     assert repaired.merchant == "GAMMA ENTERPRISE SDN BHD"
     assert repaired.address == "LOT 9, JALAN PUDU, 55100 KUALA LUMPUR"
     assert repaired.date == "2017-10-10" and repaired.total == plain.total == 5.0
+
+
+def test_a_leading_zero_before_small_letters_and_stray_glyphs_of_another_script_are_misreadings(
+    lexicon: Lexicon,
+) -> None:
+    assert repair_line("Luna Grill 0xnard", lexicon) == "Luna Grill Oxnard"
+    assert repair_line("开 JAWED HABIB", lexicon) == "JAWED HABIB"
+    assert repair_line("0800 TAXI", lexicon) == "0800 TAXI"
+    assert repair_line("寿司 SUSHI", lexicon) == "寿司 SUSHI"  # a word of two glyphs is a word

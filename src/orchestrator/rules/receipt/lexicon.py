@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -46,6 +47,7 @@ __all__ = ["Lexicon", "learn_lexicon", "repair_header", "repair_line", "rule_wor
 _LEXICON_FILE = "receipt_lexicon.json"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 _ORDINAL_RE = re.compile(r"\d+(?:ST|ND|RD|TH)", re.IGNORECASE)
+_STRAY_GLYPH_RE = re.compile(r"(?:(?<=\s)|^)[^\x00-\x7f](?=\s|$)")
 
 # Letters that OCR confuses with digits, and back.
 _AS_DIGIT = {"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "S": "5", "B": "8", "Z": "2"}
@@ -292,6 +294,8 @@ def _look_alike(token: str, lexicon: Lexicon) -> str:
     interior = not token[0].isdigit() and not token[-1].isdigit()
     if lexicon.knows(fixed) or (interior and letters >= 3 and letters >= 2 * digits):
         return fixed
+    if token[0] == "0" and len(token) >= 4 and token[1:].isalpha() and token[1:].islower():
+        return "O" + token[1:]  # no number starts with 0 and runs on in small letters: "0xnard"
     return token
 
 
@@ -323,6 +327,9 @@ def repair_line(line: str, lexicon: Lexicon | None) -> str:
     """One header line with look-alike characters and near-miss words repaired (see the module docstring)."""
     if lexicon is None:
         return line
+    if sum(ch.isascii() and ch.isalpha() for ch in line) >= 3:
+        # A lone glyph of another script beside Latin text is a logo or a smudge read as a letter ("开 JAWED").
+        line = _STRAY_GLYPH_RE.sub(lambda m: "" if unicodedata.category(m.group()) == "Lo" else m.group(), line).strip()
     matches = list(_TOKEN_RE.finditer(line))
     if not matches:
         return line
