@@ -21,6 +21,7 @@ tax, paid), ``_items``, ``_header`` (merchant and address), ``_currency`` and ``
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
@@ -28,13 +29,13 @@ from typing import Literal, Protocol
 
 from orchestrator.rules.models import LineItem, ParsedReceipt
 from orchestrator.rules.receipt._amounts import minor_unit
-from orchestrator.rules.receipt._consistency import LINE_PENALTY, Adjustments, check, line_mismatches
+from orchestrator.rules.receipt._consistency import LINE_PENALTY, Adjustments, agrees, check, line_mismatches
 from orchestrator.rules.receipt._currency import detect_currency, prefers_month_first
 from orchestrator.rules.receipt._dates import choose_date, resolve_dayfirst
 from orchestrator.rules.receipt._header import HEADER_LINES, read_header
 from orchestrator.rules.receipt._items import find_items
-from orchestrator.rules.receipt._labels import classify_lines
-from orchestrator.rules.receipt._summary import summarize
+from orchestrator.rules.receipt._labels import TOTAL_TIER, Label, classify_lines
+from orchestrator.rules.receipt._summary import Summary, summarize
 from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
 from orchestrator.rules.receipt.layout_model import LayoutModel, header_from_model, shipped_layout_model
 from orchestrator.rules.receipt.lexicon import Lexicon, repair_header, shipped_lexicon
@@ -124,6 +125,8 @@ def parse_with_evidence(
     adjustments = Adjustments(
         tax=summary.tax, service=summary.service, discount=summary.discount, rounding=summary.rounding
     )
+    if summary.total is None or summary.total_from_subtotal:
+        _read_pointless_total(lines, labels, summary, adjustments, minor)
     outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
     confidence = outcome.confidence
     mismatched = line_mismatches(items)
@@ -165,6 +168,26 @@ def parse_with_evidence(
         field_confidence=field_confidence(found, weights),
     )
     return receipt, found
+
+
+_BARE_INTEGER_RE = re.compile(r"(?<![\d.,])\d{3,7}(?![\d.,])")
+
+
+def _read_pointless_total(
+    lines: list[str], labels: Sequence[Label | None], summary: Summary, adjustments: Adjustments, minor: int
+) -> None:
+    """A total whose decimal point OCR dropped ("TOTAL 700" for 7.00), taken only when it is exactly what the
+    subtotal and the printed adjustments make; otherwise the summary stays as it was."""
+    if summary.subtotal is None or not minor:
+        return
+    for index, (line, label) in enumerate(zip(lines, labels, strict=True)):
+        if label not in TOTAL_TIER:
+            continue
+        for match in _BARE_INTEGER_RE.finditer(line):
+            value = int(match.group()) / 10**minor
+            if value > 0 and agrees(summary.subtotal, value, adjustments):
+                summary.total, summary.total_index, summary.total_from_subtotal = value, index, False
+                return
 
 
 def _line_of(lines: list[str], name: str | None) -> int | None:
