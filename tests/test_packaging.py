@@ -27,6 +27,7 @@ def test_the_wheel_builds_and_carries_its_data_files(tmp_path: Path) -> None:
         "orchestrator/py.typed",
         "orchestrator/rules/data/language.json",
         "orchestrator/rules/data/categories.json",
+        "orchestrator/rules/data/receipt_lexicon.json",
         "orchestrator/planner/prompts/system.md",
         "orchestrator/planner/seeds/example_plan_hybrid.json",
     ):

@@ -51,6 +51,7 @@ from orchestrator.rules.receipt.confidence import (
     field_confidence,
     shipped_weights,
 )
+from orchestrator.rules.receipt.lexicon import Lexicon, learn_lexicon
 from orchestrator.rules.receipt.parse import parse_with_evidence
 
 __all__ = [
@@ -59,6 +60,8 @@ __all__ = [
     "assign_folds",
     "evaluate_folds",
     "fit_weights",
+    "fold_lexicons",
+    "label_texts",
     "load_labelled",
     "vendor_key",
 ]
@@ -87,6 +90,14 @@ def vendor_key(truth: dict[str, Any]) -> str:
     name = name.upper().replace(".", " ")
     name = _COMPANY_FORMS.sub(" ", name)
     return re.sub(r"[^A-Z0-9]", "", name)
+
+
+def label_texts(truth: dict[str, Any]) -> list[str]:
+    """The seller texts a label file holds (company and address; store name and address boxes)."""
+    fields = truth.get("fields")
+    if isinstance(fields, dict):
+        return [str(box) for key in ("Store_name_value", "Store_addr_value") for box in fields.get(key, [])]
+    return [str(truth.get(key) or "") for key in ("company", "address")]
 
 
 @dataclass(frozen=True)
@@ -309,6 +320,7 @@ async def evaluate_folds(
     escalate: Escalate | None = None,
     threshold: float = 0.9,
     layout: bool = False,
+    lexicon: bool = True,
 ) -> FoldReport:
     """Evaluate the parser on `k` vendor-held-out folds of the labelled receipts in `folder`.
 
@@ -333,16 +345,18 @@ async def evaluate_folds(
     if not labelled:
         raise ValueError(f"{folder}: no SROIE or WildReceipt label files (<id>.json)")
     fold_of = assign_folds({r.id: r.vendor for r in labelled}, k)
+    lexicons = fold_lexicons(labelled, fold_of, k) if lexicon else [None] * k
     items: list[Parsed] = []
     for receipt in labelled:
         if read_text is None:
             text = (folder / f"{receipt.id}.txt").read_text(encoding="utf-8")
         else:
             text = await read_text(_image_for(folder, receipt.id))
-        parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None)
+        words = lexicons[fold_of[receipt.id]]
+        parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=words)
         items.append(Parsed(receipt, fold_of[receipt.id], parsed, found, text))
     if layout:
-        items = _with_layout(items, k)
+        items = _with_layout(items, k, lexicons)
 
     per_fold: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
@@ -411,7 +425,19 @@ async def evaluate_folds(
     )
 
 
-def _with_layout(items: list[Parsed], k: int) -> list[Parsed]:
+def fold_lexicons(labelled: Sequence[LabelledReceipt], fold_of: dict[str, int], k: int) -> list[Lexicon]:
+    """For each fold, the header lexicon learned from the *other* folds' labels only (never its own)."""
+    out: list[Lexicon] = []
+    for fold in range(k):
+        texts: dict[str, list[str]] = defaultdict(list)
+        for receipt in labelled:
+            if fold_of[receipt.id] != fold:
+                texts[receipt.vendor].extend(label_texts(receipt.truth))
+        out.append(learn_lexicon(texts, trained_on=f"folds != {fold}"))
+    return out
+
+
+def _with_layout(items: list[Parsed], k: int, lexicons: Sequence[Lexicon | None]) -> list[Parsed]:
     """Each receipt parsed again with a layout model trained on the other folds' receipts only."""
     from orchestrator.evaluation.train_layout import receipt_rows, train
 
@@ -423,7 +449,9 @@ def _with_layout(items: list[Parsed], k: int) -> list[Parsed]:
         model = train(features, labels, trained_on=f"folds != {fold}")
         for index, item in enumerate(items):
             if item.fold == fold:
-                parsed, found = parse_with_evidence(item.text, ConfidenceWeights(), layout=model)
+                parsed, found = parse_with_evidence(
+                    item.text, ConfidenceWeights(), layout=model, lexicon=lexicons[fold]
+                )
                 out[index] = replace(item, parsed=parsed, evidence=found)
     return out
 

@@ -62,6 +62,7 @@ def test_the_rapidocr_profile_compares_settings_on_the_same_images_and_checks_th
     report = profile_rapidocr([cafe], {"base": one, "no classifier": {**one, "use_cls": False}})
     base, fast = report["rows"]
     assert (base["config"], base["speedup"], base["same_fields"], base["text_similarity"]) == ("base", 1.0, 1.0, 1.0)
-    assert fast["cls_s"] == 0.0 and base["det_s"] > 0 and base["rec_s"] > 0
+    assert fast["cls_s"] == 0.0 and base["det_s"] > 0 and base["rec_s"] > 0 and base["cpu_s"] > 0
+    assert base["cpu_speedup"] == 1.0
     assert fast["same_fields"] == 1.0  # upright receipts: the angle classifier changes nothing here
     assert report["images"] == 1 and len(report["by_size"]) == 1

@@ -63,3 +63,8 @@ def test_one_unambiguous_date_decides_the_convention_for_the_receipt():
 def test_the_purchase_date_is_preferred_over_an_expiry_date():
     lines = ["CARD EXP 01/01/2030", "DATE: 12/02/2018", "THANK YOU 13/02/2018"]
     assert choose_date(lines, dayfirst=True) == date(2018, 2, 12)
+
+
+def test_an_iso_date_with_the_time_run_onto_its_day_is_read() -> None:
+    assert [m.date.isoformat() for m in find_dates("Date: 2016/05/0114:11 :20")] == ["2016-05-01"]
+    assert find_dates("2016/05/0114") == []  # no time follows: not a date

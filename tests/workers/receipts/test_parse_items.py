@@ -202,3 +202,11 @@ def test_a_quantity_column_between_name_and_amount_is_the_quantity():
     assert (burger.name, burger.quantity, burger.amount) == ("BURGER SINGLE", 1.0, 5.61)
     assert (double.name, double.quantity, double.amount) == ("BURGER DOUBLE", 2.0, 15.98)
     assert (pepsi.name, pepsi.quantity) == ("Pepsi Size 10", 1.0)  # a size, not a count
+
+
+def test_a_count_joined_to_the_name_by_a_hyphen_is_the_quantity() -> None:
+    receipt = parse_receipt_text("1-Large Diet Coke 1.69\n2-Tenderloin 9.78\nTOTAL 11.47")
+    assert [(i.name, i.quantity, i.amount) for i in receipt.items] == [
+        ("Large Diet Coke", 1.0, 1.69),
+        ("Tenderloin", 2.0, 9.78),
+    ]

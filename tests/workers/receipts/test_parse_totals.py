@@ -168,3 +168,12 @@ def test_taxes_printed_separately_are_added_when_that_explains_the_total():
 def test_a_refund_keeps_its_negative_total():
     receipt = parse_receipt_text(lines("FIVE GUYS", "*****REFUND*****", "LTL FRY (3.19)", "Total: ($3.19)"))
     assert receipt.total == -3.19
+
+
+def test_a_total_whose_decimal_point_ocr_dropped_is_read_when_subtotal_and_tax_make_it() -> None:
+    text = "SHOP\nTAPE 2 3.50 7.00\nSUB-TOTAL 6.60\n6ST 0.40\nTOTAL 700\nCASH 700"
+    receipt = parse_receipt_text(text)
+    assert (receipt.subtotal, receipt.tax, receipt.total) == (6.6, 0.4, 7.0)
+    # Nothing makes 7.77 from the subtotal and tax: the integer stays unread, as before.
+    unsure = parse_receipt_text(text.replace("TOTAL 700", "TOTAL 777"))
+    assert unsure.total is None and "no total found" in unsure.issues

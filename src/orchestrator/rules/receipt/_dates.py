@@ -50,7 +50,9 @@ _TEXT_YEAR = (
     rf"|[\s\-/,']*(?P<y2>\d{{2}})(?:(?!\d|[.,]\d)|{_TIME_AFTER}))"
 )
 
-_ISO_RE = re.compile(rf"(?<!\d)(?P<y>(?:19|20)\d{{2}})(?P<s>{_SEP})(?P<m>\d{{1,2}})(?P=s)(?P<d>\d{{1,2}})(?!\d)")
+_ISO_RE = re.compile(
+    rf"(?<!\d)(?P<y>(?:19|20)\d{{2}})(?P<s>{_SEP})(?P<m>\d{{1,2}})(?P=s)(?P<d>\d{{1,2}})(?:(?!\d)|(?<=\d\d){_TIME_AFTER})"
+)
 # "/" may carry a space either side in OCR text ("27/ 03/2018"); "-" and "." must repeat.
 _NUMERIC_RE = re.compile(
     rf"(?<![\d/.])(?P<a>\d{{1,2}})(?:(?P<s>[-.]|\s-\s)(?P<b>\d{{1,2}})(?P=s)|\s?/\s?(?P<b2>\d{{1,2}})\s?/\s?)"
@@ -66,6 +68,12 @@ _MONTH_DAY_RE = re.compile(
     rf"(?<![A-Za-z])(?P<mon>{_MONTH_ALT})[a-z]*\.?[\s\-/.,]*(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{_TEXT_YEAR}",
     re.IGNORECASE,
 )
+
+
+def month_names() -> set[str]:
+    """Every month name and abbreviation the date reader knows (upper case)."""
+    return {name.upper() for name in _MONTHS}
+
 
 MIN_YEAR = 1990
 MAX_YEAR = 2049

@@ -64,6 +64,13 @@ _GENERIC_WORDS = frozenset(
 _TRAILING_REG_RE = re.compile(r"\s*[\(\[][^()\[\]]*\d{4,}[^()\[\]]*[\)\]]?[\s,.]*$")
 
 
+def header_words() -> set[str]:
+    """The words these rules look for: street words, business kinds, stop and title words (upper case)."""
+    words = set(_STREET_WORDS) | set(_WEAK_STREET_WORDS) | set(_GENERIC_WORDS)
+    words |= set(re.findall(r"[A-Z]{3,}", _STOP_RE.pattern + _TITLE_RE.pattern))
+    return words
+
+
 def _upper(line: str) -> str:
     return line.upper()
 

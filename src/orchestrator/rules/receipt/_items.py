@@ -35,8 +35,11 @@ _QTY_AT_RE = re.compile(
     re.IGNORECASE,
 )
 _CODE_RE = re.compile(r"^(?:\d{4,}|[A-Z]{1,3}-[A-Z]?\d{2,}[A-Z]?|[A-Z]{1,2}\d{4,}|\d{4,}-\d+)$")
-# "2 x Coffee", "2x Coffee", "1 21.Dry-Fried Eggplant" (a menu number after the count), "1HAM&EGG" (glued).
-_LEADING_QTY_RE = re.compile(r"^(?P<q>\d{1,3})\s*[xX×]\s*(?=\S)|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})")
+# "2 x Coffee", "2x Coffee", "1-Large Diet Coke", "1 21.Dry-Fried Eggplant" (a menu number after the count),
+# "1HAM&EGG" (glued).
+_LEADING_QTY_RE = re.compile(
+    r"^(?P<q>\d{1,3})\s*(?:[xX×]\s*(?=\S)|-(?=[A-Za-z]{2}))|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})"
+)
 # A small count standing alone after a name of words: "BURGER SINGLE 1" (the amount follows). Not after a
 # unit-like word ("Size 10", "Pack 6") or a number ("Route 66 2").
 _TRAILING_QTY_RE = re.compile(r"(?P<word>[A-Za-z)][\w.#)]*)\s+(?P<q>[1-9]\d?)$")

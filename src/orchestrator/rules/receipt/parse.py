@@ -21,6 +21,7 @@ tax, paid), ``_items``, ``_header`` (merchant and address), ``_currency`` and ``
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
@@ -28,15 +29,16 @@ from typing import Literal, Protocol
 
 from orchestrator.rules.models import LineItem, ParsedReceipt
 from orchestrator.rules.receipt._amounts import minor_unit
-from orchestrator.rules.receipt._consistency import LINE_PENALTY, Adjustments, check, line_mismatches
+from orchestrator.rules.receipt._consistency import LINE_PENALTY, Adjustments, agrees, check, line_mismatches
 from orchestrator.rules.receipt._currency import detect_currency, prefers_month_first
 from orchestrator.rules.receipt._dates import choose_date, resolve_dayfirst
 from orchestrator.rules.receipt._header import HEADER_LINES, read_header
 from orchestrator.rules.receipt._items import find_items
-from orchestrator.rules.receipt._labels import classify_lines
-from orchestrator.rules.receipt._summary import summarize
+from orchestrator.rules.receipt._labels import TOTAL_TIER, Label, classify_lines
+from orchestrator.rules.receipt._summary import Summary, summarize
 from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
 from orchestrator.rules.receipt.layout_model import LayoutModel, header_from_model, shipped_layout_model
+from orchestrator.rules.receipt.lexicon import Lexicon, repair_header, shipped_lexicon
 
 __all__ = ["ReceiptLike", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
 
@@ -82,7 +84,10 @@ def parse_receipt_text(text: str) -> ParsedReceipt:
 
 
 def parse_with_evidence(
-    text: str, weights: ConfidenceWeights | None = None, layout: LayoutModel | None | Literal["shipped"] = "shipped"
+    text: str,
+    weights: ConfidenceWeights | None = None,
+    layout: LayoutModel | None | Literal["shipped"] = "shipped",
+    lexicon: Lexicon | None | Literal["shipped"] = "shipped",
 ) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     """:func:`parse_receipt_text`, plus the evidence each field's confidence came from (see ``_confidence``).
 
@@ -91,6 +96,8 @@ def parse_with_evidence(
         weights: confidence weights to apply (default: the ones shipped with the package).
         layout: the line-layout model that reads the header (default: the shipped one, if any); None for
             the keyword rules alone.
+        lexicon: the words that repair OCR misreadings in the header (default: the shipped one, if any;
+            see ``lexicon``); None reads the header as printed.
     """
     # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
     lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines() if line.strip()]
@@ -99,12 +106,17 @@ def parse_with_evidence(
         return empty, {name: [] for name in FIELDS}
     labels = classify_lines(lines)
     currency = detect_currency(lines)
+    words = shipped_lexicon() if lexicon == "shipped" else lexicon
+    top = repair_header(lines, words, HEADER_LINES)
     dayfirst = resolve_dayfirst(lines, default=not prefers_month_first(currency))
     purchase_date = choose_date(lines, dayfirst=dayfirst)
-    header = read_header(lines)
+    if purchase_date is None and top != lines:
+        # No date as printed: try the header with look-alikes repaired ("10 0CT 2017").
+        purchase_date = choose_date(top, dayfirst=resolve_dayfirst(top, default=dayfirst))
+    header = read_header(top)
     model = shipped_layout_model() if layout == "shipped" else layout
     if model is not None:
-        header, _ = header_from_model(lines, model, header)
+        header, _ = header_from_model(top, model, header)
     minor = minor_unit(lines, currency)
     summary = summarize(lines, labels, minor)
     start = header.last + 1 if header.last is not None else 0
@@ -113,6 +125,8 @@ def parse_with_evidence(
     adjustments = Adjustments(
         tax=summary.tax, service=summary.service, discount=summary.discount, rounding=summary.rounding
     )
+    if summary.total is None or summary.total_from_subtotal:
+        _read_pointless_total(lines, labels, summary, adjustments, minor)
     outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
     confidence = outcome.confidence
     mismatched = line_mismatches(items)
@@ -125,7 +139,7 @@ def parse_with_evidence(
     iso_date = purchase_date.isoformat() if purchase_date else None
     found = evidence(
         ReadSummary(
-            lines=lines,
+            lines=top,
             labels=labels,
             summary=summary,
             items=items,
@@ -134,7 +148,7 @@ def parse_with_evidence(
             line_mismatches=len(mismatched),
             consistency=confidence,
             merchant=header.merchant,
-            merchant_index=_line_of(lines, header.merchant),
+            merchant_index=_line_of(top, header.merchant),
             address=header.address,
             date=iso_date,
         )
@@ -154,6 +168,26 @@ def parse_with_evidence(
         field_confidence=field_confidence(found, weights),
     )
     return receipt, found
+
+
+_BARE_INTEGER_RE = re.compile(r"(?<![\d.,])\d{3,7}(?![\d.,])")
+
+
+def _read_pointless_total(
+    lines: list[str], labels: Sequence[Label | None], summary: Summary, adjustments: Adjustments, minor: int
+) -> None:
+    """A total whose decimal point OCR dropped ("TOTAL 700" for 7.00), taken only when it is exactly what the
+    subtotal and the printed adjustments make; otherwise the summary stays as it was."""
+    if summary.subtotal is None or not minor:
+        return
+    for index, (line, label) in enumerate(zip(lines, labels, strict=True)):
+        if label not in TOTAL_TIER:
+            continue
+        for match in _BARE_INTEGER_RE.finditer(line):
+            value = int(match.group()) / 10**minor
+            if value > 0 and agrees(summary.subtotal, value, adjustments):
+                summary.total, summary.total_index, summary.total_from_subtotal = value, index, False
+                return
 
 
 def _line_of(lines: list[str], name: str | None) -> int | None:
