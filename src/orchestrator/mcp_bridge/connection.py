@@ -179,7 +179,9 @@ class McpConnection:
 
         config = self.config
         if config.command is not None:
-            from mcp.client.stdio import StdioServerParameters, stdio_client
+            from mcp.client.stdio import get_default_environment
+
+            from orchestrator.mcp_bridge.wire import StdioProcess
 
             if shutil.which(config.command) is None and "/" not in config.command:
                 self._fatal = ToolError(
@@ -187,8 +189,8 @@ class McpConnection:
                 )
                 raise self._fatal
             session.errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
-            params = StdioServerParameters(command=config.command, args=config.args, env=self._env, cwd=config.cwd)
-            transport: Any = stdio_client(params, errlog=session.errlog)
+            env = get_default_environment() | self._env
+            transport: Any = StdioProcess(config.command, config.args, env=env, cwd=config.cwd, stderr=session.errlog)
         else:
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
@@ -196,7 +198,8 @@ class McpConnection:
             assert config.url is not None
             http = await stack.enter_async_context(create_mcp_http_client(headers=self._headers or None))
             transport = streamable_http_client(config.url, http_client=http)
-        client = Client(transport, cache=None, read_timeout_seconds=config.timeout_s)
+        mode = "legacy" if config.protocol == "handshake" else "auto"
+        client = Client(transport, cache=None, read_timeout_seconds=config.timeout_s, mode=mode)
         await stack.enter_async_context(client)
         return client
 

@@ -26,10 +26,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import OrchestratorError, UserError, is_retryable
 from orchestrator.mcp_bridge.source import needs_wrap
 from orchestrator.mcp_bridge.tools import META, dumps_compact
+from orchestrator.mcp_bridge.wire import MAX_LINE, LineReader, LineWriter
 from orchestrator.registry import ToolAnnotations, ToolRegistry, ToolSpec
 
 __all__ = ["ORCHESTRATOR_TOOLS", "bearer_guard", "build_server", "serve_http", "serve_stdio"]
@@ -102,20 +105,22 @@ def wrap_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return wrapper
 
 
-def _text_result(value: Any, *, structured: Any, meta: dict[str, Any] | None = None) -> Any:
-    from mcp.types import CallToolResult, TextContent
+def _text_result(value: Any, *, structured: Any, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A successful ``CallToolResult`` in its wire form (the SDK takes a handler's dict as the result, which
+    spares building the model only to dump it again; the SDK still validates it against the protocol, and drops
+    ``resultType``, which only the 2026 era has, from a 2025-era answer)."""
+    result: dict[str, Any] = {"content": [{"type": "text", "text": dumps_compact(value)}], "resultType": "complete"}
+    if structured is not None:
+        result["structuredContent"] = structured
+    if meta:
+        result["_meta"] = meta
+    return result
 
-    return CallToolResult(
-        content=[TextContent(type="text", text=dumps_compact(value))], structured_content=structured, _meta=meta
-    )
 
-
-def _error_result(exc: BaseException) -> Any:
-    from mcp.types import CallToolResult, TextContent
-
+def _error_result(exc: BaseException) -> dict[str, Any]:
     text = str(exc) or type(exc).__name__
     meta = {META + "retryable": is_retryable(exc), META + "error_type": type(exc).__name__}
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=meta)
+    return {"content": [{"type": "text", "text": text}], "isError": True, "resultType": "complete", "_meta": meta}
 
 
 class _Progress:
@@ -290,7 +295,7 @@ def build_server(registry: ToolRegistry, *, name: str = "orchestrator") -> Any:
 
     from importlib.metadata import version
 
-    return Server(
+    server = Server(
         name,
         version=version("orchestrator"),
         instructions="Tools of orchestrator: receipts, finance, documents and language workers, and "
@@ -299,55 +304,63 @@ def build_server(registry: ToolRegistry, *, name: str = "orchestrator") -> Any:
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
     )
+    # The SDK wraps every message in an OpenTelemetry span by default, a cost on every call even with no
+    # exporter installed; its documented opt-out is to drop that middleware from this list.
+    server.middleware.clear()
+    return server
 
 
 async def serve_stdio(server: Any) -> None:
     """Serve over stdin/stdout until the client closes stdin (stray prints are diverted to stderr)."""
-    from mcp.server.stdio import stdio_server
+    async with _event_loop_stdio() as pipes:
+        if pipes is None:  # stdin or stdout is a regular file: the SDK's thread-based transport
+            from mcp.server.stdio import stdio_server
 
-    async with _event_loop_stdio() as streams:
-        async with stdio_server(*streams) as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-_MAX_LINE = 256 * 1024 * 1024  # one JSON-RPC message per line; plans and results can be large
-
-
-class _Lines:
-    """Lines of text from a pipe, read by the event loop (the SDK's default reads in a worker thread)."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-
-    def __aiter__(self) -> _Lines:
-        return self
-
-    async def __anext__(self) -> str:
-        line = await self.reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
+            async with stdio_server() as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+            return
+        await serve_streams(server, LineReader(pipes[0]), LineWriter(pipes[1]))
 
 
-class _Writer:
-    """Text written to a pipe by the event loop."""
+async def serve_streams(server: Any, read_stream: LineReader, write_stream: LineWriter) -> None:
+    """Serve one connection over the wire streams, in the protocol era the client opens with.
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+    A client opening with the ``initialize`` handshake (the 2025 era: what our own client uses, see
+    :mod:`orchestrator.mcp_bridge.connection`) is served by the SDK's handshake loop (``serve_loop``) directly;
+    anything else by ``Server.run``, which serves both eras but relays every message through one more
+    in-memory stream and task to choose between them.
+    """
+    from mcp.server.runner import serve_loop
+    from mcp.shared.message import SessionMessage
+    from mcp.types import JSONRPCRequest
 
-    async def write(self, text: str) -> None:
-        self.writer.write(text.encode("utf-8"))
-
-    async def flush(self) -> None:
-        await self.writer.drain()
+    try:
+        first = await read_stream.receive()
+    except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        return
+    read_stream.push_back(first)
+    options = server.create_initialization_options()
+    handshake = (
+        isinstance(first, SessionMessage)
+        and isinstance(first.message, JSONRPCRequest)
+        and first.message.method == "initialize"
+    )
+    if not handshake:
+        await server.run(read_stream, write_stream, options)
+        return
+    try:
+        async with server.lifespan(server) as state:
+            await serve_loop(server, read_stream, write_stream, lifespan_state=state, init_options=options)
+    finally:
+        await write_stream.aclose()
 
 
 @asynccontextmanager
-async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
+async def _event_loop_stdio() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
     """The wire on private copies of fds 0 and 1, read and written by the event loop, with fd 0 pointed at the
     null device and fd 1 at stderr meanwhile (so a tool that prints cannot corrupt the protocol).
 
-    Yields (None, None), leaving the SDK to its own thread-based streams, when stdin or stdout is not a pipe,
+    Yields None, leaving the SDK to its own thread-based streams, when stdin or stdout is not a pipe,
     socket or terminal (a regular file cannot be watched by the event loop).
     """
     import stat
@@ -360,7 +373,7 @@ async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
         return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
     if sys.platform == "win32" or not (watchable(0) and watchable(1)):
-        yield None, None
+        yield None
         return
     sys.stdout.flush()
     wire_in, wire_out = os.dup(0), os.dup(1)
@@ -370,7 +383,7 @@ async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
     os.dup2(2, 1)
     os.close(null)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=_MAX_LINE)
+    reader = asyncio.StreamReader(limit=MAX_LINE)
     read_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
     )
@@ -379,7 +392,7 @@ async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
     )
     writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
     try:
-        yield _Lines(reader), _Writer(writer)
+        yield reader, writer
     finally:
         read_transport.close()
         write_transport.close()
