@@ -254,8 +254,9 @@ class McpConnection:
 
     # --- calls --------------------------------------------------------------------------------------
 
-    async def call(self, tool: str, args: Mapping[str, Any]) -> Any:
-        """Call `tool` with `args`; returns the SDK's ``CallToolResult`` (errors raised as ToolError)."""
+    async def call(self, tool: str, args: Mapping[str, Any], meta: dict[str, Any] | None = None) -> Any:
+        """Call `tool` with `args` (and `meta` as the request's ``_meta``); returns the SDK's ``CallToolResult``
+        (errors raised as ToolError)."""
         from mcp.shared.exceptions import MCPError
 
         if self._limit is None:
@@ -264,7 +265,7 @@ class McpConnection:
             session = await self._ready(tool)
             try:
                 with anyio.fail_after(self.config.timeout_s):
-                    return await session.client.call_tool(tool, dict(args))
+                    return await session.client.call_tool(tool, dict(args), meta=meta)
             except TimeoutError:
                 raise ToolTimeout(f"{self._who(tool)}: no answer within {self.config.timeout_s:g}s") from None
             except MCPError as exc:

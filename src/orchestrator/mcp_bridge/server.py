@@ -28,12 +28,14 @@ from typing import Any
 
 import anyio
 
+from orchestrator.budget import Budget
 from orchestrator.context import StepContext, _current
 from orchestrator.errors import OrchestratorError, UserError, is_retryable
 from orchestrator.mcp_bridge.source import needs_wrap
 from orchestrator.mcp_bridge.tools import META, dumps_compact
 from orchestrator.mcp_bridge.wire import MAX_LINE, LineReader, LineWriter
 from orchestrator.registry import ToolAnnotations, ToolRegistry, ToolSpec
+from orchestrator.run_scope import RunScope, current_scope, enter_scope
 
 __all__ = ["ORCHESTRATOR_TOOLS", "bearer_guard", "build_server", "serve_http", "serve_stdio"]
 
@@ -117,10 +119,45 @@ def _text_result(value: Any, *, structured: Any, meta: dict[str, Any] | None = N
     return result
 
 
-def _error_result(exc: BaseException) -> dict[str, Any]:
+def _error_result(exc: BaseException, *, budget: Budget | None = None) -> dict[str, Any]:
     text = str(exc) or type(exc).__name__
-    meta = {META + "retryable": is_retryable(exc), META + "error_type": type(exc).__name__}
+    meta: dict[str, Any] = {META + "retryable": is_retryable(exc), META + "error_type": type(exc).__name__}
+    if budget is not None:
+        meta[META + "budget"] = _spent(budget)
     return {"content": [{"type": "text", "text": text}], "isError": True, "resultType": "complete", "_meta": meta}
+
+
+def _call_budget(meta: Any) -> Budget | None:
+    """The budget a call runs under when the caller is a run of ours: ``_meta["orchestrator/budget"]`` says
+    what is left of that run's budget (``{"limit_usd": 0.25}``, or ``{"limit_usd": null}`` for no limit). None
+    when the caller sent none (a host's call).
+
+    Raises:
+        ValueError: the value is not of that shape.
+    """
+    import math
+
+    raw = (meta or {}).get(META + "budget")
+    if raw is None:
+        return None
+    limit = raw.get("limit_usd", "missing") if isinstance(raw, dict) else "missing"
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit) or limit < 0
+    ):
+        raise ValueError(f'_meta["{META}budget"] must be {{"limit_usd": <dollars >= 0, or null>}}, not {raw!r}')
+    return Budget(None if limit is None else float(limit))
+
+
+def _spent(budget: Budget) -> dict[str, Any]:
+    """What one call's budget recorded, for the caller's run budget."""
+    return {"spent_usd": budget.spent_usd, "calls": budget.calls, "stopped": budget.stopped}
+
+
+def _scope() -> RunScope:
+    scope = current_scope()
+    if scope is None:  # the lifespan opens one for the server's life; a bare handler gets a fresh one
+        return RunScope()
+    return scope
 
 
 class _Progress:
@@ -202,12 +239,20 @@ class _Handlers:
         if name not in self.registry:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         tool = self.registry.get(name)
+        try:
+            budget = _call_budget(params.meta)
+        except ValueError as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
         step = StepContext("mcp", name)
         token = _current.set(step)
         try:
-            output = await tool.invoke(args)
+            if budget is None:  # a host's call: the server's own budget (BUDGET_USD here, for the server's life)
+                output = await tool.invoke(args)
+            else:  # a remote run's call: what is left of that run's budget, and the spend goes back to it
+                with enter_scope(_scope().with_budget(budget)):
+                    output = await tool.invoke(args)
         except Exception as exc:
-            return _error_result(exc)
+            return _error_result(exc, budget=budget)
         finally:
             _current.reset(token)
         meta: dict[str, Any] = {META + "modes": list(step.modes or [])}
@@ -215,6 +260,8 @@ class _Handlers:
             meta[META + "usage"] = step.usage.model_dump()
         if step.notes:
             meta[META + "counts"] = dict(step.notes)
+        if budget is not None:
+            meta[META + "budget"] = _spent(budget)
         structured = {"result": output} if needs_wrap(tool.spec.output_schema) else output
         return _text_result(output, structured=structured, meta=meta)
 
