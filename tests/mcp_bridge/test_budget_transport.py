@@ -104,3 +104,20 @@ async def test_out_of_process_workers_spend_only_what_the_run_has_left(
         assert len(server.requests) == 0  # the server had its own fresh $0.01, but the run's is gone
     assert result.steps["s0"].counts == {f"budget_stopped:{PAID}": 1, "tier:keyword": 1}
     assert budget is spent and budget.stopped == 1 and budget.spent_usd == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("bad", [{"limit_usd": -1}, {"limit_usd": "lots"}, {"limit_usd": True}, {}, [0.5]])
+async def test_a_malformed_budget_in_the_request_meta_is_refused_naming_it(bad: Any) -> None:
+    from mcp import Client
+    from mcp.shared.exceptions import MCPError
+
+    from orchestrator.mcp_bridge.server import build_server
+
+    async with Client(build_server(default_registry(mcp=False))) as client:
+        with pytest.raises(MCPError, match="orchestrator/budget"):
+            await client.call_tool("calculate_tax", {"amount": 1, "rate": 0.1}, meta={"orchestrator/budget": bad})
+        done = await client.call_tool(
+            "calculate_tax", {"amount": 1, "rate": 0.1}, meta={"orchestrator/budget": {"limit_usd": 0.5}}
+        )
+    assert done.structured_content is not None and done.structured_content["gross"] == 1.1
+    assert done.meta is not None and done.meta["orchestrator/budget"] == {"spent_usd": 0.0, "calls": 0, "stopped": 0}
