@@ -1,11 +1,16 @@
 """One live session with one MCP server: started lazily, shared by every call of a run, restarted after a crash.
 
-The SDK's :class:`mcp.Client` is an async context manager whose transport (a child process and its pipe
-tasks, or an HTTP client) must be entered and left by the same task. A run's steps are many tasks, so a
-background *owner* task holds the client open; calls from any task go through the session, which is made
-for concurrent requests. :meth:`McpConnection.aclose` tells the owner to leave the client, which closes
-the server's stdin, waits, then kills its whole process group (the SDK does this shielded from
-cancellation), so nothing is left running after a run, a failure or Ctrl-C.
+The SDK's :class:`mcp.Client` is an async context manager whose transport (a child process on our stdio
+wire, :class:`~orchestrator.mcp_bridge.wire.StdioProcess`, or the SDK's HTTP client) must be entered and left
+by the same task. A run's steps are many tasks, so a background *owner* task holds the client open; calls from
+any task go through the session, which is made for concurrent requests. :meth:`McpConnection.aclose` tells the
+owner to leave the client, which closes the server's stdin, waits, then terminates and kills its whole process
+group (shielded from cancellation, every wait bounded), so nothing is left running after a run, a failure,
+Ctrl-C or SIGTERM.
+
+With ``protocol: handshake`` (our own server) the client speaks the 2025 handshake era: one ``initialize`` per
+connection, then requests without the 2026 era's per-request envelope, which costs our server a fresh
+connection object and runner per call.
 
 Every failure becomes one :class:`~orchestrator.errors.ToolError` naming the server and the tool: not
 installed, failed to start (with the last lines it wrote on stderr), did not answer in time, crashed

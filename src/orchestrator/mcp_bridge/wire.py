@@ -32,17 +32,19 @@ class LineReader:
     """
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
+        from mcp.shared.message import SessionMessage
+        from mcp.types import jsonrpc_message_adapter
+
         self._reader = reader
         self._pushed: list[Any] = []
         self._closed = False
+        self._message = SessionMessage
+        self._parse = jsonrpc_message_adapter.validate_json
 
     def push_back(self, item: Any) -> None:
         self._pushed.append(item)
 
     async def receive(self) -> Any:
-        from mcp.shared.message import SessionMessage
-        from mcp.types import jsonrpc_message_adapter
-
         if self._pushed:
             return self._pushed.pop()
         while True:
@@ -59,7 +61,7 @@ class LineReader:
             if line.isspace():
                 continue
             try:
-                return SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))
+                return self._message(self._parse(line, by_name=False))
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 return exc
 
