@@ -35,7 +35,7 @@ from orchestrator.mcp_bridge.source import needs_wrap
 from orchestrator.mcp_bridge.tools import META, dumps_compact
 from orchestrator.mcp_bridge.wire import MAX_LINE, LineReader, LineWriter
 from orchestrator.registry import ToolAnnotations, ToolRegistry, ToolSpec
-from orchestrator.run_scope import RunScope, current_scope, enter_scope
+from orchestrator.run_scope import current_scope, enter_scope, run_scope
 
 __all__ = ["ORCHESTRATOR_TOOLS", "bearer_guard", "build_server", "serve_http", "serve_stdio"]
 
@@ -153,13 +153,6 @@ def _spent(budget: Budget) -> dict[str, Any]:
     return {"spent_usd": budget.spent_usd, "calls": budget.calls, "stopped": budget.stopped}
 
 
-def _scope() -> RunScope:
-    scope = current_scope()
-    if scope is None:  # the lifespan opens one for the server's life; a bare handler gets a fresh one
-        return RunScope()
-    return scope
-
-
 class _Progress:
     """Turns a run's events into progress notifications, sent in order by one task."""
 
@@ -246,10 +239,14 @@ class _Handlers:
         step = StepContext("mcp", name)
         token = _current.set(step)
         try:
+            scope = current_scope()  # the server's, opened by its lifespan
             if budget is None:  # a host's call: the server's own budget (BUDGET_USD here, for the server's life)
                 output = await tool.invoke(args)
-            else:  # a remote run's call: what is left of that run's budget, and the spend goes back to it
-                with enter_scope(_scope().with_budget(budget)):
+            elif scope is not None:  # a remote run's call: what is left of that run's budget, spend reported back
+                with enter_scope(scope.with_budget(budget)):
+                    output = await tool.invoke(args)
+            else:
+                async with run_scope(budget):
                     output = await tool.invoke(args)
         except Exception as exc:
             return _error_result(exc, budget=budget)
@@ -330,8 +327,6 @@ def build_server(registry: ToolRegistry, *, name: str = "orchestrator") -> Any:
     one budget), opened by the server's lifespan.
     """
     from mcp.server.lowlevel import Server
-
-    from orchestrator.run_scope import run_scope
 
     handlers = _Handlers(registry)
 
