@@ -44,6 +44,7 @@ from typing import (
 )
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from typing_extensions import is_typeddict
 
 from orchestrator.context import StepContext, current_step
 from orchestrator.errors import ConfigurationError, ToolError, UnknownToolError
@@ -183,6 +184,7 @@ class FunctionTool:
         self._output_adapter: TypeAdapter[Any] | None = (
             None if _is_any(return_annotation) else TypeAdapter(return_annotation)
         )
+        self._output_fields = _plain_fields(return_annotation)
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
         self._direct: dict[frozenset[str], Callable[[dict[str, Any]], Awaitable[Any]] | None] = {}
         output_schema = self._output_adapter.json_schema(mode="serialization") if self._output_adapter else {}
@@ -261,6 +263,15 @@ class FunctionTool:
             return None
         return lambda value: guard(value) is not _NO
 
+    def exact_type(self, name: str) -> type | None:
+        """For an argument of type str, int or bool without constraints: that type (a value of exactly that
+        type is valid, and :meth:`literal_check` says no more than that); None otherwise."""
+        info = self.arg_model.model_fields.get(name)
+        if info is None or info.metadata or info.annotation not in _EXACT:
+            return None
+        kind: type = info.annotation
+        return kind
+
     def direct_call(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
         """A call of this tool with arguments `names` that skips Pydantic, or None when that is not safe.
 
@@ -276,7 +287,13 @@ class FunctionTool:
         call = self._direct[names] = self._make_direct(names)
         return call
 
-    def _make_direct(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+    def direct_guards(self, names: frozenset[str]) -> dict[str, Callable[[Any], Any]] | None:
+        """The guards :meth:`direct_call` applies to arguments `names` (None: no direct call is safe).
+
+        Each returns the value Pydantic would pass to the function, or :data:`REFUSED` for a value it does
+        not vouch for (the call must then go through :meth:`start`). The function is then called as
+        ``tool.fn(**guarded)``.
+        """
         if not self.is_async or self._context_param is not None or self._accepts_extra:
             return None
         guards: dict[str, Callable[[Any], Any]] = {}
@@ -289,6 +306,12 @@ class FunctionTool:
             elif info.is_required() or type(info.default) not in _IMMUTABLE:
                 return None  # Pydantic would copy a mutable default; the function would share its own
         if not names <= guards.keys():
+            return None
+        return guards
+
+    def _make_direct(self, names: frozenset[str]) -> Callable[[dict[str, Any]], Awaitable[Any]] | None:
+        guards = self.direct_guards(names)
+        if guards is None:
             return None
         fn, start = self.fn, self.start
 
@@ -309,6 +332,15 @@ class FunctionTool:
 
     def dump(self, result: Any) -> Any:
         """The tool's return value as plain JSON data."""
+        fields = self._output_fields
+        if fields is not None and type(result) is dict and len(result) == len(fields):
+            # A TypedDict of plain fields, returned with every field of its exact type: what Pydantic's
+            # serializer gives is a copy (in the dict's own order), made here without it.
+            for key, value in result.items():
+                if type(key) is not str or fields.get(key) is not type(value):
+                    break
+            else:
+                return dict(result)
         return result if result is None else to_jsonable(result, self._output_adapter)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -316,6 +348,8 @@ class FunctionTool:
 
 
 _NO: Any = object()  # a guard's "not this type"
+REFUSED: Any = _NO
+"""What a guard of :meth:`FunctionTool.direct_guards` returns for a value it does not vouch for."""
 _IMMUTABLE = frozenset({NoneType, str, int, float, bool, tuple, frozenset})
 _EXACT = {str: str, int: int, bool: bool}
 
@@ -351,8 +385,7 @@ def _guard(annotation: Any) -> Callable[[Any], Any] | None:
     if origin is list and len(args) == 1 and (args[0] in _EXACT or args[0] is Any):
         if args[0] is Any:
             return lambda v: list(v) if type(v) is list else _NO
-        kinds = frozenset({_EXACT[args[0]]})
-        return lambda v: list(v) if type(v) is list and {*map(type, v)} <= kinds else _NO
+        return _list_of(_EXACT[args[0]])
     if origin is dict and len(args) == 2 and args[0] is str and (args[1] in _EXACT or args[1] is Any):
         value_kind = _EXACT.get(args[1])
         return lambda v: (
@@ -363,6 +396,40 @@ def _guard(annotation: Any) -> Callable[[Any], Any] | None:
             else _NO
         )
     return None
+
+
+_PLAIN_FIELD_TYPES = frozenset({str, int, bool})
+
+
+def _plain_fields(annotation: Any) -> dict[str, type] | None:
+    """The fields of a TypedDict whose fields are all required and of type str, int or bool (their JSON form
+    is the value itself); None for any other return type."""
+    if not is_typeddict(annotation):
+        return None
+    try:
+        hints = get_type_hints(annotation, include_extras=True)  # Annotated (a serializer?): not plain
+    except Exception:  # an unresolvable hint: Pydantic dumps it
+        return None
+    if set(hints) != set(getattr(annotation, "__required_keys__", ())):
+        return None
+    if not all(kind in _PLAIN_FIELD_TYPES for kind in hints.values()):
+        return None
+    return dict(hints)
+
+
+def _list_of(kind: type) -> Callable[[Any], Any]:
+    """The guard of ``list[kind]``: a copy of a list whose every element is exactly a `kind` (a plain loop:
+    for the short lists arguments usually are, several times faster than a set of the element types)."""
+
+    def guard(value: Any) -> Any:
+        if type(value) is not list:
+            return _NO
+        for element in value:
+            if type(element) is not kind:
+                return _NO
+        return value.copy()
+
+    return guard
 
 
 def _same(value: Any) -> Any:
@@ -542,13 +609,15 @@ class DeferredTool:
     """A tool known by its name now and built on first use: a described function's schemas take time to build,
     and a command that validates one plan needs only the tools it names.
 
-    A :class:`ToolRegistry` builds it when the tool is first got (or listed) and keeps the built tool.
+    A :class:`ToolRegistry` builds it when the tool is first got and keeps the built tool. A spec given up front
+    (known from a cache, say) is what listing the catalog shows, without building.
     """
 
-    def __init__(self, name: str, build: Callable[[], Tool]) -> None:
+    def __init__(self, name: str, build: Callable[[], Tool], *, spec: ToolSpec | None = None) -> None:
         self.name = name
         self._build = build
         self._tool: Tool | None = None
+        self.known_spec = spec
 
     def build(self) -> Tool:
         """The tool (built once)."""
@@ -558,7 +627,7 @@ class DeferredTool:
 
     @property
     def spec(self) -> ToolSpec:
-        return self.build().spec
+        return self.known_spec if self.known_spec is not None else self.build().spec
 
     async def invoke(self, args: Mapping[str, Any]) -> Any:
         return await self.build().invoke(args)
@@ -572,12 +641,22 @@ class DeferredTool:
 
 def deferred_tools_in(module: ModuleType) -> list[DeferredTool]:
     """:func:`tools_in`, each tool built only when first used."""
-    out: list[DeferredTool] = []
-    for obj in vars(module).values():
-        options = getattr(obj, _OPTIONS_ATTR, None)
-        if isinstance(options, ToolOptions) and callable(obj) and getattr(obj, "__module__", None) == module.__name__:
-            out.append(DeferredTool(options.name or obj.__name__, _builder(obj)))
-    return out
+    return [DeferredTool(tool_name(obj), _builder(obj)) for _, obj in described_in(module)]
+
+
+def described_in(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
+    """(attribute name, function) of each function `module` defines and describes with :func:`tool`, in order."""
+    return [
+        (attr, obj)
+        for attr, obj in vars(module).items()
+        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__
+    ]
+
+
+def tool_name(fn: Callable[..., Any]) -> str:
+    """The name of the tool a described function stands for, without building it."""
+    options = getattr(fn, _OPTIONS_ATTR, None)
+    return (options.name if isinstance(options, ToolOptions) else None) or fn.__name__
 
 
 def _builder(fn: Callable[..., Any]) -> Callable[[], Tool]:
@@ -667,8 +746,15 @@ class ToolRegistry:
         return sorted(self._tools)
 
     def catalog(self) -> list[ToolSpec]:
-        """Every tool's spec, sorted by name: exactly what the planner is shown."""
-        return [self.get(name).spec for name in sorted(self._tools)]
+        """Every tool's spec, sorted by name: exactly what the planner is shown. A deferred tool whose spec is
+        known is listed without being built."""
+        return [self._spec(name) for name in sorted(self._tools)]
+
+    def _spec(self, name: str) -> ToolSpec:
+        found = self._tools[name]
+        if isinstance(found, DeferredTool) and found.known_spec is not None:
+            return found.known_spec
+        return self.get(name).spec
 
     def copy(self) -> ToolRegistry:
         """The same tools in a new registry (the sources stay with this one, which closes them)."""

@@ -8,9 +8,10 @@ Three DAG shapes (a 1000-step chain; fan-out 1 -> 1000 -> 1; 20 layers x 50 step
 - Real-plan rows: what users and planners write. Each step calls a typed async tool with a literal and
   the ``step:`` references of its dependencies' outputs, through the public ``execute_plan(plan_dict)``,
   validation included. The floor is a plain asyncio ready-queue that passes the same data to the same
-  function. Time per step and peak memory per step (tracemalloc), ours and the floor's.
+  function. Time per step and peak memory per step (tracemalloc), ours and the floor's; validation alone
+  (as execute_plan does it, and the full validator's); whether execute_plan took its fast path.
 - Scale rows (``--scale``): layered plans of 1,000, 10,000 and 50,000 steps, validation and execution
-  timed apart, to show both stay linear.
+  timed apart (each as execute_plan does it: the fast path when the plan takes it), to show both stay linear.
 
 Every figure is the median over runs (not the best run), ours and the floor's runs alternating, so both
 share the machine's noise.
@@ -32,6 +33,10 @@ from typing_extensions import TypedDict
 
 from orchestrator.executor import execute_plan
 from orchestrator.executor.engine import run_compiled
+from orchestrator.executor.fast import run_fast
+from orchestrator.executor.fast import stats as fast_stats
+from orchestrator.executor.policy import ConcurrencyLimits
+from orchestrator.plan.fast import FastPlan, compile_fast
 from orchestrator.plan.graph import critical_path
 from orchestrator.plan.validate import CompiledPlan, validate_plan
 from orchestrator.registry import ToolRegistry
@@ -315,6 +320,11 @@ class RealPlanRow(BaseModel):
     floor_cpu_us_per_step: float
     cpu_ratio: float
     validate_us_per_step: float
+    """Validation as execute_plan does it (the fast path's when the plan takes it)."""
+    full_validate_us_per_step: float
+    """The full validator's time on the same plan (validate_plan: what `orchestrator validate` does)."""
+    fast_path: bool
+    """Whether execute_plan ran the plan on its fast path (orchestrator.executor.fast)."""
     kib_per_step: float
     floor_kib_per_step: float
     target: str = f"time per step <= {REAL_PLAN_TARGET:g}x the floor's; memory <= {MEMORY_TARGET_KIB:g} KiB/step"
@@ -338,6 +348,8 @@ async def measure_real(dag: str, *, repeats: int = 5) -> RealPlanRow:
     ours_cpu: list[float] = []
     floor_cpu: list[float] = []
     validation: list[float] = []
+    full_validation: list[float] = []
+    fast_runs = fast_stats.runs
     for _ in range(repeats):
         gc.collect()
         cpu = time.process_time()
@@ -349,8 +361,14 @@ async def measure_real(dag: str, *, repeats: int = 5) -> RealPlanRow:
         ours_cpu.append(time.process_time() - cpu)
         gc.collect()
         t0 = time.perf_counter()
-        validate_plan(plan, registry)
+        if _compile_fast(plan, registry) is None:  # what execute_plan does first
+            validate_plan(plan, registry)
         validation.append(time.perf_counter() - t0)
+        gc.collect()
+        t0 = time.perf_counter()
+        validate_plan(plan, registry)
+        full_validation.append(time.perf_counter() - t0)
+    fast_path = fast_stats.runs == fast_runs + repeats  # every timed run took it
     peak = await _peak(lambda: real_run(plan, registry))
     floor_peak = await _peak(lambda: real_floor_run(deps))
     per_step, floor_per_step = statistics.median(ours) / n * 1e6, statistics.median(floor) / n * 1e6
@@ -365,6 +383,8 @@ async def measure_real(dag: str, *, repeats: int = 5) -> RealPlanRow:
         floor_cpu_us_per_step=floor_cpu_per_step,
         cpu_ratio=cpu_per_step / floor_cpu_per_step if floor_cpu_per_step > 0 else float("inf"),
         validate_us_per_step=statistics.median(validation) / n * 1e6,
+        full_validate_us_per_step=statistics.median(full_validation) / n * 1e6,
+        fast_path=fast_path,
         kib_per_step=peak / n / 1024,
         floor_kib_per_step=floor_peak / n / 1024,
     )
@@ -372,6 +392,11 @@ async def measure_real(dag: str, *, repeats: int = 5) -> RealPlanRow:
     row.memory_met = row.kib_per_step <= MEMORY_TARGET_KIB
     row.met = row.time_met and row.memory_met
     return row
+
+
+def _compile_fast(plan: dict[str, Any], registry: ToolRegistry) -> FastPlan | None:
+    limits = ConcurrencyLimits()
+    return compile_fast(plan, registry, accept=lambda tool: limits.unlimited(tool.spec))
 
 
 class ScaleRow(BaseModel):
@@ -390,17 +415,23 @@ async def measure_scale(sizes: tuple[int, ...] = (1_000, 10_000, 50_000), *, rep
         validating: list[float] = []
         executing: list[float] = []
         for _ in range(repeats):
+            # What execute_plan does: the fast path, or (should the plan not take it) the full one.
             gc.collect()
             t0 = time.perf_counter()
-            compiled = validate_plan(plan, registry)
+            fast = _compile_fast(plan, registry)
+            compiled = validate_plan(plan, registry) if fast is None else None
             validating.append(time.perf_counter() - t0)
             gc.collect()
             t0 = time.perf_counter()
-            result, _ = await run_compiled(compiled, {}, keep_events=False)
+            if fast is not None:
+                result = await run_fast(fast, {}, "bench")
+            else:
+                assert compiled is not None
+                result, _ = await run_compiled(compiled, {}, keep_events=False)
             executing.append(time.perf_counter() - t0)
             if not result.ok:
                 raise RuntimeError("benchmark run failed")
-            del compiled, result
+            del compiled, fast, result
         rows.append(
             ScaleRow(
                 steps=n,

@@ -26,13 +26,18 @@ from orchestrator.executor.events import (
     StepSkipped,
     StepStarted,
 )
+from orchestrator.executor.fast import run_fast
+from orchestrator.executor.hooks import current_step_hook
 from orchestrator.executor.inputs import parse_input_pairs, prepare_inputs
 from orchestrator.executor.policy import ConcurrencyLimits, RetryPolicy
 from orchestrator.executor.streaming import StreamingRun
 from orchestrator.files import allow_folders, current_access, run_access, use_access
+from orchestrator.ids import new_run_id
+from orchestrator.plan.fast import compile_fast
 from orchestrator.plan.model import Plan
 from orchestrator.plan.validate import CompiledPlan, load_plan, validate_plan
 from orchestrator.registry import ToolRegistry
+from orchestrator.run_scope import run_scope
 from orchestrator.toolbox import default_registry
 
 
@@ -48,6 +53,10 @@ async def execute_plan(
     completed: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Validate a plan and run it.
+
+    A plan given as a dict, of the usual shape (see :mod:`orchestrator.plan.fast`), with no event handler,
+    no completed steps, no run-store hook and no concurrency limit on its tools, is validated and run on the
+    fast path (:mod:`orchestrator.executor.fast`): the same checks, the same result, less work per step.
 
     Args:
         plan: a Plan, its JSON data, a compiled plan, or the path of a plan file.
@@ -67,6 +76,14 @@ async def execute_plan(
         InputError: an input is missing, undeclared or of the wrong type; nothing was run.
     """
     registry = registry if registry is not None else default_registry()
+    if type(plan) is dict and on_event is None and not completed and current_step_hook() is None:
+        limits = limits or ConcurrencyLimits()
+        fast = compile_fast(plan, registry, accept=lambda tool: limits.unlimited(tool.spec))
+        if fast is not None:  # the usual shape: its fast path (else the general one says what is wrong)
+            values = prepare_inputs(fast.inputs, inputs)
+            with use_access(current_access() or run_access(dict(inputs or {}))):
+                async with run_scope():
+                    return await run_fast(fast, values, run_id or new_run_id())
     trusted: list[Path] = []
     if isinstance(plan, str | Path):
         compiled = load_plan(plan, registry)

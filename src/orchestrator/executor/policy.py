@@ -35,6 +35,10 @@ class ConcurrencyLimits:
     per_kind: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_KIND_LIMITS))
     per_tool: Mapping[str, int] = field(default_factory=dict)
 
+    def unlimited(self, spec: ToolSpec) -> bool:
+        """Whether calls of this tool hold no semaphore (what :meth:`Limiters.for_tool` gives is empty)."""
+        return not self.per_kind.get(spec.kind.value) and not self.per_tool.get(spec.name, spec.concurrency)
+
 
 class Limiters:
     """Semaphores for one run, created lazily inside the running loop."""
