@@ -25,7 +25,7 @@ class Canned:
         self.trusted = trusted
         self.result = result
 
-    async def call(self, tool: str, args: Any) -> CallToolResult:
+    async def call(self, tool: str, args: Any, meta: dict[str, Any] | None = None) -> CallToolResult:
         return self.result
 
 
