@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 
 from orchestrator.budget import Budget
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import OrchestratorError, UserError, is_retryable
 from orchestrator.mcp_bridge.source import needs_wrap
 from orchestrator.mcp_bridge.tools import META, dumps_compact
@@ -237,7 +237,7 @@ class _Handlers:
         except ValueError as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
         step = StepContext("mcp", name)
-        token = _current.set(step)
+        token = step_reporter.set(step)
         try:
             scope = current_scope()  # the server's, opened by its lifespan
             if budget is None:  # a host's call: the server's own budget (BUDGET_USD here, for the server's life)
@@ -251,7 +251,7 @@ class _Handlers:
         except Exception as exc:
             return _error_result(exc, budget=budget)
         finally:
-            _current.reset(token)
+            step_reporter.reset(token)
         meta: dict[str, Any] = {META + "modes": list(step.modes or [])}
         if step.usage is not None:
             meta[META + "usage"] = step.usage.model_dump()
