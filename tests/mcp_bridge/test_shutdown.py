@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,3 +84,39 @@ def test_sigterm_to_bench_mcp_stops_its_servers(tmp_path: Path, phase: str) -> N
     for pid in left:  # do not leave them behind even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert not left, f"left running: {[servers.get(p, p) for p in left]}"
+
+
+@pytest.mark.parametrize("phase", ["stdio", "http"])
+def test_sigkill_to_bench_mcp_still_stops_its_servers(tmp_path: Path, phase: str) -> None:
+    """Even a command killed outright (no cleanup runs) leaves no server: each was started to get SIGTERM from
+    the kernel when its parent dies (`setpriv --pdeathsig`), and our server exits on it."""
+    if not shutil.which("setpriv"):
+        pytest.skip("needs util-linux's setpriv (parent-death signal)")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "bench", "mcp", "--calls", "2000", "--transports", phase],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src"), "ORCHESTRATOR_HOME": str(tmp_path)},
+    )
+    try:
+        servers: dict[int, str] = {}
+        deadline = time.monotonic() + 120
+        while not servers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            servers = {p: c for p, c in descendants(proc.pid).items() if "mcp serve" in c}
+        assert servers, f"the bench started no MCP server: {proc.poll()}"
+        time.sleep(1.0)
+        everything = set(descendants(proc.pid))
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 30
+    while alive(set(servers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = alive(everything)
+    for pid in left:  # do not leave them behind even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left & set(servers), f"left running: {[servers[p] for p in left & set(servers)]}"

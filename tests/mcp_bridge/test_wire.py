@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -72,3 +73,24 @@ async def test_a_server_that_ignores_stdin_and_sigterm_is_killed_within_the_grac
         pid = process.pid
     assert pid is not None and not alive(pid)
     assert time.monotonic() - t0 < 10  # two grace periods and a kill, not a hang
+
+
+def test_a_server_is_started_to_die_with_its_parent_unless_it_cannot_be_found(tmp_path: Path) -> None:
+    import shutil
+
+    from orchestrator.mcp_bridge.wire import dies_with_parent
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("needs util-linux's setpriv")
+    python = shutil.which("python3") or sys.executable
+    got = dies_with_parent(["python3", "-V"], {"PATH": str(Path(python).parent)})
+    assert got[:4] == [setpriv, "--pdeathsig", "TERM", "--"] and got[5:] == ["-V"]
+    assert Path(got[4]).name == "python3"
+    # not found: left as it is, so starting it fails naming the command, as before
+    assert dies_with_parent(["no-such-server-xyz", "a"], {"PATH": str(tmp_path)}) == ["no-such-server-xyz", "a"]
+    script = tmp_path / "server.sh"
+    script.write_text("#!/bin/sh\n")
+    assert dies_with_parent(["./server.sh"], {}, str(tmp_path)) == ["./server.sh"]  # not executable
+    script.chmod(0o755)
+    assert Path(dies_with_parent(["./server.sh"], {}, str(tmp_path))[4]) == tmp_path / "server.sh"

@@ -124,17 +124,11 @@ async def _http_server(start_timeout_s: float) -> AsyncIterator[tuple[str, int]]
 
     import anyio
 
-    from orchestrator.mcp_bridge.wire import stop_process_group
+    from orchestrator.mcp_bridge.wire import dies_with_parent, stop_process_group
 
     with tempfile.TemporaryFile() as errlog:  # a file, not a pipe: the server's stderr can never fill and block
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "mcp",
-            "serve",
-            "--http",
-            "127.0.0.1:0",
+            *dies_with_parent([sys.executable, "-m", "orchestrator", "mcp", "serve", "--http", "127.0.0.1:0"]),
             env={**os.environ, **_child_env()},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -11,6 +11,8 @@ that sends. Messages are written whole by one ``write`` call each, so concurrent
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -160,8 +162,7 @@ class StdioProcess:
 
     async def __aenter__(self) -> tuple[LineReader, LineWriter]:
         self.process = await asyncio.create_subprocess_exec(
-            self.command,
-            *self.args,
+            *dies_with_parent([self.command, *self.args], self.env, self.cwd),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self.stderr,
@@ -181,6 +182,30 @@ class StdioProcess:
             with anyio.CancelScope(shield=True):
                 await self._writer.aclose()
                 await stop_process_group(self.process, self.grace_s)
+
+
+def dies_with_parent(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> list[str]:
+    """`argv`, run so that the kernel sends it SIGTERM when this process dies, even by SIGKILL (Linux: util-linux's
+    ``setpriv --pdeathsig``, which then execs the program under the same pid). Unchanged elsewhere, without
+    setpriv, or when the program cannot be found (so that starting it fails as it would have, naming it); a
+    stdio server still sees its stdin close, and the process-group stop covers every other way out."""
+    import shutil
+
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    program = _program(argv[0], env, cwd) if setpriv else None
+    return [setpriv, "--pdeathsig", "TERM", "--", program, *argv[1:]] if setpriv and program else list(argv)
+
+
+def _program(command: str, env: Mapping[str, str] | None, cwd: str | None) -> str | None:
+    """The executable file `command` names, looked up as the child would (its PATH, its working folder), or None."""
+    import os
+    import shutil
+
+    if os.sep in command:
+        path = os.path.join(cwd or os.getcwd(), command)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    search = (env if env is not None else os.environ).get("PATH", os.defpath)
+    return shutil.which(command, path=search)
 
 
 async def stop_process_group(process: asyncio.subprocess.Process, grace_s: float) -> None:
