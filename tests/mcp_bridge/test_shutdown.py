@@ -49,10 +49,8 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
 
 
-@pytest.mark.parametrize("phase", ["stdio", "http"])
-def test_sigterm_to_bench_mcp_stops_its_servers(tmp_path: Path, phase: str) -> None:
-    """The bench is stopped while it measures over `phase`: it exits as interrupted, and every server it
-    started (the stdio one, or `mcp serve --http 127.0.0.1:0` in its own process group) is gone."""
+def start_bench(tmp_path: Path, phase: str) -> tuple[subprocess.Popen[str], dict[int, str]]:
+    """`orchestrator bench mcp` measuring over `phase`, once its MCP server is up (pid -> command line)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "bench", "mcp", "--calls", "2000", "--transports", phase],
         stdout=subprocess.DEVNULL,
@@ -60,14 +58,25 @@ def test_sigterm_to_bench_mcp_stops_its_servers(tmp_path: Path, phase: str) -> N
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO / "src"), "ORCHESTRATOR_HOME": str(tmp_path)},
     )
+    servers: dict[int, str] = {}
+    deadline = time.monotonic() + 120
+    while not servers and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        servers = {p: c for p, c in descendants(proc.pid).items() if "mcp serve" in c}
+    if not servers:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the bench started no MCP server: exit {proc.returncode}: {err[-1000:]}")
+    time.sleep(1.0)  # calls under way
+    return proc, servers
+
+
+@pytest.mark.parametrize("phase", ["stdio", "http"])
+def test_sigterm_to_bench_mcp_stops_its_servers(tmp_path: Path, phase: str) -> None:
+    """The bench is stopped while it measures over `phase`: it exits as interrupted, and every server it
+    started (the stdio one, or `mcp serve --http 127.0.0.1:0` in its own process group) is gone."""
+    proc, servers = start_bench(tmp_path, phase)
     try:
-        servers: dict[int, str] = {}
-        deadline = time.monotonic() + 120
-        while not servers and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-            servers = {p: c for p, c in descendants(proc.pid).items() if "mcp serve" in c}
-        assert servers, f"the bench started no MCP server: {proc.poll()}"
-        time.sleep(1.0)  # calls under way
         everything = set(descendants(proc.pid))
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -92,23 +101,11 @@ def test_sigkill_to_bench_mcp_still_stops_its_servers(tmp_path: Path, phase: str
     the kernel when its parent dies (`setpriv --pdeathsig`), and our server exits on it."""
     if not shutil.which("setpriv"):
         pytest.skip("needs util-linux's setpriv (parent-death signal)")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "bench", "mcp", "--calls", "2000", "--transports", phase],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src"), "ORCHESTRATOR_HOME": str(tmp_path)},
-    )
+    proc, servers = start_bench(tmp_path, phase)
     try:
-        servers: dict[int, str] = {}
-        deadline = time.monotonic() + 120
-        while not servers and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-            servers = {p: c for p, c in descendants(proc.pid).items() if "mcp serve" in c}
-        assert servers, f"the bench started no MCP server: {proc.poll()}"
-        time.sleep(1.0)
         everything = set(descendants(proc.pid))
         proc.kill()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
