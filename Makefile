@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	# torch is pinned: the CPU wheel, not gigabytes of CUDA packages.
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[all,dev]"
+	# mcp-proxy, a third-party MCP server the tests reach over streamable HTTP, is built on the MCP SDK 1.x and we
+	# on 2.x: it gets a venv of its own, as a user would install a server with pipx or uvx.
+	$(PYTHON) -m venv $(VENV)/peers
+	$(VENV)/peers/bin/pip install -q "mcp-proxy==0.13.0"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -41,9 +41,9 @@ class Budget:
         """What is left (None without a limit)."""
         return None if self.limit_usd is None else max(0.0, self.limit_usd - self.spent_usd)
 
-    def charge(self, cost_usd: float) -> None:
-        """Record one call's cost."""
-        self.calls += 1
+    def charge(self, cost_usd: float, calls: int = 1) -> None:
+        """Record the cost of one call (or of `calls` calls made elsewhere, e.g. by an out-of-process worker)."""
+        self.calls += max(0, calls)
         self.spent_usd += max(0.0, cost_usd)
 
     def __repr__(self) -> str:

@@ -75,31 +75,33 @@ class Reporter(Protocol):
     def add_count(self, name: str, n: int) -> None: ...
 
 
-_current: ContextVar[Reporter | None] = ContextVar("orchestrator_step", default=None)
+step_reporter: ContextVar[Reporter | None] = ContextVar("orchestrator_step", default=None)
+"""Where the step running in this task reports (set by the executors and by the MCP server around a tool call;
+None outside a step). Tools use :func:`report_mode` / :func:`report_usage` rather than this."""
 
 
 def current_step() -> StepContext | None:
     """The context of the step attempt running in this task (for tools that take a StepContext), or None."""
-    ctx = _current.get()
+    ctx = step_reporter.get()
     return ctx if isinstance(ctx, StepContext) else None
 
 
 def report_mode(mode: str) -> None:
     """Record which worker mode produced (part of) this step's result, e.g. ``keyword`` or ``ollama:phi3``."""
-    sink = _current.get()
+    sink = step_reporter.get()
     if sink is not None:
         sink.add_mode(mode)
 
 
 def report_usage(usage: Usage) -> None:
     """Add model usage (tokens, calls, cost) to this step's account."""
-    sink = _current.get()
+    sink = step_reporter.get()
     if sink is not None:
         sink.add_usage(usage)
 
 
 def report_count(name: str, n: int = 1) -> None:
     """Count something about this step, e.g. how many items each cascade tier answered."""
-    sink = _current.get()
+    sink = step_reporter.get()
     if sink is not None:
         sink.add_count(name, n)

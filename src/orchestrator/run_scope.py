@@ -59,6 +59,13 @@ class RunScope:
             self._budget = Budget(current_settings().budget_usd)
         return self._budget
 
+    def with_budget(self, budget: Budget) -> RunScope:
+        """This scope with another budget: the same resources (closed with this scope, never with the view).
+        The MCP server runs each call of a remote run under that run's remaining budget this way."""
+        view = RunScope(budget)
+        view._resources = self._resources
+        return view
+
     def resource(self, key: Hashable, factory: Callable[[], _T]) -> _T:
         """The resource stored under `key`, made by `factory` the first time; closed with the scope."""
         if key not in self._resources:

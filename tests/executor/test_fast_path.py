@@ -201,8 +201,18 @@ def small_plan(**step: Any) -> dict[str, Any]:
         small_plan(args={"n": 2, "values": ["step:a.value", "step:a." + "v" * 100_000]}),
     ],
     ids=[
-        "retries", "timeout", "on_error", "for_each", "template", "mixed list", "input", "nested literal",
-        "malformed reference", "malformed input", "long reference", "long reference in a list",
+        "retries",
+        "timeout",
+        "on_error",
+        "for_each",
+        "template",
+        "mixed list",
+        "input",
+        "nested literal",
+        "malformed reference",
+        "malformed input",
+        "long reference",
+        "long reference in a list",
     ],  # fmt: skip
 )
 def test_unusual_plans_take_the_general_path(plan: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp.types import CallToolResult, TextContent, Tool, ToolAnnotations
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import ToolError
 from orchestrator.mcp_bridge.config import McpConfig
 from orchestrator.mcp_bridge.source import McpToolSource
@@ -25,7 +25,7 @@ class Canned:
         self.trusted = trusted
         self.result = result
 
-    async def call(self, tool: str, args: Any) -> CallToolResult:
+    async def call(self, tool: str, args: Any, meta: dict[str, Any] | None = None) -> CallToolResult:
         return self.result
 
 
@@ -50,18 +50,18 @@ async def test_meta_claims_of_another_server_are_not_believed() -> None:
     )
     spec = spec_from_listing(listed("t"), name="evil.t")
     step = StepContext("run", "s")
-    token = _current.set(step)
+    token = step_reporter.set(step)
     try:
         out = await McpTool(spec, server=Canned(result), remote_name="t").invoke({})  # type: ignore[arg-type]
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert out == "hi" and step.modes == ["mcp:evil"] and step.usage is None
     trusted = StepContext("run", "s")
-    token = _current.set(trusted)
+    token = step_reporter.set(trusted)
     try:
         await McpTool(spec, server=Canned(result, trusted=True), remote_name="t").invoke({})  # type: ignore[arg-type]
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert trusted.modes == ["keyword"] and trusted.usage is not None and trusted.usage.cost_usd == 99.0
 
 

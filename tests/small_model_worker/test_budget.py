@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.executor import execute_plan
 from orchestrator.settings import Settings, use_settings
 from orchestrator.small_model_worker import SmallModelWorker
@@ -46,7 +46,7 @@ async def test_a_spent_budget_stops_escalation_and_the_rest_keep_their_keyword_a
     worker_for: WorkerFor, paid: FakeLLMServer
 ) -> None:
     context = StepContext("r1", "s1")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         worker = worker_for(
             "openai_compatible",
@@ -60,7 +60,7 @@ async def test_a_spent_budget_stops_escalation_and_the_rest_keep_their_keyword_a
         async with worker:
             result = await worker.categorize_items(UNSURE)
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert len(paid.requests) == 1  # $0.015 spent on the first call: over the $0.01 budget
     assert [i.mode for i in result.items].count(PAID) == 1
     assert [i.mode for i in result.items].count("keyword") == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.small_model_worker import SmallModelWorker
 from orchestrator.small_model_worker.cache import ResultCache, cache_key
 from orchestrator.testing.fake_llm import FakeLLMServer
@@ -26,13 +26,13 @@ async def test_a_repeated_item_makes_no_request_even_from_a_new_worker(
         await worker.parse_line_items(RECEIPT)
     assert len(fake.requests) == 2
     context = StepContext("r1", "s1")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         async with worker_for(cascade=("llm",)) as again:  # same ORCHESTRATOR_HOME: the SQLite cache persists
             second = await again.classify(["diesel", "iced latte"], ["beverage", "fuel"])
             receipt = await again.parse_line_items(RECEIPT)
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert len(fake.requests) == 2  # no new request
     assert [r.label for r in second] == [r.label for r in reversed(first)]
     assert all(r.mode == "ollama:phi3" for r in second) and receipt.mode == "ollama:phi3"

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import ConfigurationError, ModelError, RunError
 from orchestrator.small_model_worker.cascade import Cascade, Prediction, Tier
 
@@ -84,11 +84,11 @@ async def test_a_failing_later_tier_leaves_the_earlier_answers(caplog: pytest.Lo
     keyword = TableTier("keyword", {"latte": ("beverage", 0.95), "pie": ("food", 0.4)})
     llm = TableTier("llm", {}, error=ModelError("server down", retryable=True))
     context = StepContext(run_id="r", step_id="s")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         predictions = await Cascade([keyword, llm]).classify(["latte", "pie"], LABELS)
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert predictions == [Prediction("beverage", 0.95, "keyword"), Prediction("food", 0.4, "keyword")]
     assert "tier 'llm' failed" in caplog.text
     assert context.notes == {"tier_failed:llm": 1, "tier:keyword": 2}
@@ -121,11 +121,11 @@ async def test_per_tier_counts_and_modes_are_reported_to_the_running_step() -> N
     keyword = TableTier("keyword", {"latte": ("beverage", 0.95), "tea": ("beverage", 0.9)})
     embedded = TableTier("embedded", {"pie": ("food", 0.85)})
     context = StepContext(run_id="r", step_id="s")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         await Cascade([keyword, embedded]).classify(["latte", "pie", "tea"], LABELS)
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert context.modes == ["keyword", "embedded"]
     assert context.notes == {"tier:keyword": 2, "tier:embedded": 1}
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import ConfigurationError
 from orchestrator.settings import Settings
 from orchestrator.small_model_worker import SmallModelWorker
@@ -22,7 +22,7 @@ RECEIPT = "CORNER CAFE\nLatte 3.50\nTOTAL 3.50"
 
 def step() -> tuple[StepContext, object]:
     context = StepContext("r1", "s1")
-    return context, _current.set(context)
+    return context, step_reporter.set(context)
 
 
 async def test_a_server_that_is_down_leaves_every_item_to_the_keywords(worker_for: WorkerFor) -> None:
@@ -35,7 +35,7 @@ async def test_a_server_that_is_down_leaves_every_item_to_the_keywords(worker_fo
             result = await worker.categorize_items(["Latte", "Zorblax 3000"])
             receipt = await worker.parse_line_items(RECEIPT)
     finally:
-        _current.reset(token)  # type: ignore[arg-type]
+        step_reporter.reset(token)  # type: ignore[arg-type]
     assert [(i.category, i.mode) for i in result.items] == [("beverage", "keyword"), ("other", "keyword")]
     assert receipt.mode == "keyword" and receipt.total == 3.5
     assert context.notes is not None
@@ -74,7 +74,7 @@ async def test_garbage_gets_one_repair_attempt_then_the_keywords_answer(
         async with worker_for(cascade=("keyword", "llm")) as worker:
             results = await worker.classify(["Zorblax 3000"], LABELS)
     finally:
-        _current.reset(token)  # type: ignore[arg-type]
+        step_reporter.reset(token)  # type: ignore[arg-type]
     assert results[0].mode == "keyword"
     assert len(fake.requests) == 2  # the call and one repair, no more
     repair = fake.requests[1].messages

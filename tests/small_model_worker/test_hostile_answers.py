@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.settings import Settings
 from orchestrator.small_model_worker import SmallModelWorker
 from orchestrator.testing.fake_llm import FakeLLMServer, Reply
@@ -105,12 +105,12 @@ async def test_two_refusals_leave_the_item_to_the_keywords_after_one_retry(
 ) -> None:
     fake.enqueue("I cannot help with that.", "I must decline.", answers(("fuel", 0.9)))
     context = StepContext("r1", "s1")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         async with worker_for(cascade=("keyword", "llm"), cache=False) as worker:
             [result] = await worker.classify(["Diesel"], LABELS)
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert result.mode == "keyword" and len(fake.requests) == 2
     assert context.notes is not None and context.notes["invalid:ollama:phi3"] == 1
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from pydantic import BaseModel
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.small_model_worker import SmallModelWorker
 from orchestrator.testing.fake_llm import FakeLLMServer
 
@@ -65,12 +65,12 @@ async def test_only_the_items_keywords_are_unsure_of_go_to_the_model(
     worker_for: WorkerFor, fake: FakeLLMServer
 ) -> None:
     context = StepContext("r1", "categorize")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         async with worker_for(cascade=("keyword", "llm")) as worker:
             result = await worker.categorize_items(["Latte", "Avocado Toast"])
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert [(i.category, i.mode) for i in result.items] == [("beverage", "keyword"), ("food", "ollama:phi3")]
     assert len(fake.requests) == 1 and "Avocado Toast" in fake.last_request.last_user_text
     assert "Latte" not in fake.last_request.last_user_text

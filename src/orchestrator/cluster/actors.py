@@ -23,7 +23,7 @@ import ray
 from orchestrator.batch import run_document
 from orchestrator.budget import Budget
 from orchestrator.cluster.remote import StepReply
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import is_retryable
 from orchestrator.executor.hooks import use_step_hook
 from orchestrator.executor.policy import ConcurrencyLimits, Limiters, RetryPolicy
@@ -76,7 +76,7 @@ class _StepActor(_Base):
     async def call(self, tool_name: str, args: Mapping[str, Any], run_id: str, step_id: str, attempt: int) -> StepReply:
         ctx = StepContext(run_id, step_id, attempt)
         with use_settings(self.settings), enter_scope(self.scope):
-            token = _current.set(ctx)
+            token = step_reporter.set(ctx)
             try:
                 output = await self.registry.get(tool_name).invoke(args)
             except Exception as exc:
@@ -88,7 +88,7 @@ class _StepActor(_Base):
                     retryable=is_retryable(exc),
                 )
             finally:
-                _current.reset(token)
+                step_reporter.reset(token)
         return StepReply(output=output, modes=ctx.modes or [], usage=ctx.usage, counts=ctx.notes or {})
 
 

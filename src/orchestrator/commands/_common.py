@@ -79,9 +79,37 @@ def use_mcp_config(path: Path | None) -> None:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to the end. SIGTERM stops it as Ctrl-C does: the task is cancelled, so every cleanup runs
+    (child processes stopped, stores closed), then KeyboardInterrupt is raised (exit code 130)."""
     import asyncio
 
-    return asyncio.run(coro)
+    async def main() -> T:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        terminated = False
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            terminated = True
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            return await coro
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if terminated:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(main())
 
 
 def print_json(data: Any) -> None:

@@ -418,6 +418,7 @@ def bench_startup(
 def bench_mcp(
     calls: Annotated[int, typer.Option(min=10, max=100_000, help="calls per measurement")] = 500,
     transports: Annotated[str, typer.Option(help="comma-separated: stdio, http")] = "stdio,http",
+    timeout: Annotated[float, typer.Option(min=1, max=86_400, help="seconds each transport may take")] = 600,
     as_json: JsonFlag = False,
 ) -> None:
     """Per-call overhead of an MCP tool vs the same function in process (stdio, HTTP); calls/s at 1, 8, 32."""
@@ -427,13 +428,13 @@ def bench_mcp(
     unknown = sorted(set(chosen) - {"stdio", "http"})
     if unknown:
         raise InputError(f"--transports: unknown {', '.join(unknown)}; choose from stdio, http")
-    figures = run_async(measure_mcp(calls=calls, transports=chosen))
+    figures = run_async(measure_mcp(calls=calls, transports=chosen, timeout_s=timeout))
     if as_json:
         print_json(figures)
         return
     from rich.table import Table
 
-    table = Table(title=f"MCP call cost: {figures['tool']} (best of 3 x {calls} calls)", show_edge=False)
+    table = Table(title=f"MCP call cost: {figures['tool']} (median of 5 x {calls} calls)", show_edge=False)
     for col in ("transport", "ms/call", "overhead ms", "CPU ms/call", "CPU overhead", "calls/s @1", "@8", "@32"):
         table.add_column(col, justify="left" if col == "transport" else "right")
     for row in figures["rows"]:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
-from orchestrator.context import StepContext, Usage, _current
+from orchestrator.context import StepContext, Usage, step_reporter
 from orchestrator.errors import ToolError, ToolTimeout, is_retryable
 from orchestrator.executor.events import (
     Event,
@@ -308,12 +308,12 @@ class _Run:
                 # Pydantic (FunctionTool.direct_call). The tool reports straight into the step's result; each
                 # step runs in its own task with its own copy of the context, so the variable needs no reset.
                 rec.attempts = 1
-                _current.set(rec)
+                step_reporter.set(rec)
                 # No local holds the arguments while the tool runs: a wide fan-out keeps less alive at once.
                 output = tool.dump(await direct(_resolve_args(cs, self.outputs, self.inputs)))  # type: ignore[attr-defined]
             elif cs.simple and not sems and type(tool) is FunctionTool and not tool.takes_context:
                 rec.attempts = 1
-                _current.set(rec)
+                step_reporter.set(rec)
                 if self.model_calls_left is not None:
                     self.count_model_call(cs)
                 output = tool.dump(await tool.start(_resolve_args(cs, self.outputs, self.inputs)))
@@ -361,7 +361,7 @@ class _Run:
     def fail(self, cs: CompiledStep, rec: StepResult, exc: Exception) -> None:
         rec.status = "failed"
         rec.finished_s = self.now()
-        rec.error = _describe(exc)
+        rec.error = describe_error(exc)
         rec.error_type = type(exc).__name__
         started = rec.started_s or rec.finished_s
         rec.duration_s = rec.finished_s - started
@@ -414,7 +414,7 @@ class _Run:
             if attempt > rec.attempts:
                 rec.attempts = attempt
             ctx = StepContext(self.run_id, cs.id, attempt)
-            token = _current.set(ctx)
+            token = step_reporter.set(ctx)
             try:
                 args = _resolve_args(cs, self.outputs, self.inputs, item)
                 self.count_model_call(cs)
@@ -435,13 +435,13 @@ class _Run:
                         exc.add_note(f"item {index}")
                     raise
                 delay = self.retry.delay(attempt)
-                self.emit(StepRetried(self.run_id, self.now(), cs.id, attempt, _describe(exc), delay, index))
+                self.emit(StepRetried(self.run_id, self.now(), cs.id, attempt, describe_error(exc), delay, index))
             else:
                 if ctx.modes is not None or ctx.usage is not None or ctx.notes is not None:
                     _absorb(rec, ctx)
                 return result
             finally:
-                _current.reset(token)
+                step_reporter.reset(token)
             await asyncio.sleep(delay)
 
     # --- the end ----------------------------------------------------------------------------------------
@@ -509,7 +509,8 @@ class _ItemFailed(Exception):
         self.error = error
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """A failure in one line for a step result: the message (or the type), after any notes added to it."""
     text = str(exc) or type(exc).__name__
     notes = getattr(exc, "__notes__", None)
     if notes:

@@ -25,9 +25,9 @@ from functools import partial
 from time import perf_counter
 from typing import Any, cast
 
-from orchestrator.context import Usage, _current
+from orchestrator.context import Usage, step_reporter
 from orchestrator.errors import ToolError
-from orchestrator.executor.engine import _describe
+from orchestrator.executor.engine import describe_error
 from orchestrator.executor.events import RunResult, RunStatus, StepResult
 from orchestrator.plan.fast import FIELDS, LITERAL, READY, REF, ArgSpec, FastPlan
 from orchestrator.plan.refs import ResolveError, follow, resolve_in
@@ -115,7 +115,7 @@ class FastRun:
             records[number] = rec = StepResult(ids[number], tool.name, tool.kind, "pending")
             rec.started_s = started = perf_counter() - t0
             rec.attempts = 1
-            _current.set(rec)  # the tool reports into its result
+            step_reporter.set(rec)  # the tool reports into its result
             try:
                 guards = tool.guards
                 kwargs = None if guards is None else self.guarded(specs[number], guards)
@@ -134,7 +134,7 @@ class FastRun:
                 self.failures += 1
                 rec.status = "failed"
                 rec.finished_s = perf_counter() - t0
-                rec.error = _describe(exc)
+                rec.error = describe_error(exc)
                 rec.error_type = type(exc).__name__
                 rec.duration_s = rec.finished_s - started
                 following = self.settle(number, True, False)

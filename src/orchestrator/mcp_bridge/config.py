@@ -13,8 +13,9 @@ A server with ``command`` is started over stdio (``args``, ``env`` merged over a
 environment, ``cwd``); one with ``url`` is reached over streamable HTTP (``headers`` sent with every
 request). Our own keys, all optional: ``timeout_s`` (seconds per tool call, 60), ``connect_timeout_s``
 (seconds to start and list tools, 30), ``concurrency`` (calls in flight at once, 8), ``max_restarts``
-(times a crashed stdio server is started again in one run, 2) and ``disabled``. Unknown keys that
-hosts use (``type``, ``alwaysAllow``...) are accepted and ignored.
+(times a crashed stdio server is started again in one run, 2), ``disabled``, and ``protocol`` (``auto``, or
+``handshake`` to skip the SDK's probe for the 2026 protocol era: cheaper per call with a server that serves
+both). Unknown keys that hosts use (``type``, ``alwaysAllow``...) are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -51,6 +52,11 @@ class ServerConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=256, description="tool calls in flight at once")
     max_restarts: int = Field(default=2, ge=0, le=20, description="restarts of a crashed stdio server per run")
     disabled: bool = False
+    protocol: Literal["auto", "handshake"] = Field(
+        default="auto",
+        description="auto: the newest protocol era the server serves (the SDK asks it); handshake: the 2025 "
+        "initialize handshake, one per connection, then requests without a per-request envelope",
+    )
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:

@@ -1,11 +1,16 @@
 """One live session with one MCP server: started lazily, shared by every call of a run, restarted after a crash.
 
-The SDK's :class:`mcp.Client` is an async context manager whose transport (a child process and its pipe
-tasks, or an HTTP client) must be entered and left by the same task. A run's steps are many tasks, so a
-background *owner* task holds the client open; calls from any task go through the session, which is made
-for concurrent requests. :meth:`McpConnection.aclose` tells the owner to leave the client, which closes
-the server's stdin, waits, then kills its whole process group (the SDK does this shielded from
-cancellation), so nothing is left running after a run, a failure or Ctrl-C.
+The SDK's :class:`mcp.Client` is an async context manager whose transport (a child process on our stdio
+wire, :class:`~orchestrator.mcp_bridge.wire.StdioProcess`, or the SDK's HTTP client) must be entered and left
+by the same task. A run's steps are many tasks, so a background *owner* task holds the client open; calls from
+any task go through the session, which is made for concurrent requests. :meth:`McpConnection.aclose` tells the
+owner to leave the client, which closes the server's stdin, waits, then terminates and kills its whole process
+group (shielded from cancellation, every wait bounded), so nothing is left running after a run, a failure,
+Ctrl-C or SIGTERM.
+
+With ``protocol: handshake`` (our own server) the client speaks the 2025 handshake era: one ``initialize`` per
+connection, then requests without the 2026 era's per-request envelope, which costs our server a fresh
+connection object and runner per call.
 
 Every failure becomes one :class:`~orchestrator.errors.ToolError` naming the server and the tool: not
 installed, failed to start (with the last lines it wrote on stderr), did not answer in time, crashed
@@ -179,7 +184,9 @@ class McpConnection:
 
         config = self.config
         if config.command is not None:
-            from mcp.client.stdio import StdioServerParameters, stdio_client
+            from mcp.client.stdio import get_default_environment
+
+            from orchestrator.mcp_bridge.wire import StdioProcess
 
             if shutil.which(config.command) is None and "/" not in config.command:
                 self._fatal = ToolError(
@@ -187,8 +194,8 @@ class McpConnection:
                 )
                 raise self._fatal
             session.errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
-            params = StdioServerParameters(command=config.command, args=config.args, env=self._env, cwd=config.cwd)
-            transport: Any = stdio_client(params, errlog=session.errlog)
+            env = get_default_environment() | self._env
+            transport: Any = StdioProcess(config.command, config.args, env=env, cwd=config.cwd, stderr=session.errlog)
         else:
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
@@ -196,7 +203,8 @@ class McpConnection:
             assert config.url is not None
             http = await stack.enter_async_context(create_mcp_http_client(headers=self._headers or None))
             transport = streamable_http_client(config.url, http_client=http)
-        client = Client(transport, cache=None, read_timeout_seconds=config.timeout_s)
+        mode = "legacy" if config.protocol == "handshake" else "auto"
+        client = Client(transport, cache=None, read_timeout_seconds=config.timeout_s, mode=mode)
         await stack.enter_async_context(client)
         return client
 
@@ -251,8 +259,9 @@ class McpConnection:
 
     # --- calls --------------------------------------------------------------------------------------
 
-    async def call(self, tool: str, args: Mapping[str, Any]) -> Any:
-        """Call `tool` with `args`; returns the SDK's ``CallToolResult`` (errors raised as ToolError)."""
+    async def call(self, tool: str, args: Mapping[str, Any], meta: dict[str, Any] | None = None) -> Any:
+        """Call `tool` with `args` (and `meta` as the request's ``_meta``); returns the SDK's ``CallToolResult``
+        (errors raised as ToolError)."""
         from mcp.shared.exceptions import MCPError
 
         if self._limit is None:
@@ -261,7 +270,7 @@ class McpConnection:
             session = await self._ready(tool)
             try:
                 with anyio.fail_after(self.config.timeout_s):
-                    return await session.client.call_tool(tool, dict(args))
+                    return await session.client.call_tool(tool, dict(args), meta=meta)
             except TimeoutError:
                 raise ToolTimeout(f"{self._who(tool)}: no answer within {self.config.timeout_s:g}s") from None
             except MCPError as exc:

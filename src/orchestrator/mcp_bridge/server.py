@@ -26,11 +26,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from orchestrator.context import StepContext, _current
+import anyio
+
+from orchestrator.budget import Budget
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import OrchestratorError, UserError, is_retryable
 from orchestrator.mcp_bridge.source import needs_wrap
 from orchestrator.mcp_bridge.tools import META, dumps_compact
+from orchestrator.mcp_bridge.wire import MAX_LINE, LineReader, LineWriter
 from orchestrator.registry import ToolAnnotations, ToolRegistry, ToolSpec
+from orchestrator.run_scope import current_scope, enter_scope, run_scope
 
 __all__ = ["ORCHESTRATOR_TOOLS", "bearer_guard", "build_server", "serve_http", "serve_stdio"]
 
@@ -102,20 +107,50 @@ def wrap_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return wrapper
 
 
-def _text_result(value: Any, *, structured: Any, meta: dict[str, Any] | None = None) -> Any:
-    from mcp.types import CallToolResult, TextContent
+def _text_result(value: Any, *, structured: Any, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A successful ``CallToolResult`` in its wire form (the SDK takes a handler's dict as the result, which
+    spares building the model only to dump it again; the SDK still validates it against the protocol, and drops
+    ``resultType``, which only the 2026 era has, from a 2025-era answer)."""
+    result: dict[str, Any] = {"content": [{"type": "text", "text": dumps_compact(value)}], "resultType": "complete"}
+    if structured is not None:
+        result["structuredContent"] = structured
+    if meta:
+        result["_meta"] = meta
+    return result
 
-    return CallToolResult(
-        content=[TextContent(type="text", text=dumps_compact(value))], structured_content=structured, _meta=meta
-    )
 
-
-def _error_result(exc: BaseException) -> Any:
-    from mcp.types import CallToolResult, TextContent
-
+def _error_result(exc: BaseException, *, budget: Budget | None = None) -> dict[str, Any]:
     text = str(exc) or type(exc).__name__
-    meta = {META + "retryable": is_retryable(exc), META + "error_type": type(exc).__name__}
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=meta)
+    meta: dict[str, Any] = {META + "retryable": is_retryable(exc), META + "error_type": type(exc).__name__}
+    if budget is not None:
+        meta[META + "budget"] = _spent(budget)
+    return {"content": [{"type": "text", "text": text}], "isError": True, "resultType": "complete", "_meta": meta}
+
+
+def _call_budget(meta: Any) -> Budget | None:
+    """The budget a call runs under when the caller is a run of ours: ``_meta["orchestrator/budget"]`` says
+    what is left of that run's budget (``{"limit_usd": 0.25}``, or ``{"limit_usd": null}`` for no limit). None
+    when the caller sent none (a host's call).
+
+    Raises:
+        ValueError: the value is not of that shape.
+    """
+    import math
+
+    raw = (meta or {}).get(META + "budget")
+    if raw is None:
+        return None
+    limit = raw.get("limit_usd", "missing") if isinstance(raw, dict) else "missing"
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit) or limit < 0
+    ):
+        raise ValueError(f'_meta["{META}budget"] must be {{"limit_usd": <dollars >= 0, or null>}}, not {raw!r}')
+    return Budget(None if limit is None else float(limit))
+
+
+def _spent(budget: Budget) -> dict[str, Any]:
+    """What one call's budget recorded, for the caller's run budget."""
+    return {"spent_usd": budget.spent_usd, "calls": budget.calls, "stopped": budget.stopped}
 
 
 class _Progress:
@@ -197,19 +232,33 @@ class _Handlers:
         if name not in self.registry:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         tool = self.registry.get(name)
-        step = StepContext("mcp", name)
-        token = _current.set(step)
         try:
-            output = await tool.invoke(args)
+            budget = _call_budget(params.meta)
+        except ValueError as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+        step = StepContext("mcp", name)
+        token = step_reporter.set(step)
+        try:
+            scope = current_scope()  # the server's, opened by its lifespan
+            if budget is None:  # a host's call: the server's own budget (BUDGET_USD here, for the server's life)
+                output = await tool.invoke(args)
+            elif scope is not None:  # a remote run's call: what is left of that run's budget, spend reported back
+                with enter_scope(scope.with_budget(budget)):
+                    output = await tool.invoke(args)
+            else:
+                async with run_scope(budget):
+                    output = await tool.invoke(args)
         except Exception as exc:
-            return _error_result(exc)
+            return _error_result(exc, budget=budget)
         finally:
-            _current.reset(token)
+            step_reporter.reset(token)
         meta: dict[str, Any] = {META + "modes": list(step.modes or [])}
         if step.usage is not None:
             meta[META + "usage"] = step.usage.model_dump()
         if step.notes:
             meta[META + "counts"] = dict(step.notes)
+        if budget is not None:
+            meta[META + "budget"] = _spent(budget)
         structured = {"result": output} if needs_wrap(tool.spec.output_schema) else output
         return _text_result(output, structured=structured, meta=meta)
 
@@ -279,8 +328,6 @@ def build_server(registry: ToolRegistry, *, name: str = "orchestrator") -> Any:
     """
     from mcp.server.lowlevel import Server
 
-    from orchestrator.run_scope import run_scope
-
     handlers = _Handlers(registry)
 
     @asynccontextmanager
@@ -290,7 +337,7 @@ def build_server(registry: ToolRegistry, *, name: str = "orchestrator") -> Any:
 
     from importlib.metadata import version
 
-    return Server(
+    server = Server(
         name,
         version=version("orchestrator"),
         instructions="Tools of orchestrator: receipts, finance, documents and language workers, and "
@@ -299,55 +346,63 @@ def build_server(registry: ToolRegistry, *, name: str = "orchestrator") -> Any:
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
     )
+    # The SDK wraps every message in an OpenTelemetry span by default, a cost on every call even with no
+    # exporter installed; its documented opt-out is to drop that middleware from this list.
+    server.middleware.clear()
+    return server
 
 
 async def serve_stdio(server: Any) -> None:
     """Serve over stdin/stdout until the client closes stdin (stray prints are diverted to stderr)."""
-    from mcp.server.stdio import stdio_server
+    async with _event_loop_stdio() as pipes:
+        if pipes is None:  # stdin or stdout is a regular file: the SDK's thread-based transport
+            from mcp.server.stdio import stdio_server
 
-    async with _event_loop_stdio() as streams:
-        async with stdio_server(*streams) as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-_MAX_LINE = 256 * 1024 * 1024  # one JSON-RPC message per line; plans and results can be large
-
-
-class _Lines:
-    """Lines of text from a pipe, read by the event loop (the SDK's default reads in a worker thread)."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-
-    def __aiter__(self) -> _Lines:
-        return self
-
-    async def __anext__(self) -> str:
-        line = await self.reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
+            async with stdio_server() as (read_stream, write_stream):
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+            return
+        await serve_streams(server, LineReader(pipes[0]), LineWriter(pipes[1]))
 
 
-class _Writer:
-    """Text written to a pipe by the event loop."""
+async def serve_streams(server: Any, read_stream: LineReader, write_stream: LineWriter) -> None:
+    """Serve one connection over the wire streams, in the protocol era the client opens with.
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+    A client opening with the ``initialize`` handshake (the 2025 era: what our own client uses, see
+    :mod:`orchestrator.mcp_bridge.connection`) is served by the SDK's handshake loop (``serve_loop``) directly;
+    anything else by ``Server.run``, which serves both eras but relays every message through one more
+    in-memory stream and task to choose between them.
+    """
+    from mcp.server.runner import serve_loop
+    from mcp.shared.message import SessionMessage
+    from mcp.types import JSONRPCRequest
 
-    async def write(self, text: str) -> None:
-        self.writer.write(text.encode("utf-8"))
-
-    async def flush(self) -> None:
-        await self.writer.drain()
+    try:
+        first = await read_stream.receive()
+    except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        return
+    read_stream.push_back(first)
+    options = server.create_initialization_options()
+    handshake = (
+        isinstance(first, SessionMessage)
+        and isinstance(first.message, JSONRPCRequest)
+        and first.message.method == "initialize"
+    )
+    if not handshake:
+        await server.run(read_stream, write_stream, options)
+        return
+    try:
+        async with server.lifespan(server) as state:
+            await serve_loop(server, read_stream, write_stream, lifespan_state=state, init_options=options)
+    finally:
+        await write_stream.aclose()
 
 
 @asynccontextmanager
-async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
+async def _event_loop_stdio() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
     """The wire on private copies of fds 0 and 1, read and written by the event loop, with fd 0 pointed at the
     null device and fd 1 at stderr meanwhile (so a tool that prints cannot corrupt the protocol).
 
-    Yields (None, None), leaving the SDK to its own thread-based streams, when stdin or stdout is not a pipe,
+    Yields None, leaving the SDK to its own thread-based streams, when stdin or stdout is not a pipe,
     socket or terminal (a regular file cannot be watched by the event loop).
     """
     import stat
@@ -360,7 +415,7 @@ async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
         return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
     if sys.platform == "win32" or not (watchable(0) and watchable(1)):
-        yield None, None
+        yield None
         return
     sys.stdout.flush()
     wire_in, wire_out = os.dup(0), os.dup(1)
@@ -370,7 +425,7 @@ async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
     os.dup2(2, 1)
     os.close(null)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=_MAX_LINE)
+    reader = asyncio.StreamReader(limit=MAX_LINE)
     read_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
     )
@@ -379,7 +434,7 @@ async def _event_loop_stdio() -> AsyncIterator[tuple[Any, Any]]:
     )
     writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
     try:
-        yield _Lines(reader), _Writer(writer)
+        yield reader, writer
     finally:
         read_transport.close()
         write_transport.close()
@@ -436,9 +491,12 @@ async def serve_http(
     if token:
         app = bearer_guard(app, token)
     # Bind here, not in uvicorn: it exits the process when it cannot bind, and we want one clear error.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that say they are
+    # TCP, and without it each response's body waited for the client's delayed ACK of its headers (40 ms).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()

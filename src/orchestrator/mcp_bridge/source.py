@@ -193,7 +193,14 @@ class WorkersSource:
         from orchestrator.settings import current_settings, settings_env
 
         # Plans can run for long (OCR, model calls): the call timeout is the steps' to set, not ours.
-        limits: dict[str, Any] = {"timeout_s": 3600, "connect_timeout_s": 120, "concurrency": 256, "max_restarts": 2}
+        # Our own server serves the handshake era, the cheaper one per call (see connection.py).
+        limits: dict[str, Any] = {
+            "timeout_s": 3600,
+            "connect_timeout_s": 120,
+            "concurrency": 256,
+            "max_restarts": 2,
+            "protocol": "handshake",
+        }
         if self.url is not None:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             return ServerConfig(url=self.url, headers=headers, **limits)

@@ -14,6 +14,7 @@ in process and out of process.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.context import Usage, report_count, report_mode, report_usage
 from orchestrator.errors import ToolError
 from orchestrator.registry import ToolAnnotations, ToolKind, ToolSpec
-from orchestrator.run_scope import current_scope
+from orchestrator.run_scope import current_budget, current_scope
 
 if TYPE_CHECKING:
+    from orchestrator.budget import Budget
     from orchestrator.mcp_bridge.connection import McpConnection
 
 __all__ = ["META", "McpTool", "annotations_of", "is_wrapped", "output_of", "spec_from_listing"]
@@ -57,14 +59,14 @@ class ServerHandle:
         self.factory = factory
         self.trusted = trusted
 
-    async def call(self, tool: str, args: Mapping[str, Any]) -> Any:
+    async def call(self, tool: str, args: Mapping[str, Any], meta: dict[str, Any] | None = None) -> Any:
         scope = current_scope()
         if scope is not None:
             connection = scope.resource(("mcp", self.key), self.factory)
-            return await connection.call(tool, args)
+            return await connection.call(tool, args, meta)
         connection = self.factory()
         try:
-            return await connection.call(tool, args)
+            return await connection.call(tool, args, meta)
         finally:
             await connection.aclose()
 
@@ -169,6 +171,17 @@ def report_meta(meta: Mapping[str, Any] | None) -> None:
                 report_count(key, n)
 
 
+def charge_reported(budget: Budget, spent: Any) -> None:
+    """Charge `budget` with what our server's call budget recorded (``{"spent_usd", "calls", "stopped"}``)."""
+    if not isinstance(spent, dict):
+        return
+    cost, calls, stopped = spent.get("spent_usd"), spent.get("calls"), spent.get("stopped")
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
+        budget.charge(float(cost), calls=calls if type(calls) is int and calls >= 0 else 0)
+    if type(stopped) is int and stopped > 0:
+        budget.stopped += stopped
+
+
 class McpTool:
     """One tool of an MCP server, callable from plans."""
 
@@ -193,8 +206,14 @@ class McpTool:
         return f"McpTool({self._spec.name!r})"
 
     async def invoke(self, args: Mapping[str, Any]) -> Any:
-        result = await self.server.call(self.remote_name, args)
+        # Our own server runs the call under what is left of this run's budget and says what it spent, which is
+        # charged here: BUDGET_USD holds the same in process and out of process (another server is not asked).
+        budget = current_budget() if self.server.trusted else None
+        sent = None if budget is None else {META + "budget": {"limit_usd": budget.remaining_usd}}
+        result = await self.server.call(self.remote_name, args, sent)
         meta = result.meta or {}
+        if budget is not None:
+            charge_reported(budget, meta.get(META + "budget"))
         if result.is_error:
             retryable = bool(meta.get(META + "retryable", False))
             who = f"mcp server {self.server.name!r}, tool {self.remote_name!r}"

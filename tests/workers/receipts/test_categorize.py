@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import ConfigurationError
 from orchestrator.rules.categories import (
     DEFAULT_TAXONOMY,
@@ -225,13 +225,15 @@ def test_the_tool_is_registered_and_uses_keywords_unless_small_models_are_on() -
 @pytest.mark.anyio
 async def test_the_tool_reports_the_keyword_tier_to_the_running_step() -> None:
     context = StepContext(run_id="r1", step_id="categorize")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
-        result = await default_registry(plugins=False).get("expense_categorizer").invoke(
-            {"items": [{"name": "Latte", "amount": 4.5}, {"name": "Diesel", "amount": 50.0}]}
+        result = (
+            await default_registry(plugins=False)
+            .get("expense_categorizer")
+            .invoke({"items": [{"name": "Latte", "amount": 4.5}, {"name": "Diesel", "amount": 50.0}]})
         )
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert [item["category"] for item in result["items"]] == ["beverage", "fuel"]
     assert result["modes"] == {"keyword": 2}
     assert context.modes == ["keyword"]
@@ -256,12 +258,12 @@ async def test_with_small_models_on_the_tool_runs_the_cascade_tiers(monkeypatch:
     monkeypatch.setattr(SmallModelWorker, "category_tiers", lambda self, rules, **_: [KeywordTier(rules), second])
     items = [LineItem(name="Heineken", amount=5.0), LineItem(name="Mystery Thing", amount=2.0)]
     context = StepContext(run_id="r1", step_id="categorize")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         with use_settings(use_small_model=True):
             result = await expense_categorizer(items)
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert [(i.category, i.mode) for i in result.items] == [("alcohol", "keyword"), ("groceries", "embedded")]
     assert second.asked == ["Mystery Thing"]
     assert result.modes == {"keyword": 1, "embedded": 1}

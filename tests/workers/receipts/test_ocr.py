@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import ConfigurationError, ToolError
 from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.settings import Settings, use_settings
@@ -258,11 +258,11 @@ def test_receipt_ocr_is_a_registered_function_tool():
 
 async def test_the_tool_returns_json_and_reports_its_mode(receipt_txt: Path):
     context = StepContext(run_id="r1", step_id="ocr")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         out = await default_registry(plugins=False).get("receipt_ocr").invoke({"image_path": str(receipt_txt)})
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert out["backend"] == "text"
     assert out["lines"][0] == {"text": "BLUE HERON CAFE", "box": None, "confidence": None}
     assert context.modes == ["text"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.context import StepContext, _current
+from orchestrator.context import StepContext, step_reporter
 from orchestrator.errors import ToolError
 from orchestrator.rules.models import ParsedReceipt
 from orchestrator.rules.receipt.parse import parse_receipt_text
@@ -140,11 +140,11 @@ async def test_the_tool_rejects_empty_and_non_string_text_with_a_clear_error():
 
 async def test_the_registered_tool_returns_json_and_reports_the_keyword_mode():
     context = StepContext(run_id="r1", step_id="parse")
-    token = _current.set(context)
+    token = step_reporter.set(context)
     try:
         out = await default_registry(plugins=False).get("line_item_parser").invoke({"text": CONSISTENT})
     finally:
-        _current.reset(token)
+        step_reporter.reset(token)
     assert out["total"] == 10.53
     assert out["mode"] == "keyword"
     assert context.modes == ["keyword"]

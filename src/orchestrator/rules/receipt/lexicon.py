@@ -93,19 +93,19 @@ class Lexicon(BaseModel):
     @functools.cached_property
     def _pair_after(self) -> dict[str, list[str]]:
         """Second word -> the first words of known pairs."""
-        out: dict[str, list[str]] = defaultdict(list)
-        for pair in self.pairs:
-            first, second = pair.split(" ", 1)
-            out[second].append(first)
-        return out
+        return self._pair_index(key=1)
 
     @functools.cached_property
     def _pair_before(self) -> dict[str, list[str]]:
         """First word -> the second words of known pairs."""
+        return self._pair_index(key=0)
+
+    def _pair_index(self, key: int) -> dict[str, list[str]]:
+        """Each pair's word at `key` (0 first, 1 second) -> the other words it is paired with."""
         out: dict[str, list[str]] = defaultdict(list)
         for pair in self.pairs:
-            first, second = pair.split(" ", 1)
-            out[first].append(second)
+            words = pair.split(" ", 1)
+            out[words[key]].append(words[1 - key])
         return out
 
     def knows(self, word: str) -> bool:
