@@ -3,6 +3,7 @@ worker modules, and rebuilt whenever the file is stale, broken or cannot be writ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -51,9 +52,7 @@ def test_a_cached_tool_is_built_from_its_function_when_got_and_runs(tmp_path: Pa
     registry = ToolRegistry.from_sources([BuiltinTools(tmp_path)])
     built = registry.get("calculate_tax")
     assert isinstance(built, FunctionTool)
-    assert built.spec == registry.catalog()[[s.name for s in registry.catalog()].index("calculate_tax")]
-    import asyncio
-
+    assert built.spec == {spec.name: spec for spec in registry.catalog()}["calculate_tax"]
     assert asyncio.run(built.invoke({"amount": 100.0, "rate": 0.1}))["tax"] == pytest.approx(10.0)
 
 

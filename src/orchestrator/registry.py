@@ -611,11 +611,7 @@ def function_tool(fn: Callable[..., Any]) -> FunctionTool:
 
 def tools_in(module: ModuleType) -> list[FunctionTool]:
     """The tools a module defines with :func:`tool`, in the order they are defined (imports are left out)."""
-    return [
-        function_tool(obj)
-        for obj in vars(module).values()
-        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__
-    ]
+    return [function_tool(fn) for _, fn in described_in(module)]
 
 
 class DeferredTool:
