@@ -75,12 +75,18 @@ def receipts(
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     read_text = None
+    read_ocr = None  # the folds and the cascade read whole OCR results: the parser sees the lines' boxes too
     if ocr is not None:
         from orchestrator.evaluation.ocr_cache import OcrCache, merged, raw_backend
+        from orchestrator.rules.models import OcrResult
 
         get_ocr_backend(ocr)  # an unknown or missing back-end fails here, before any work
         key, backend = raw_backend(ocr)
         ocr_cache = OcrCache(backend, key, cache_dir)
+
+        async def read_ocr(path: Path) -> OcrResult:
+            """The OCR result as the pipeline sees it: rows merged, each with its box."""
+            return merged(await ocr_cache.read(path))
 
         async def read_text(path: Path) -> str:
             return merged(await ocr_cache.read(path)).text
@@ -88,12 +94,12 @@ def receipts(
     if cascade:
         from orchestrator.commands._receipt_reports import run_cascade
 
-        run_cascade(folder, read_text, limit=limit, threshold=threshold, as_json=as_json, ocr=ocr)
+        run_cascade(folder, read_ocr, limit=limit, threshold=threshold, as_json=as_json, ocr=ocr)
         return
     if folds is not None:
         from orchestrator.commands._receipt_reports import run_folds
 
-        run_folds(folder, folds, read_text, limit=limit, as_json=as_json, ocr=ocr, layout=layout)
+        run_folds(folder, folds, read_ocr, limit=limit, as_json=as_json, ocr=ocr, layout=layout)
         return
 
     with stderr.status(f"reading the receipts in {folder}" + (f" with {ocr} OCR" if ocr else "")):

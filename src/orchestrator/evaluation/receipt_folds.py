@@ -42,7 +42,7 @@ from orchestrator.evaluation.receipts import (
     _Tally,
     receipt_ids,
 )
-from orchestrator.rules.models import ParsedReceipt
+from orchestrator.rules.models import OcrLine, OcrResult, ParsedReceipt
 from orchestrator.rules.receipt.confidence import (
     FEATURES,
     FIELDS,
@@ -70,7 +70,8 @@ _COMPANY_FORMS = re.compile(
     r"\b(?:SDN|BHD|S/B|SB|PTE|LTD|LIMITED|INC|LLC|CORP|CO|ENTERPRISES?|TRADING|HOLDINGS|THE|\(M\)|M)\b"
 )
 
-ReadText = Callable[[Path], Awaitable[str]]
+ReadText = Callable[[Path], Awaitable[str | OcrResult]]
+"""An OCR function: image path -> its text, or its whole OCR result (text and lines with boxes)."""
 Escalate = Callable[[str], Awaitable[ParsedReceipt]]
 
 MIN_SAMPLES = 10
@@ -153,6 +154,7 @@ class Parsed:
     parsed: ParsedReceipt
     evidence: dict[str, list[float]]
     text: str
+    lines: list[OcrLine] | None = None
 
 
 def _score_one(tally: _Tally, item: Parsed) -> None:
@@ -327,7 +329,8 @@ async def evaluate_folds(
     Args:
         folder: a SROIE- or WildReceipt-style folder (``<id>.json`` labels, ``<id>.txt`` or images).
         k: how many folds.
-        read_text: an OCR function (image path -> text); without it the provided ``<id>.txt`` is read.
+        read_text: an OCR function (image path -> text, or the OCR result, whose lines' boxes the parser
+            then reads too); without it the provided ``<id>.txt`` is read.
         text_name: how the report names the text source.
         limit: only the first `limit` receipts (sorted by id).
         escalate: the cascade above the keywords (text -> parsed receipt, ``escalated`` naming the tiers
@@ -348,13 +351,15 @@ async def evaluate_folds(
     lexicons = fold_lexicons(labelled, fold_of, k) if lexicon else [None] * k
     items: list[Parsed] = []
     for receipt in labelled:
+        lines: list[OcrLine] | None = None
         if read_text is None:
             text = (folder / f"{receipt.id}.txt").read_text(encoding="utf-8")
         else:
-            text = await read_text(_image_for(folder, receipt.id))
+            read = await read_text(_image_for(folder, receipt.id))
+            text, lines = (read, None) if isinstance(read, str) else (read.text, read.lines)
         words = lexicons[fold_of[receipt.id]]
-        parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=words)
-        items.append(Parsed(receipt, fold_of[receipt.id], parsed, found, text))
+        parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=words, lines=lines)
+        items.append(Parsed(receipt, fold_of[receipt.id], parsed, found, text, lines))
     if layout:
         items = _with_layout(items, k, lexicons)
 
@@ -441,7 +446,7 @@ def _with_layout(items: list[Parsed], k: int, lexicons: Sequence[Lexicon | None]
     """Each receipt parsed again with a layout model trained on the other folds' receipts only."""
     from orchestrator.evaluation.train_layout import receipt_rows, train
 
-    rows = [receipt_rows(item.text, item.receipt.truth) for item in items]
+    rows = [receipt_rows(item.text, item.receipt.truth, _boxes(item.lines)) for item in items]
     out = list(items)
     for fold in range(k):
         features = [row for item, (x, _) in zip(items, rows, strict=True) if item.fold != fold for row in x]
@@ -450,10 +455,18 @@ def _with_layout(items: list[Parsed], k: int, lexicons: Sequence[Lexicon | None]
         for index, item in enumerate(items):
             if item.fold == fold:
                 parsed, found = parse_with_evidence(
-                    item.text, ConfidenceWeights(), layout=model, lexicon=lexicons[fold]
+                    item.text, ConfidenceWeights(), layout=model, lexicon=lexicons[fold], lines=item.lines
                 )
                 out[index] = replace(item, parsed=parsed, evidence=found)
     return out
+
+
+def _boxes(lines: Sequence[OcrLine] | None) -> list[list[float] | None] | None:
+    """The boxes of the OCR lines with text (aligned with the parser's lines), or None."""
+    if lines is None:
+        return None
+    boxes = [line.box for line in lines if line.text.strip()]
+    return boxes if any(box is not None for box in boxes) else None
 
 
 def _finish_fold(tally: _Tally) -> dict[str, tuple[float, int]]:

@@ -24,7 +24,7 @@ from typing import Any
 from orchestrator.evaluation.receipts import expected_wildreceipt_total, normalize_text
 from orchestrator.rules.receipt._amounts import find_amounts, parse_amount
 from orchestrator.rules.receipt._header import read_header
-from orchestrator.rules.receipt.layout_model import CLASSES, FEATURE_NAMES, LayoutModel, Tree, line_features
+from orchestrator.rules.receipt.layout_model import CLASSES, FEATURE_NAMES, Box, LayoutModel, Tree, line_features
 
 __all__ = ["label_lines", "receipt_rows", "train"]
 
@@ -87,12 +87,14 @@ def label_lines(lines: Sequence[str], truth: dict[str, Any]) -> list[int]:
     return out
 
 
-def receipt_rows(text: str, truth: dict[str, Any]) -> tuple[list[list[float]], list[int]]:
-    """(feature rows, class indices) of one receipt's lines."""
+def receipt_rows(
+    text: str, truth: dict[str, Any], boxes: Sequence[Box | None] | None = None
+) -> tuple[list[list[float]], list[int]]:
+    """(feature rows, class indices) of one receipt's lines (`boxes`: each non-blank line's OCR box)."""
     lines = split_lines(text)
     if not lines:
         return [], []
-    return line_features(lines, read_header(lines)), label_lines(lines, truth)
+    return line_features(lines, read_header(lines), boxes), label_lines(lines, truth)
 
 
 def train(rows: Sequence[Sequence[float]], labels: Sequence[int], *, trained_on: str = "") -> LayoutModel:
@@ -131,20 +133,29 @@ def _export(tree: Any) -> Tree:
     )
 
 
-def _read_folder(folder: Path, ocr: str | None, cache_dir: Path | None) -> list[tuple[str, dict[str, Any]]]:
+Read = tuple[str, dict[str, Any], list[Box | None] | None]
+"""A receipt's text, its labels, and its lines' boxes (None for the provided text)."""
+
+
+def _read_folder(folder: Path, ocr: str | None, cache_dir: Path | None) -> list[Read]:
     from orchestrator.evaluation.receipts import _image_for, _layout_of, receipt_ids
 
     truths = {r: json.loads((folder / f"{r}.json").read_text(encoding="utf-8")) for r in receipt_ids(folder)}
     labelled = [(r, truth) for r, truth in truths.items() if _layout_of(truth) is not None]
     if ocr is None:
-        return [((folder / f"{r}.txt").read_text(encoding="utf-8"), truth) for r, truth in labelled]
+        return [((folder / f"{r}.txt").read_text(encoding="utf-8"), truth, None) for r, truth in labelled]
     from orchestrator.evaluation.ocr_cache import OcrCache, merged, raw_backend
 
     key, backend = raw_backend(ocr)
     cache = OcrCache(backend, key, cache_dir)
 
-    async def read_all() -> list[tuple[str, dict[str, Any]]]:
-        return [(merged(await cache.read(_image_for(folder, r))).text, truth) for r, truth in labelled]
+    async def read_all() -> list[Read]:
+        out: list[Read] = []
+        for r, truth in labelled:
+            result = merged(await cache.read(_image_for(folder, r)))
+            boxes: list[Box | None] = [line.box for line in result.lines if line.text.strip()]
+            out.append((result.text, truth, boxes))
+        return out
 
     return asyncio.run(read_all())
 
@@ -164,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {folder}: not a folder", file=sys.stderr)
             return 2
         for ocr in [None, *args.ocr]:
-            for text, truth in _read_folder(folder, ocr, args.cache_dir):
-                r, y = receipt_rows(text, truth)
+            for text, truth, boxes in _read_folder(folder, ocr, args.cache_dir):
+                r, y = receipt_rows(text, truth, boxes)
                 rows.extend(r)
                 labels.extend(y)
                 receipts += 1

@@ -11,6 +11,7 @@ document title, a registration number, a date or a greeting.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.rules.receipt._amounts import find_amounts
@@ -202,10 +203,83 @@ class Header:
     last: int | None
 
 
-def read_header(lines: list[str]) -> Header:
-    """The merchant name and the seller address (lines joined with spaces) from the top of a receipt."""
+Box = Sequence[float]
+"""An axis-aligned box [x1, y1, x2, y2] in pixels."""
+
+CENTRED_WITHIN = 0.12
+"""A line is centred when its centre lies within this share of the text's width from the text's centre."""
+NEAR_CANDIDATES = 3
+"""A name set like one is looked for among this many first name-like lines."""
+TALL_FROM = 1.3
+"""A line is printed large when it is at least this many times the receipt's median line height."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a line sits and how large it is printed, from its OCR box."""
+
+    offset: float
+    """Distance of the line's centre from the text's centre, as a share of the text's width."""
+    height: float
+    """The line's height against the receipt's median line height (1.0: body-text size)."""
+
+    @property
+    def prominent(self) -> bool:
+        """Centred or printed large: how a seller's name is set."""
+        return self.offset <= CENTRED_WITHIN or self.height >= TALL_FROM
+
+
+def line_shapes(boxes: Sequence[Box | None]) -> list[Shape | None]:
+    """Each line's :class:`Shape` from its box (None where a line has no usable box).
+
+    The text's centre and width are robust to stray marks at the edges: the median of the line centres,
+    and the spread between the 10th and 90th percentiles of the left and right edges.
+    """
+    usable = [b if b is not None and len(b) == 4 and b[2] > b[0] and b[3] > b[1] else None for b in boxes]
+    known = [b for b in usable if b is not None]
+    if not known:
+        return [None] * len(boxes)
+    heights = sorted(b[3] - b[1] for b in known)
+    centres = sorted((b[0] + b[2]) / 2 for b in known)
+    lefts = sorted(b[0] for b in known)
+    rights = sorted(b[2] for b in known)
+    median_height = heights[len(heights) // 2]
+    centre = centres[len(centres) // 2]
+    width = max(rights[(len(rights) * 9) // 10 - (len(rights) >= 10)] - lefts[len(lefts) // 10], 1.0)
+    return [
+        Shape(offset=abs((b[0] + b[2]) / 2 - centre) / width, height=(b[3] - b[1]) / median_height)
+        if b is not None
+        else None
+        for b in usable
+    ]
+
+
+def block_end(lines: Sequence[str]) -> int:
+    """Where the seller block ends: the first line with an amount or a summary keyword (an item or total row)."""
+    for index, line in enumerate(lines):
+        if _has_money(line) or classify(line) is not None:
+            return index
+    return len(lines)
+
+
+def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> Header:
+    """The merchant name and the seller address (lines joined with spaces) from the top of a receipt.
+
+    With `boxes` (each line's OCR box, aligned with `lines`), a name is looked for first among the lines
+    set like one, centred or printed large (:class:`Shape`); without them, or when none is, the first
+    line that reads like a name is taken, as from text alone.
+    """
     top = lines[:HEADER_LINES]
     candidates = [i for i, line in enumerate(top) if _is_name_candidate(line) and not is_address_start(line)]
+    if boxes is not None and candidates:
+        shapes = line_shapes(boxes)
+        end = block_end(top)
+        prominent = [
+            i
+            for i in candidates[:NEAR_CANDIDATES]
+            if i < min(end, len(shapes)) and (shape := shapes[i]) is not None and shape.prominent
+        ]
+        candidates = prominent or candidates
     first_name = candidates[0] if candidates else None
     search_from = first_name + 1 if first_name is not None else 0
     addr_first, addr_last = find_address(lines, search_from)

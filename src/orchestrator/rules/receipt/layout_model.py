@@ -62,6 +62,18 @@ _TOTAL_WORD_RE = re.compile(r"\b(?:TOTAL|AMOUNT|NETT?|DUE|BALANCE|GRAND)\b", re.
 _DATE_WORD_RE = re.compile(r"\bDATE\b", re.I)
 _RULE_LABELS = (Label.TOTAL_FINAL, Label.TOTAL, Label.SUBTOTAL, Label.TAX, Label.TENDERED, Label.CHANGE)
 
+BOX_FEATURES = (
+    "has_box",
+    "height_ratio",
+    "height_rank",
+    "centre_offset",
+    "width_share",
+    "top_share",
+    "height_vs_prev",
+    "height_vs_next",
+)
+"""Features from the line's OCR box (all 0 when the text came without boxes)."""
+
 FEATURE_NAMES = (
     "index",
     "relative_index",
@@ -93,6 +105,7 @@ FEATURE_NAMES = (
     "prev_street_word",
     "next_street_word",
     "max_amount_rank",
+    *BOX_FEATURES,
 )
 """The features of one line, in the order the model file uses."""
 
@@ -130,9 +143,67 @@ def _own(line: str, header: Header, amounts_rank: float, index: int, count: int)
     ]
 
 
-def line_features(lines: Sequence[str], header: Header) -> list[list[float]]:
-    """One feature row per line (see :data:`FEATURE_NAMES`); `header` is the keyword rules' header guess."""
+Box = Sequence[float]
+"""An axis-aligned box [x1, y1, x2, y2] in pixels."""
+
+
+def box_features(boxes: Sequence[Box | None] | None, count: int) -> list[list[float]]:
+    """Per line, :data:`BOX_FEATURES` from its box: its height against the receipt's median line height
+    (font size), its height's rank among the header lines (1 = tallest), how far its centre is from the
+    page's centre and how wide it is (both as shares of the text's width), where its top is (share of the
+    text's height), and its height against the lines above and below. Zeros for a line without a box."""
+    zero = [0.0] * len(BOX_FEATURES)
+    if boxes is None:
+        return [list(zero) for _ in range(count)]
+    if len(boxes) != count:
+        raise ValueError(f"{len(boxes)} boxes for {count} lines: boxes must align with the lines")
+    known = [b for b in boxes if b is not None and len(b) == 4 and b[3] > b[1] and b[2] > b[0]]
+    if not known:
+        return [list(zero) for _ in range(count)]
+    heights = sorted(b[3] - b[1] for b in known)
+    median = heights[len(heights) // 2]
+    left, right = min(b[0] for b in known), max(b[2] for b in known)
+    top, bottom = min(b[1] for b in known), max(b[3] for b in known)
+    width, tall = max(right - left, 1.0), max(bottom - top, 1.0)
+    usable = [b if b is not None and b in known else None for b in boxes]
+    header_heights = sorted((b[3] - b[1] for b in usable[:HEADER_LINES] if b is not None), reverse=True)
+
+    def height(index: int) -> float | None:
+        if 0 <= index < count and (b := usable[index]) is not None:
+            return b[3] - b[1]
+        return None
+
+    rows: list[list[float]] = []
+    for i, b in enumerate(usable):
+        if b is None:
+            rows.append(list(zero))
+            continue
+        h = b[3] - b[1]
+        prev, after = height(i - 1), height(i + 1)
+        rows.append(
+            [
+                1.0,
+                h / median,
+                float(header_heights.index(h) + 1) if i < HEADER_LINES else 0.0,
+                abs((b[0] + b[2]) / 2 - (left + right) / 2) / width,
+                (b[2] - b[0]) / width,
+                (b[1] - top) / tall,
+                h / prev if prev else 0.0,
+                h / after if after else 0.0,
+            ]
+        )
+    return rows
+
+
+def line_features(lines: Sequence[str], header: Header, boxes: Sequence[Box | None] | None = None) -> list[list[float]]:
+    """One feature row per line (see :data:`FEATURE_NAMES`); `header` is the keyword rules' header guess,
+    `boxes` each line's OCR box when known (aligned with `lines`).
+
+    Raises:
+        ValueError: `boxes` is not aligned with `lines`.
+    """
     count = len(lines)
+    geometry = box_features(boxes, count)
     maxima = [max((a.value for a in find_amounts(line) if a.is_money), default=0.0) for line in lines]
     ranked = sorted({m for m in maxima if m > 0}, reverse=True)
     own = [
@@ -154,7 +225,7 @@ def line_features(lines: Sequence[str], header: Header) -> list[list[float]]:
             before[street] if before else 0.0,
             after[street] if after else 0.0,
         ]
-        rows.append(row[:-1] + neighbours + row[-1:])
+        rows.append(row[:-1] + neighbours + row[-1:] + geometry[i])
     return rows
 
 
@@ -196,9 +267,14 @@ class LayoutModel(BaseModel):
         total = sum(exp)
         return [e / total for e in exp]
 
-    def classify(self, lines: Sequence[str], header: Header) -> list[dict[str, float]]:
-        """Per line, each class's probability."""
-        return [dict(zip(self.classes, self.predict_proba(row), strict=True)) for row in line_features(lines, header)]
+    def classify(
+        self, lines: Sequence[str], header: Header, boxes: Sequence[Box | None] | None = None, limit: int | None = None
+    ) -> list[dict[str, float]]:
+        """Per line (the first `limit` only, if given), each class's probability; `boxes`: each line's OCR box,
+        when known. Features are always of the whole receipt, as in training (a line's position counts from
+        both ends)."""
+        rows = line_features(lines, header, boxes)[:limit]
+        return [dict(zip(self.classes, self.predict_proba(row), strict=True)) for row in rows]
 
 
 _MODEL_FILE = "receipt_layout.json"
@@ -232,13 +308,16 @@ def _run(probabilities: list[dict[str, float]], name: str, at: float, start: int
     return (first, limit - 1) if first is not None else None
 
 
-def header_from_model(lines: Sequence[str], model: LayoutModel, rules: Header) -> tuple[Header, list[str]]:
+def header_from_model(
+    lines: Sequence[str], model: LayoutModel, rules: Header, boxes: Sequence[Box | None] | None = None
+) -> tuple[Header, list[str]]:
     """The header as the model reads it, falling back to the rules' merchant/address where it finds none.
 
-    Returns the header and what each field's answer came from (``"model"`` or ``"rules"``, per field).
+    `boxes` are the lines' OCR boxes when known (aligned with `lines`). Returns the header and what each
+    field's answer came from (``"model"`` or ``"rules"``, per field).
     """
     limit = min(len(lines), HEADER_LINES)
-    probabilities = model.classify(lines[:limit], rules)
+    probabilities = model.classify(lines, rules, boxes, limit)
     used = ["rules", "rules"]
     merchant, address = rules.merchant, rules.address
     company = _run(probabilities, "company", COMPANY_AT, 0, limit)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Literal, Protocol
 
-from orchestrator.rules.models import LineItem, ParsedReceipt
+from orchestrator.rules.models import LineItem, OcrLine, ParsedReceipt
 from orchestrator.rules.receipt._amounts import minor_unit
 from orchestrator.rules.receipt._consistency import LINE_PENALTY, Adjustments, agrees, check, line_mismatches
 from orchestrator.rules.receipt._currency import detect_currency, prefers_month_first
@@ -73,14 +73,15 @@ class ReceiptLike(Protocol):
     def items(self) -> Sequence[_ItemLike]: ...
 
 
-def parse_receipt_text(text: str) -> ParsedReceipt:
+def parse_receipt_text(text: str, lines: Sequence[OcrLine] | None = None) -> ParsedReceipt:
     """Extract merchant, address, date, currency, subtotal, tax, total and line items from receipt text.
 
     Empty text gives an empty receipt with confidence 0 and an issue saying so; a receipt whose numbers
     disagree keeps what was read and lists each mismatch in ``issues``, with a lower ``confidence``.
     ``field_confidence`` gives each of total, date, merchant and address its chance of being right.
+    `lines` are the OCR lines the text was made of, with their boxes (see :func:`parse_with_evidence`).
     """
-    return parse_with_evidence(text)[0]
+    return parse_with_evidence(text, lines=lines)[0]
 
 
 def parse_with_evidence(
@@ -88,6 +89,8 @@ def parse_with_evidence(
     weights: ConfidenceWeights | None = None,
     layout: LayoutModel | None | Literal["shipped"] = "shipped",
     lexicon: Lexicon | None | Literal["shipped"] = "shipped",
+    *,
+    lines: Sequence[OcrLine] | None = None,
 ) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     """:func:`parse_receipt_text`, plus the evidence each field's confidence came from (see ``_confidence``).
 
@@ -98,9 +101,50 @@ def parse_with_evidence(
             the keyword rules alone.
         lexicon: the words that repair OCR misreadings in the header (default: the shipped one, if any;
             see ``lexicon``); None reads the header as printed.
+        lines: the OCR lines `text` was made of (``OcrResult.lines``: one per text line, blank ones aside),
+            with their boxes. The header is then read with each line's position and size (a name is
+            looked for first among centred or large lines; the layout model gets box features). Without
+            them, or when no line has a box, the text alone is read, exactly as before.
+
+    Raises:
+        ValueError: `lines` do not match the text's lines (another count, or another text).
     """
     # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
-    lines = [unicodedata.normalize("NFKC", line).strip() for line in text.splitlines() if line.strip()]
+    lines_text = [_fold(line) for line in text.splitlines() if line.strip()]
+    boxes = _aligned_boxes(lines_text, lines) if lines is not None else None
+    return _parse(lines_text, boxes, weights, layout, lexicon)
+
+
+def _fold(line: str) -> str:
+    return unicodedata.normalize("NFKC", line).strip()
+
+
+def _aligned_boxes(text_lines: list[str], ocr_lines: Sequence[OcrLine]) -> list[list[float] | None] | None:
+    """Each text line's box from the OCR lines it was made of; None when no line has a box.
+
+    Raises:
+        ValueError: the OCR lines are not the text's lines.
+    """
+    kept = [line for line in ocr_lines if line.text.strip()]
+    if len(kept) != len(text_lines):
+        raise ValueError(
+            f"lines: {len(kept)} OCR lines with text for {len(text_lines)} lines of text; "
+            "pass the lines of the OCR result the text came from (e.g. step:ocr.lines with step:ocr.text)"
+        )
+    for number, (ocr_line, text_line) in enumerate(zip(kept, text_lines, strict=True), start=1):
+        if _fold(ocr_line.text) != text_line:
+            raise ValueError(f"lines: line {number} reads {ocr_line.text.strip()!r} but the text has {text_line!r}")
+    boxes = [list(line.box) if line.box is not None else None for line in kept]
+    return boxes if any(box is not None for box in boxes) else None
+
+
+def _parse(
+    lines: list[str],
+    boxes: list[list[float] | None] | None,
+    weights: ConfidenceWeights | None,
+    layout: LayoutModel | None | Literal["shipped"],
+    lexicon: Lexicon | None | Literal["shipped"],
+) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     if not lines:
         empty = ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
         return empty, {name: [] for name in FIELDS}
@@ -113,10 +157,10 @@ def parse_with_evidence(
     if purchase_date is None and top != lines:
         # No date as printed: try the header with look-alikes repaired ("10 0CT 2017").
         purchase_date = choose_date(top, dayfirst=resolve_dayfirst(top, default=dayfirst))
-    header = read_header(top)
+    header = read_header(top, boxes)
     model = shipped_layout_model() if layout == "shipped" else layout
     if model is not None:
-        header, _ = header_from_model(top, model, header)
+        header, _ = header_from_model(top, model, header, boxes)
     minor = minor_unit(lines, currency)
     summary = summarize(lines, labels, minor)
     start = header.last + 1 if header.last is not None else 0
