@@ -57,6 +57,8 @@ _LABEL_VALUE_RE = re.compile(r"^[A-Z .#]{2,20}:\s*\S")
 _LEGAL_SUFFIX_RE = re.compile(
     r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD|ENTERPRISE|TRADING)\b\.?|SDN\.?BHD|\bSB$",
 )
+_STRONG_SUFFIX_RE = re.compile(r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD)\b\.?|SDN\.?BHD")
+"""The registered company forms: a name ends with one of these when it has one."""
 # Words that are a business's kind, not its name: "RESTAURANT SDN BHD" continues the line above.
 _GENERIC_WORDS = frozenset(
     "RESTAURANT STATIONERY STATIONERS TRADING ENTERPRISE ENTERPRISES HARDWARE MARKETING HOLDINGS INDUSTRIES "
@@ -180,7 +182,9 @@ def _legal_name(lines: list[str], end: int) -> str | None:
             continue
         name = line
         head = line[: match.start()].strip()
-        generic = all(word in _GENERIC_WORDS for word in _upper(head).split())
+        words = _upper(head).split()
+        # "S TA T I ONERY SDN BHD": OCR may break a word into pieces.
+        generic = all(word in _GENERIC_WORDS for word in words) or "".join(words) in _GENERIC_WORDS
         joins_above = generic or head.startswith("(") or line.count("(") > line.count(")")
         if joins_above and index > 0 and _is_name_candidate(lines[index - 1]):
             name = lines[index - 1] + " " + line
@@ -190,8 +194,20 @@ def _legal_name(lines: list[str], end: int) -> str | None:
                 name = lines[index - 2] + " " + name
         elif name.count("(") > name.count(")") and index + 1 < len(lines) and ")" in lines[index + 1]:
             name = name + " " + lines[index + 1]
+        elif not _STRONG_SUFFIX_RE.search(_upper(line)) and index + 1 < end and _continues_name(lines[index + 1]):
+            # "... HARDWARE ENTERPRISE (SETIA" / "ALAM) SDN BHD": the registered form ends the name.
+            name = name + " " + lines[index + 1]
         return _clean_name(name)
     return None
+
+
+def _continues_name(line: str) -> bool:
+    """A line that carries on a company name: short, ending with a registered form, not an address or title."""
+    upper = _upper(line)
+    match = _STRONG_SUFFIX_RE.search(upper)
+    if match is None or _TITLE_RE.search(upper) or is_address_start(line):
+        return False
+    return len(upper[: match.start()].split()) <= 3
 
 
 @dataclass(frozen=True)
@@ -262,6 +278,24 @@ def block_end(lines: Sequence[str]) -> int:
     return len(lines)
 
 
+_ROW_SEAM_RE = re.compile(
+    r"\s(?=(?:TEL|TELEPHONE|PHONE|PH|FAX|HP|H/P|MOBILE|GST|VAT|ROC|REG|DATE|TIME|CASHIER)\b"
+    r"|\(?\+?\d[\d ()-]{7,}$|\d{1,2}:\d{2}|\d{1,2}/\d{1,2}/\d{2,4})",
+    re.IGNORECASE,
+)
+
+
+def name_prefix(line: str) -> str | None:
+    """The name at the start of a row that also holds a phone, a title, a date or a time (OCR read the
+    boxes side by side as one row: ``MCDONALDS TEL# (661)797-2111``, ``SHOPPINGSTORE 03:22PM 618``),
+    or None when the row does not start with a name."""
+    seam = _ROW_SEAM_RE.search(line)
+    if seam is None or seam.start() == 0:
+        return None
+    head = line[: seam.start()].strip(" ,;:-")
+    return head if _is_name_candidate(head) and not is_address_start(head) else None
+
+
 def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> Header:
     """The merchant name and the seller address (lines joined with spaces) from the top of a receipt.
 
@@ -270,14 +304,22 @@ def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> 
     line that reads like a name is taken, as from text alone.
     """
     top = lines[:HEADER_LINES]
-    candidates = [i for i, line in enumerate(top) if _is_name_candidate(line) and not is_address_start(line)]
+    names: dict[int, str] = {}
+    for i, line in enumerate(top):
+        if is_address_start(line):
+            continue
+        if _is_name_candidate(line):
+            names[i] = line
+        elif (prefix := name_prefix(line)) is not None:
+            names[i] = prefix
+    candidates = sorted(names)
     if boxes is not None and candidates:
         shapes = line_shapes(boxes)
         end = block_end(top)
         prominent = [
             i
             for i in candidates[:NEAR_CANDIDATES]
-            if i < min(end, len(shapes)) and (shape := shapes[i]) is not None and shape.prominent
+            if i < min(end, len(shapes)) and names[i] == top[i] and (shape := shapes[i]) is not None and shape.prominent
         ]
         candidates = prominent or candidates
     first_name = candidates[0] if candidates else None
@@ -288,7 +330,7 @@ def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> 
     if addr_first is not None:
         merchant = _legal_name(lines, addr_first)
     if merchant is None and merchant_index is not None:
-        merchant = _clean_name(lines[merchant_index])
+        merchant = _clean_name(names[merchant_index])
     address = None
     if addr_first is not None and addr_last is not None:
         address = " ".join(line.strip() for line in lines[addr_first : addr_last + 1])
