@@ -279,21 +279,30 @@ def block_end(lines: Sequence[str]) -> int:
 
 
 _ROW_SEAM_RE = re.compile(
-    r"\s(?=(?:TEL|TELEPHONE|PHONE|PH|FAX|HP|H/P|MOBILE|GST|VAT|ROC|REG|DATE|TIME|CASHIER)\b"
+    r"(?:\s|(?<=\d))(?=(?:TEL|TELEPHONE|PHONE|PH|FAX|HP|H/P|MOBILE|GST|VAT|ROC|REG|DATE|TIME|CASHIER)\b"
     r"|\(?\+?\d[\d ()-]{7,}$|\d{1,2}:\d{2}|\d{1,2}/\d{1,2}/\d{2,4})",
     re.IGNORECASE,
 )
 
 
 def name_prefix(line: str) -> str | None:
-    """The name at the start of a row that also holds a phone, a title, a date or a time (OCR read the
-    boxes side by side as one row: ``MCDONALDS TEL# (661)797-2111``, ``SHOPPINGSTORE 03:22PM 618``),
-    or None when the row does not start with a name."""
+    """The name at the start of a row that also holds an address, a phone, a date or a time (OCR read the
+    boxes side by side as one row: ``MCDONALDS TEL# (661)797-2111``, ``SHOPPINGSTORE 03:22PM 618``,
+    ``Transmetropolitan 145 E Clayton St``), or None when the row does not start with a name."""
+    # An address after a name; not inside a line that opens an address itself ("SETAPAK, 53000 KUALA LUMPUR").
+    seams = (
+        []
+        if is_address_start(line)
+        else [m.start() for m in re.finditer(r"\s(?=\d)", line) if is_address_start(line[m.end() :])]
+    )
     seam = _ROW_SEAM_RE.search(line)
-    if seam is None or seam.start() == 0:
-        return None
-    head = line[: seam.start()].strip(" ,;:-")
-    return head if _is_name_candidate(head) and not is_address_start(head) else None
+    if seam is not None:
+        seams.append(seam.start())
+    for cut in sorted(seams):
+        head = line[:cut].strip(" ,;:-")
+        if head and _is_name_candidate(head) and not is_address_start(head):
+            return head
+    return None
 
 
 def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> Header:
@@ -306,22 +315,29 @@ def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> 
     top = lines[:HEADER_LINES]
     names: dict[int, str] = {}
     for i, line in enumerate(top):
-        if is_address_start(line):
-            continue
-        if _is_name_candidate(line):
-            names[i] = line
-        elif (prefix := name_prefix(line)) is not None:
+        prefix = name_prefix(line)
+        if prefix is not None:
             names[i] = prefix
+        elif _is_name_candidate(line) and not is_address_start(line):
+            names[i] = line
     candidates = sorted(names)
     if boxes is not None and candidates:
         shapes = line_shapes(boxes)
         end = block_end(top)
-        prominent = [
-            i
-            for i in candidates[:NEAR_CANDIDATES]
-            if i < min(end, len(shapes)) and names[i] == top[i] and (shape := shapes[i]) is not None and shape.prominent
-        ]
-        candidates = prominent or candidates
+
+        def set_plainly(i: int) -> bool:
+            # Known to be set like body text; a row's name prefix is not (its box is the whole row's).
+            shape = shapes[i] if i < len(shapes) else None
+            return names[i] == top[i] and shape is not None and not shape.prominent
+
+        def prominent(i: int) -> bool:
+            shape = shapes[i] if i < len(shapes) else None
+            return names[i] == top[i] and shape is not None and shape.prominent
+
+        first = candidates[0]
+        if set_plainly(first) and not _LEGAL_SUFFIX_RE.search(_upper(top[first])):
+            chosen = next((i for i in candidates[1:NEAR_CANDIDATES] if i < end and prominent(i)), first)
+            candidates = [i for i in candidates if i >= chosen]
     first_name = candidates[0] if candidates else None
     search_from = first_name + 1 if first_name is not None else 0
     addr_first, addr_last = find_address(lines, search_from)
