@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.context import report_count, report_mode
 from orchestrator.errors import ConfigurationError, ToolError
-from orchestrator.rules.models import CategorizedItems, LineItem, ParsedReceipt
+from orchestrator.rules.models import CategorizedItems, LineItem, OcrLine, ParsedReceipt
 from orchestrator.run_scope import current_scope
 from orchestrator.settings import Settings, current_settings
 
@@ -90,9 +90,22 @@ async def small_model_worker() -> AsyncIterator[SmallModelWorker | None]:
             await worker.aclose()
 
 
-async def parse_line_items(text: str) -> ParsedReceipt:
-    """Parse receipt text with the small model when enabled, else (or on any failure) the keyword parser."""
-    from orchestrator.rules.receipt.parse import parse_receipt_text  # its rules compile on first use
+async def parse_line_items(text: str, lines: Sequence[OcrLine] | None = None) -> ParsedReceipt:
+    """Parse receipt text with the small model when enabled, else (or on any failure) the keyword parser.
+
+    `lines` (the OCR lines with boxes the text came from) reach the keyword parser; the small model reads
+    the text.
+
+    Raises:
+        ToolError: `lines` are not the lines of `text`.
+    """
+    from orchestrator.rules.receipt.parse import check_lines, parse_receipt_text  # its rules compile on first use
+
+    if lines is not None:
+        try:
+            check_lines(text, lines)
+        except ValueError as exc:
+            raise ToolError(f"line_item_parser: {exc}") from exc
 
     async with small_model_worker() as small_model:
         if small_model is not None:
@@ -102,7 +115,7 @@ async def parse_line_items(text: str) -> ParsedReceipt:
                 logger.warning("small-model parsing failed (%s: %s); keywords answer", type(exc).__name__, exc)
                 report_count("fallback:keyword")
     report_mode("keyword")
-    return parse_receipt_text(text)
+    return parse_receipt_text(text, lines)
 
 
 async def categorize_items(

@@ -40,7 +40,7 @@ from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, Rea
 from orchestrator.rules.receipt.layout_model import LayoutModel, header_from_model, shipped_layout_model
 from orchestrator.rules.receipt.lexicon import Lexicon, repair_header, shipped_lexicon
 
-__all__ = ["ReceiptLike", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
+__all__ = ["ReceiptLike", "check_lines", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
 
 
 class _ItemLike(Protocol):
@@ -113,6 +113,15 @@ def parse_with_evidence(
     lines_text = [_fold(line) for line in text.splitlines() if line.strip()]
     boxes = _aligned_boxes(lines_text, lines) if lines is not None else None
     return _parse(lines_text, boxes, weights, layout, lexicon)
+
+
+def check_lines(text: str, lines: Sequence[OcrLine]) -> None:
+    """Check that `lines` are the OCR lines `text` was made of (what ``lines=`` of the parser expects).
+
+    Raises:
+        ValueError: another count of lines with text, or a line that reads otherwise (its number is given).
+    """
+    _aligned_boxes([_fold(line) for line in text.splitlines() if line.strip()], lines)
 
 
 def _fold(line: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from orchestrator.errors import ToolError
 from orchestrator.files import FilePath, check_text_size, confine
 from orchestrator.registry import tool
-from orchestrator.rules.models import CategorizedItems, LineItem, ParsedReceipt
+from orchestrator.rules.models import CategorizedItems, LineItem, OcrLine, ParsedReceipt
 from orchestrator.workers.routing import categorize_items, parse_line_items
 
 __all__ = ["expense_categorizer", "line_item_parser"]
@@ -27,7 +27,7 @@ def _check_text(text: object) -> str:
 # Read-only and idempotent by default (keyword rules). With USE_SMALL_MODEL on they may ask a model server
 # (open world); its answers are cached, so a repeat costs nothing more.
 @tool(kind="function", read_only=True, destructive=False, idempotent=True, open_world=True)
-async def line_item_parser(text: str) -> ParsedReceipt:
+async def line_item_parser(text: str, lines: list[OcrLine] | None = None) -> ParsedReceipt:
     """Parse receipt text (from OCR) into merchant, date, currency, subtotal, tax, total and line items.
 
     Keyword and layout rules by default: fast and free. With USE_SMALL_MODEL on and a generative small
@@ -37,11 +37,14 @@ async def line_item_parser(text: str) -> ParsedReceipt:
 
     Args:
         text: The receipt's text, one line per printed line or per OCR box.
+        lines: The OCR lines the text came from, with their boxes (step:ocr.lines beside step:ocr.text):
+            the seller's name and address are then found by position and size too (centred or large
+            print), not from the text alone.
 
     Raises:
-        ToolError: `text` is not a string, or is empty.
+        ToolError: `text` is not a string, or is empty; `lines` are not the lines of `text`.
     """
-    return await parse_line_items(_check_text(text))
+    return await parse_line_items(_check_text(text), lines)
 
 
 @tool(kind="function", read_only=True, destructive=False, idempotent=True, open_world=True)
