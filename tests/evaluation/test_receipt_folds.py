@@ -21,7 +21,7 @@ from orchestrator.evaluation.receipt_folds import (
     share_needed,
     vendor_key,
 )
-from orchestrator.rules.models import OcrResult, ParsedReceipt
+from orchestrator.rules.models import OcrLine, OcrResult, ParsedReceipt
 from orchestrator.testing.fake_llm import FakeLLMServer
 from orchestrator.testing.fake_small_model import SmallModelResponder
 from orchestrator.workers.receipts.ocr_backends import TextBackend
@@ -213,3 +213,35 @@ def test_eval_cascade_without_a_model_to_escalate_to_says_how_to_get_one(tmp_pat
     proc = cli("eval", "receipts", str(small_folder(tmp_path / "r")), "--cascade", env=env)
     assert proc.returncode == 2, proc.stdout
     assert "fake-model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+async def test_an_ocr_reader_that_returns_lines_gives_the_parser_their_boxes(tmp_path: Path) -> None:
+    """The folds read an OCR result's lines with their boxes: a centred name under a store number counts."""
+    body = "NO 3, JALAN MAJU, 47000 SELANGOR\n12/01/2019\nTEA 2.00\nRICE 3.00\nSUBTOTAL 5.00\nTOTAL 5.00"
+    for index, name in enumerate(["ALPHA CAFE", "BETA CAFE", "GAMMA CAFE", "DELTA CAFE"]):
+        write_sroie(tmp_path, f"r{index}", name, "Stoe 1\n{name}\n" + body)
+        (tmp_path / f"r{index}.jpg").write_bytes(b"stand-in image: the reader below never opens it")
+
+    def result(path: Path) -> OcrResult:
+        text = (path.with_suffix(".txt")).read_text(encoding="utf-8")
+        lines = text.splitlines()
+        boxes = [[10.0, 0.0, 50.0, 14.0], [100.0, 20.0, 200.0, 40.0]]
+        boxes += [[10.0, 50.0 + 20 * i, 290.0, 64.0 + 20 * i] for i in range(len(lines) - 2)]
+        return OcrResult(
+            text=text,
+            lines=[OcrLine(text=line, box=box) for line, box in zip(lines, boxes, strict=True)],
+            backend="stand-in",
+            source=str(path),
+        )
+
+    async def read_text(path: Path) -> str:
+        return result(path).text
+
+    async def read_ocr(path: Path) -> OcrResult:
+        return result(path)
+
+    text_only = await evaluate_folds(tmp_path, 2, read_text=read_text)
+    with_boxes = await evaluate_folds(tmp_path, 2, read_text=read_ocr)
+    assert text_only.fields["company"].mean == 0.0  # "Stoe 1", the first name-like line
+    assert with_boxes.fields["company"].mean == 1.0
+    assert with_boxes.fields["total"].mean == text_only.fields["total"].mean == 1.0
