@@ -2,7 +2,8 @@
 
 Each line gets layout and text features (its index and relative position, length, digit/letter/upper-case
 shares, company-suffix and address tokens, money and dates, the keyword rules' own label and the rules'
-header guess). Gradient-boosted trees (trained with scikit-learn by
+header guess) and, when its OCR box is known, box features (:data:`BOX_FEATURES`: print size, centring,
+width, vertical position; zeros without a box). Gradient-boosted trees (trained with scikit-learn by
 ``python -m orchestrator.evaluation.train_layout``) turn them into class probabilities. The trees are shipped
 as JSON (``orchestrator/rules/data/receipt_layout.json``: split feature, threshold, children, leaf value), not
 a pickle, so loading the file runs no code and needs no scikit-learn: prediction here is plain Python.
@@ -29,9 +30,12 @@ from orchestrator.rules.receipt._header import HEADER_LINES, Header, is_address_
 from orchestrator.rules.receipt._labels import Label, classify
 
 __all__ = [
+    "BOX_FEATURES",
     "CLASSES",
     "FEATURE_NAMES",
+    "Box",
     "LayoutModel",
+    "box_features",
     "header_from_model",
     "line_features",
     "shipped_layout_model",
