@@ -140,3 +140,14 @@ async def test_the_tool_takes_the_ocr_lines_and_reports_a_mismatch_as_a_tool_err
     assert parsed.merchant == "Bucky's Butchery"
     with pytest.raises(ToolError, match="line_item_parser: lines: 7 OCR lines"):
         await line_item_parser(TEXT, _ocr_lines(LINES[:7]))
+
+
+def test_features_of_the_first_lines_are_those_of_the_whole_receipt() -> None:
+    lines = [text for text, _ in LINES]
+    boxes = [box for _, box in LINES]
+    header = read_header(lines, boxes)
+    whole = line_features(lines, header, boxes)
+    assert line_features(lines, header, boxes, limit=3) == whole[:3]
+    assert line_features(lines, header, boxes, limit=99) == whole
+    # Read alone, the first three lines would look like a whole receipt: other positions, other ranks.
+    assert line_features(lines[:3], header, boxes[:3]) != whole[:3]

@@ -199,26 +199,30 @@ def box_features(boxes: Sequence[Box | None] | None, count: int) -> list[list[fl
     return rows
 
 
-def line_features(lines: Sequence[str], header: Header, boxes: Sequence[Box | None] | None = None) -> list[list[float]]:
-    """One feature row per line (see :data:`FEATURE_NAMES`); `header` is the keyword rules' header guess,
-    `boxes` each line's OCR box when known (aligned with `lines`).
+def line_features(
+    lines: Sequence[str], header: Header, boxes: Sequence[Box | None] | None = None, limit: int | None = None
+) -> list[list[float]]:
+    """One feature row per line (see :data:`FEATURE_NAMES`), or for the first `limit` lines only: their
+    features are still those of the whole receipt (position from both ends, amount ranks). `header` is the
+    keyword rules' header guess, `boxes` each line's OCR box when known (aligned with `lines`).
 
     Raises:
         ValueError: `boxes` is not aligned with `lines`.
     """
     count = len(lines)
+    wanted = count if limit is None else min(limit, count)
     geometry = box_features(boxes, count)
     maxima = [max((a.value for a in find_amounts(line) if a.is_money), default=0.0) for line in lines]
     ranked = sorted({m for m in maxima if m > 0}, reverse=True)
-    own = [
+    own = [  # one line more than wanted: its neighbour's tokens are a feature of the last wanted line
         _own(line, header, (ranked.index(maxima[i]) + 1.0) if maxima[i] > 0 else 0.0, i, count)
-        for i, line in enumerate(lines)
+        for i, line in enumerate(lines[: wanted + 1])
     ]
     start = FEATURE_NAMES.index("address_start")
     legal = FEATURE_NAMES.index("legal_suffix")
     street = FEATURE_NAMES.index("street_word")
     rows: list[list[float]] = []
-    for i, row in enumerate(own):
+    for i, row in enumerate(own[:wanted]):
         before = own[i - 1] if i > 0 else None
         after = own[i + 1] if i + 1 < count else None
         neighbours = [
@@ -277,7 +281,7 @@ class LayoutModel(BaseModel):
         """Per line (the first `limit` only, if given), each class's probability; `boxes`: each line's OCR box,
         when known. Features are always of the whole receipt, as in training (a line's position counts from
         both ends)."""
-        rows = line_features(lines, header, boxes)[:limit]
+        rows = line_features(lines, header, boxes, limit)
         return [dict(zip(self.classes, self.predict_proba(row), strict=True)) for row in rows]
 
 
