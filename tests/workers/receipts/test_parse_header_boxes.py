@@ -151,3 +151,9 @@ def test_features_of_the_first_lines_are_those_of_the_whole_receipt() -> None:
     assert line_features(lines, header, boxes, limit=99) == whole
     # Read alone, the first three lines would look like a whole receipt: other positions, other ranks.
     assert line_features(lines[:3], header, boxes[:3]) != whole[:3]
+
+
+def test_house_numbers_listed_with_a_comma_open_the_address_and_are_not_an_amount() -> None:
+    lines = ["PASAR RAYA MEGA MAJU", "(SEMENYIH) SDN BHD", "NO 24,25 & 26,", "JALAN PUSAT PERNIAGAAN 4", "TEL: 03-1234"]
+    assert read_header(lines).address == "NO 24,25 & 26, JALAN PUSAT PERNIAGAAN 4"
+    assert read_header(["ALPHA CAFE", "TOTAL 24,25", "NO 3, JALAN MAJU"]).address == "NO 3, JALAN MAJU"

@@ -35,6 +35,7 @@ _WEAK_STREET_RE = re.compile(rf"\b(?:{'|'.join(_WEAK_STREET_WORDS)})\b")
 # In OCR output with the spaces squeezed out, only long street words are safe to find inside a token.
 _SQUASHED_STREET_RE = re.compile(r"(?:STREET|ROAD|AVENUE|BLVD|BOULEVARD|HIGHWAY|HWY|JALAN|DRIVE|SUITE|PLAZA)$")
 _HOUSE_NUMBER_RE = re.compile(r"^(?:NO\.?\s*)?[A-Z0-9-]*\d[A-Z0-9/-]*\s?,")
+_HOUSE_NUMBERS_RE = re.compile(r"^\s*(?:NO|LOT|UNIT)\b\.?\s*\d+,\s?\d+\s*(?:&|,)")
 _SQUASHED_HOUSE_RE = re.compile(r"^\d{3,5}(?:-\d{1,5})?[A-Z]{2}")
 _POSTCODE_RE = re.compile(
     # A 5-digit postcode (not a lot or unit number), a UK postcode, a Canadian one.
@@ -81,8 +82,10 @@ def _upper(line: str) -> str:
 def is_address_start(line: str) -> bool:
     """Whether a line can open an address: a street word, a house or lot number, or a postcode."""
     upper = _upper(line)
-    if line.lstrip().startswith("(") or _is_stop(line) or _LEGAL_SUFFIX_RE.search(upper) or _has_money(line):
+    if line.lstrip().startswith("(") or _is_stop(line) or _LEGAL_SUFFIX_RE.search(upper):
         return False
+    if _has_money(line) and not _HOUSE_NUMBERS_RE.match(upper):
+        return False  # an amount is no address; house numbers listed with commas are ("NO 24,25 & 26,")
     if not any(ch.isdigit() for ch in upper):
         return False  # an address opens with a number (house, lot, unit) or carries a postcode
     if _STREET_RE.search(upper) or _WEAK_STREET_RE.search(upper):
