@@ -157,3 +157,8 @@ def test_house_numbers_listed_with_a_comma_open_the_address_and_are_not_an_amoun
     lines = ["PASAR RAYA MEGA MAJU", "(SEMENYIH) SDN BHD", "NO 24,25 & 26,", "JALAN PUSAT PERNIAGAAN 4", "TEL: 03-1234"]
     assert read_header(lines).address == "NO 24,25 & 26, JALAN PUSAT PERNIAGAAN 4"
     assert read_header(["ALPHA CAFE", "TOTAL 24,25", "NO 3, JALAN MAJU"]).address == "NO 3, JALAN MAJU"
+
+
+def test_a_us_company_form_above_the_address_is_the_registered_name() -> None:
+    lines = ["NVOICE#30500", "Closed to Cash Purchase", "GREEN'S FEED INC.", "75 BAILEY DR.", "TOTAL 5.00"]
+    assert read_header(lines).merchant == "GREEN'S FEED INC."

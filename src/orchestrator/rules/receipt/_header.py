@@ -56,7 +56,7 @@ _TITLE_RE = re.compile(
 )
 _LABEL_VALUE_RE = re.compile(r"^[A-Z .#]{2,20}:\s*\S")
 _LEGAL_SUFFIX_RE = re.compile(
-    r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD|ENTERPRISE|TRADING)\b\.?|SDN\.?BHD|\bSB$",
+    r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD|ENTERPRISE|TRADING|INC|LLC|LTD|CORP)\b\.?|SDN\.?BHD|\bSB$",
 )
 _STRONG_SUFFIX_RE = re.compile(r"\b(?:SDN\.?\s*BHD|BHD|S/B|PTE\.?\s*LTD)\b\.?|SDN\.?BHD")
 """The registered company forms: a name ends with one of these when it has one."""
