@@ -5,7 +5,8 @@ a house or lot number, a postcode) and runs until a phone, fax, tax-registration
 after the postcode only a line or two of town, state or country may follow. The merchant is the registered
 company name when the header prints one (``... SDN BHD``, ``... PTE LTD``: what an expense record
 wants), otherwise the name printed just above the address, otherwise the first line that is not a
-document title, a registration number, a date or a greeting.
+document title, a registration number, a date or a greeting. With the lines' OCR boxes, a name set like
+one (centred or large) is preferred to a first line set like body text (see :func:`read_header`).
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ def line_shapes(boxes: Sequence[Box | None]) -> list[Shape | None]:
     rights = sorted(b[2] for b in known)
     median_height = heights[len(heights) // 2]
     centre = centres[len(centres) // 2]
-    width = max(rights[(len(rights) * 9) // 10 - (len(rights) >= 10)] - lefts[len(lefts) // 10], 1.0)
+    width = max(rights[(len(rights) * 9 - 1) // 10] - lefts[len(lefts) // 10], 1.0)
     return [
         Shape(offset=abs((b[0] + b[2]) / 2 - centre) / width, height=(b[3] - b[1]) / median_height)
         if b is not None
@@ -291,7 +292,7 @@ _ROW_SEAM_RE = re.compile(
 def name_prefix(line: str) -> str | None:
     """The name at the start of a row that also holds an address, a phone, a date or a time (OCR read the
     boxes side by side as one row: ``MCDONALDS TEL# (661)797-2111``, ``SHOPPINGSTORE 03:22PM 618``,
-    ``Transmetropolitan 145 E Clayton St``), or None when the row does not start with a name."""
+    ``Transmetropol itan 145EClaytonSt``), or None when the row does not start with a name."""
     # An address after a name; not inside a line that opens an address itself ("SETAPAK, 53000 KUALA LUMPUR").
     seams = (
         []
@@ -311,9 +312,11 @@ def name_prefix(line: str) -> str | None:
 def read_header(lines: list[str], boxes: Sequence[Box | None] | None = None) -> Header:
     """The merchant name and the seller address (lines joined with spaces) from the top of a receipt.
 
-    With `boxes` (each line's OCR box, aligned with `lines`), a name is looked for first among the lines
-    set like one, centred or printed large (:class:`Shape`); without them, or when none is, the first
-    line that reads like a name is taken, as from text alone.
+    A row where OCR put the name beside a phone, date, time or address gives its start (:func:`name_prefix`).
+    With `boxes` (each line's OCR box, aligned with `lines`): when the first name-like line is set like
+    body text (:class:`Shape`: off-centre, body height) and is no registered company, and one of the next
+    two name-like lines before the first amount is centred or printed large, that one is the name
+    (``Stoe 1`` at the margin above a centred ``Bucky's Butchery``). Without boxes, the text alone decides.
     """
     top = lines[:HEADER_LINES]
     names: dict[int, str] = {}
