@@ -11,6 +11,7 @@ one (centred or large) is preferred to a first line set like body text (see :fun
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -282,6 +283,10 @@ def block_end(lines: Sequence[str]) -> int:
     return len(lines)
 
 
+MAX_ROW = 120
+"""Rows longer than this (characters) are not searched for a name at their start."""
+MAX_SEAMS = 3
+"""How many numbers in a row may start the address that follows a name."""
 _ROW_SEAM_RE = re.compile(
     r"(?:\s|(?<=\d))(?=(?:TEL|TELEPHONE|PHONE|PH|FAX|HP|H/P|MOBILE|GST|VAT|ROC|REG|DATE|TIME|CASHIER)\b"
     r"|\(?\+?\d[\d ()-]{7,}$|\d{1,2}:\d{2}|\d{1,2}/\d{1,2}/\d{2,4})",
@@ -293,12 +298,11 @@ def name_prefix(line: str) -> str | None:
     """The name at the start of a row that also holds an address, a phone, a date or a time (OCR read the
     boxes side by side as one row: ``MCDONALDS TEL# (661)797-2111``, ``SHOPPINGSTORE 03:22PM 618``,
     ``Transmetropol itan 145EClaytonSt``), or None when the row does not start with a name."""
+    if len(line) > MAX_ROW:
+        return None  # no seller's row is this long; and each seam below is tried once (linear work)
     # An address after a name; not inside a line that opens an address itself ("SETAPAK, 53000 KUALA LUMPUR").
-    seams = (
-        []
-        if is_address_start(line)
-        else [m.start() for m in re.finditer(r"\s(?=\d)", line) if is_address_start(line[m.end() :])]
-    )
+    numbers = itertools.islice(re.finditer(r"\s(?=\d)", line), MAX_SEAMS)
+    seams = [] if is_address_start(line) else [m.start() for m in numbers if is_address_start(line[m.end() :])]
     seam = _ROW_SEAM_RE.search(line)
     if seam is not None:
         seams.append(seam.start())
