@@ -102,9 +102,10 @@ def parse_with_evidence(
         lexicon: the words that repair OCR misreadings in the header (default: the shipped one, if any;
             see ``lexicon``); None reads the header as printed.
         lines: the OCR lines `text` was made of (``OcrResult.lines``: one per text line, blank ones aside),
-            with their boxes. The header is then read with each line's position and size (a name is
-            looked for first among centred or large lines; the layout model gets box features). Without
-            them, or when no line has a box, the text alone is read, exactly as before.
+            with their boxes. The header is then read with each line's position and size too (a first
+            name-like line set like body text gives way to a centred or large one just below it; the
+            layout model gets box features; see ``_header.read_header``). Without them, or when no line
+            has a box, the text alone is read.
 
     Raises:
         ValueError: `lines` do not match the text's lines (another count, or another text).
