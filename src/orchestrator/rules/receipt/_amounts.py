@@ -57,7 +57,7 @@ _AMOUNT_RE = re.compile(
     (?P<sign>[-−])?
     (?P<num>{_NUMBER})
     (?!\d|[.,]\d)
-    (?:\s?(?P<cur2>€|\$|£|EUR|RM))?
+    (?:\s?(?P<cur2>€|\$|£|EUR|RM)(?!\s?[-(]?\d))?  # not the next amount's own mark ("FT2 $3.49")
     (?P<close>\))?
     (?P<trail>-(?![\w\d]))?
     (?P<pct>\s?%)?

@@ -40,6 +40,13 @@ _CODE_RE = re.compile(r"^(?:\d{4,}|[A-Z]{1,3}-[A-Z]?\d{2,}[A-Z]?|[A-Z]{1,2}\d{4,
 _LEADING_QTY_RE = re.compile(
     r"^(?P<q>\d{1,3})\s*(?:[xX×]\s*(?=\S)|-(?=[A-Za-z]{2}))|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})"
 )
+# A quantity printed with decimals before the name: "1,00 Solomillo Parrilla", "2.000 Coke 3.00".
+_LEADING_DECIMAL_QTY_RE = re.compile(r"^(?P<q>\d{1,3}[.,]\d{1,3})\s+(?=[A-Za-z(])")
+# Numbers with a decimal point left between a name and its amount: a quantity or unit price whose space OCR
+# lost ("PADDU 1.00120.00 120.00"), or a quantity column ("FILTER COFFEE 1.006 60.00").
+_TRAILING_DECIMALS_RE = re.compile(r"(?:\s+\d+[.,]\d[\d.,]*)+$")
+# A modifier's count behind its marks: "** 1 RARE", "**1FRENCH FRIES".
+_MARKED_QTY_RE = re.compile(r"^\*+\s*(?=\d{1,2}\s*[A-Za-z])")
 # A small count standing alone after a name of words: "BURGER SINGLE 1" (the amount follows). Not after a
 # unit-like word ("Size 10", "Pack 6") or a number ("Route 66 2").
 _TRAILING_QTY_RE = re.compile(r"(?P<word>[A-Za-z)][\w.#)]*)\s+(?P<q>[1-9]\d?)$")
@@ -118,9 +125,9 @@ def _inline(line: str, minor: int) -> Token | None:
         return None
     first = money[0]
     glued = first.start == 0 or not line[first.start - 1].isspace()
-    if glued and not _GLUED_QTY_AT_RE.search(line[: first.start]):
+    if glued and line[first.start - 1 : first.start] != ")" and not _GLUED_QTY_AT_RE.search(line[: first.start]):
         return None  # "2Tapasfor£7.50...", "Pizza.70g": an amount glued to a word is part of the name
-    name = line[: first.start].strip()
+    name = _TRAILING_DECIMALS_RE.sub("", line[: first.start].strip())
     tail = line[money[-1].end :]
     if len(re.sub(r"[^A-Za-z]", "", name)) < 2 or len(re.sub(r"[^A-Za-z]", "", tail)) > 3:
         return None
@@ -131,6 +138,7 @@ def _inline(line: str, minor: int) -> Token | None:
     if at and len(values) > 1:
         qty, unit = _number(at["q"]), _number(at["p"])
         name = line[: at.start()].strip()
+    name = _MARKED_QTY_RE.sub("", name)
     lead = _LEADING_QTY_RE.match(name)
     if lead and qty is None and len(name) > lead.end():
         qty = float(lead["q"] or lead["n"] or lead["g"])
@@ -159,6 +167,12 @@ def tokenize(line: str, minor: int = 2) -> Token | None:
         return Token(Kind.MONEY, stripped, values=[a.value for a in money])
     if _CODE_RE.match(stripped.upper()):
         return Token(Kind.CODE, stripped)
+    lead = _LEADING_DECIMAL_QTY_RE.match(stripped)
+    if lead:
+        rest = stripped[lead.end() :]
+        token = _inline(rest, minor) or Token(Kind.TEXT, rest)
+        token.qty = token.qty if token.qty is not None else _number(lead["q"])
+        return token
     inline = _inline(stripped, minor)
     if inline is not None:
         return inline

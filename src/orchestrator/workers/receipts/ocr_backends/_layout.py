@@ -5,13 +5,27 @@ right-hand price column after the whole item column). A receipt is read by rows:
 amount belong on one line. The rule matches the one used for the SROIE transcripts: sort boxes by
 vertical centre; a box joins the current row when its vertical overlap with the row's mean extent is at
 least half the smaller of the two heights.
+
+Photographed receipts are tilted, and often more at the top than at the bottom (the camera looks down at
+an angle): the price at the right-hand end of a row then sits higher or lower than its name, by as much as
+a whole row. When the engine gives each box's tilt (``OcrLine.angle``, from its polygon), rows are grouped
+on corrected positions instead: each box's vertical centre is carried along the local row slope (the tilts
+of the boxes around it, wide boxes counting most) to a common vertical line, and its height is reduced to
+the text's own height. Boxes with no tilt (Tesseract, text layers) are grouped as printed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from orchestrator.rules.models import OcrLine
+
+NEIGHBOURHOOD = 3.0
+"""How far (in text heights) above and below a box the tilts that give its row's slope are taken from."""
+MIN_HEIGHT_SHARE = 0.35
+"""A tilted box's text height is never taken below this share of its box's height."""
 
 
 def box_from_points(points: Iterable[Sequence[float]]) -> list[float]:
@@ -24,9 +38,81 @@ def box_from_points(points: Iterable[Sequence[float]]) -> list[float]:
     return [round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)]
 
 
-def _row_of(line: OcrLine) -> tuple[float, float]:
-    assert line.box is not None
-    return line.box[1], line.box[3]
+def angle_from_points(points: Sequence[Sequence[float]]) -> float | None:
+    """The tilt in degrees of a text box given as four corners (top-left, top-right, bottom-right,
+    bottom-left, as detectors return them): the mean direction of its top and bottom edges. Positive
+    falls to the right (image y grows downwards). None for anything but four points or a box taller than
+    wide (a vertical box's edges say nothing of its row's tilt).
+    """
+    if len(points) != 4:
+        return None
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = ((float(p[0]), float(p[1])) for p in points)
+    dx, dy = (x1 - x0) + (x2 - x3), (y1 - y0) + (y2 - y3)
+    height = math.hypot(x3 - x0, y3 - y0)
+    if dx <= 0 or math.hypot(dx, dy) / 2 < height:
+        return None
+    return round(math.degrees(math.atan2(dy, dx)), 2)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A boxed line with its position once the row slope is taken out."""
+
+    line: OcrLine
+    centre: float
+    height: float
+    x: float
+
+
+def _weighted_median(pairs: list[tuple[float, float]]) -> float:
+    """The value at half the total weight of (value, weight) pairs."""
+    pairs.sort()
+    half = sum(weight for _, weight in pairs) / 2
+    running = 0.0
+    for value, weight in pairs:
+        running += weight
+        if running >= half:
+            return value
+    return pairs[-1][0]
+
+
+def row_slopes(lines: Sequence[OcrLine]) -> list[float]:
+    """For each boxed line, the slope (dy/dx) of the text row it sits on: the width-weighted median tilt of
+    the boxes within a few text heights above and below it; 0 when no box there has a tilt."""
+    boxes = [line.box for line in lines if line.box is not None]
+    tilted = [
+        ((b[1] + b[3]) / 2, math.tan(math.radians(line.angle)), b[2] - b[0])
+        for line in lines
+        if (b := line.box) is not None and line.angle is not None
+    ]
+    if not tilted:
+        return [0.0] * len(boxes)
+    heights = sorted(b[3] - b[1] for b in boxes)
+    reach = NEIGHBOURHOOD * heights[len(heights) // 4]
+    tilted.sort()
+    overall = _weighted_median([(slope, width) for _, slope, width in tilted])
+    out: list[float] = []
+    for box in boxes:
+        centre = (box[1] + box[3]) / 2
+        near = [(slope, width) for y, slope, width in tilted if abs(y - centre) <= reach]
+        out.append(_weighted_median(near) if near else overall)
+    return out
+
+
+def _place(lines: Sequence[OcrLine]) -> list[_Placed]:
+    slopes = row_slopes(lines)
+    boxes = [line.box for line in lines if line.box is not None]
+    reference = sum((b[0] + b[2]) / 2 for b in boxes) / len(boxes) if boxes else 0.0
+    placed: list[_Placed] = []
+    for line, slope in zip(lines, slopes, strict=True):
+        assert line.box is not None
+        x1, y1, x2, y2 = line.box
+        height = y2 - y1
+        own = math.tan(math.radians(line.angle)) if line.angle is not None else slope
+        text_height = max(height - abs(own) * (x2 - x1), MIN_HEIGHT_SHARE * height)
+        centre = (y1 + y2) / 2 - slope * ((x1 + x2) / 2 - reference)
+        placed.append(_Placed(line, centre, text_height, x1))
+    return placed
 
 
 def group_rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
@@ -34,29 +120,28 @@ def group_rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
 
     Lines without a box keep their relative order and each form a row of their own at the end.
     """
-    boxed = sorted((line for line in lines if line.box is not None), key=lambda ln: sum(_row_of(ln)) / 2)
-    rows: list[list[OcrLine]] = []
+    placed = sorted(_place([line for line in lines if line.box is not None]), key=lambda p: p.centre)
+    rows: list[list[_Placed]] = []
     top = bottom = 0.0  # the current row's mean vertical extent
-    for line in boxed:
-        y1, y2 = _row_of(line)
+    for item in placed:
+        y1, y2 = item.centre - item.height / 2, item.centre + item.height / 2
         if rows:
             overlap = min(y2, bottom) - max(y1, top)
             if overlap >= 0.5 * min(y2 - y1, bottom - top):
                 row = rows[-1]
-                row.append(line)
+                row.append(item)
                 top += (y1 - top) / len(row)
                 bottom += (y2 - bottom) / len(row)
                 continue
-        rows.append([line])
+        rows.append([item])
         top, bottom = y1, y2
-    for row in rows:
-        row.sort(key=lambda ln: ln.box[0] if ln.box else 0.0)
-    rows.extend([line] for line in lines if line.box is None)
-    return rows
+    out = [[p.line for p in sorted(row, key=lambda p: p.x)] for row in rows]
+    out.extend([line] for line in lines if line.box is None)
+    return out
 
 
 def merge_row(row: Sequence[OcrLine]) -> OcrLine:
-    """One line for a visual row: texts joined by a space, the union box, the mean confidence."""
+    """One line for a visual row: texts joined by a space, the union box, the mean confidence and tilt."""
     if len(row) == 1:
         return row[0]
     boxes = [line.box for line in row if line.box is not None]
@@ -67,7 +152,9 @@ def merge_row(row: Sequence[OcrLine]) -> OcrLine:
     )
     confidences = [line.confidence for line in row if line.confidence is not None]
     confidence = sum(confidences) / len(confidences) if confidences else None
-    return OcrLine(text=" ".join(line.text for line in row), box=box, confidence=confidence)
+    angles = [line.angle for line in row if line.angle is not None]
+    angle = round(sum(angles) / len(angles), 2) if angles else None
+    return OcrLine(text=" ".join(line.text for line in row), box=box, confidence=confidence, angle=angle)
 
 
 def reading_order(lines: Sequence[OcrLine], *, merge_rows: bool = True) -> list[OcrLine]:
