@@ -57,3 +57,12 @@ def test_a_receipt_priced_in_three_decimals_is_recognised():
     assert minor_unit(["5.200", "1.000", "2.500", "19.729", "Total 19.729"]) == 3
     assert minor_unit(["2.50", "Total 12.50", "10.875 gal"]) == 2
     assert minor_unit(["TOTAL 12312"], currency="XPF") == 0
+
+
+def test_a_currency_mark_before_the_next_amount_is_not_a_trailing_mark():
+    from orchestrator.rules.receipt._amounts import find_amounts
+
+    code, price = find_amounts("MEAT FT2 $3.49")
+    assert (code.value, code.currency, price.value, price.currency) == (2.0, None, 3.49, "$")
+    (trailing,) = find_amounts("12.00 $")
+    assert (trailing.value, trailing.currency) == (12.0, "$")

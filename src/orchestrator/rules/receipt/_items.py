@@ -144,10 +144,13 @@ def _inline(line: str, minor: int) -> Token | None:
         qty = float(lead["q"] or lead["n"] or lead["g"])
         name = name[lead.end() :].strip()
     trail = _TRAILING_QTY_RE.search(name)
-    if trail and qty is None and len(values) == 1 and trail["word"].upper() not in _NOT_QTY_BEFORE:
-        # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount.
-        qty = float(trail["q"])
-        name = name[: trail.start("q")].strip()
+    if trail and qty is None and trail["word"].upper() not in _NOT_QTY_BEFORE:
+        # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount; before a unit
+        # price and an amount ("PORK 2 12.00 24.00") only when the three agree.
+        count = float(trail["q"])
+        if len(values) == 1 or (len(values) == 2 and close(count * values[0], values[1])):
+            qty = count
+            name = name[: trail.start("q")].strip()
     return Token(Kind.INLINE, name, values=values, qty=qty, unit=unit)
 
 

@@ -1,0 +1,94 @@
+"""Rows rebuilt from OCR boxes of photographed receipts: tilted, and tilted more at the top than below."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from orchestrator.rules.models import OcrLine
+from orchestrator.workers.receipts.ocr_backends._layout import (
+    angle_from_points,
+    group_rows,
+    merge_row,
+    reading_order,
+    row_slopes,
+)
+
+TEXT_HEIGHT = 20.0
+ROW_PITCH = 30.0
+
+
+def _tilted(text: str, x1: float, x2: float, y_left: float, slope: float, *, angle: bool = True) -> OcrLine:
+    """The axis-aligned box of a text line TEXT_HEIGHT high starting at (x1, y_left), rising by `slope`."""
+    y_right = y_left + slope * (x2 - x1)
+    top, bottom = min(y_left, y_right), max(y_left, y_right) + TEXT_HEIGHT
+    tilt = round(math.degrees(math.atan(slope)), 2) if angle else None
+    return OcrLine(text=text, box=[x1, top, x2, bottom], confidence=0.9, angle=tilt)
+
+
+def _receipt(slopes: list[float], *, angle: bool = True) -> list[OcrLine]:
+    """Item rows: a wide name box on the left and a narrow price box at the right end of the same row."""
+    lines: list[OcrLine] = []
+    for row, slope in enumerate(slopes):
+        y = 100 + row * ROW_PITCH
+        name_end = 300.0
+        lines.append(_tilted(f"Item {row}", 20, name_end, y, slope, angle=angle))
+        # The price starts where the row has run on to x = 520, so it sits higher (or lower) by slope * 500.
+        lines.append(_tilted(f"{row + 1}.00", 520, 580, y + slope * 500, slope, angle=angle))
+    return lines
+
+
+def _texts(rows: list[list[OcrLine]]) -> list[list[str]]:
+    return [[line.text for line in row] for row in rows]
+
+
+EXPECTED = [[f"Item {row}", f"{row + 1}.00"] for row in range(6)]
+
+
+@pytest.mark.parametrize("slope", [-0.1, 0.1])
+def test_a_tilted_receipt_pairs_each_name_with_the_price_at_the_end_of_its_row(slope: float):
+    lines = _receipt([slope] * 6)
+    assert _texts(group_rows(lines)) == EXPECTED
+    # Without the tilts the same boxes pair names with a neighbour's price: the correction is what works.
+    assert _texts(group_rows(_receipt([slope] * 6, angle=False))) != EXPECTED
+
+
+def test_a_receipt_tilted_more_at_the_top_than_at_the_bottom_follows_the_local_slope():
+    # The camera looks down at an angle: the rows flatten out towards the bottom of the photo.
+    slopes = [-0.12, -0.11, -0.09, -0.07, -0.05, -0.03]
+    assert _texts(group_rows(_receipt(slopes))) == EXPECTED
+
+
+def test_a_price_box_without_a_tilt_of_its_own_takes_its_neighbours_slope():
+    lines = _receipt([-0.1] * 6)
+    prices = [line.model_copy(update={"angle": None}) if line.text.endswith(".00") else line for line in lines]
+    slopes = row_slopes(prices)
+    assert slopes == pytest.approx([-0.1] * len(prices), abs=1e-3)
+    assert _texts(group_rows(prices)) == EXPECTED
+
+
+def test_boxes_without_any_tilt_are_grouped_as_printed():
+    lines = [
+        OcrLine(text="Latte", box=[20, 100, 200, 122]),
+        OcrLine(text="7.00", box=[500, 102, 560, 124]),
+        OcrLine(text="TOTAL", box=[20, 150, 100, 172]),
+    ]
+    assert row_slopes(lines) == [0.0, 0.0, 0.0]
+    assert [line.text for line in reading_order(lines)] == ["Latte 7.00", "TOTAL"]
+
+
+def test_the_tilt_of_a_polygon_is_the_direction_of_its_long_edges():
+    falling = [[0, 0], [100, 10], [98, 30], [-2, 20]]
+    assert angle_from_points(falling) == pytest.approx(math.degrees(math.atan(0.1)), abs=0.01)
+    rising = [[0, 10], [100, 0], [100, 20], [0, 30]]
+    assert angle_from_points(rising) == pytest.approx(-math.degrees(math.atan(0.1)), abs=0.01)
+    assert angle_from_points([[0, 0], [10, 0], [10, 40], [0, 40]]) is None  # taller than wide: no row tilt
+    assert angle_from_points([[0, 0], [10, 0], [10, 4]]) is None
+
+
+def test_a_merged_row_keeps_the_mean_tilt():
+    row = [OcrLine(text="a", box=[0, 0, 10, 10], angle=-4.0), OcrLine(text="b", box=[20, 0, 30, 10], angle=-2.0)]
+    merged = merge_row(row)
+    assert (merged.text, merged.angle) == ("a b", -3.0)
+    assert merge_row([OcrLine(text="a", box=[0, 0, 10, 10]), OcrLine(text="b", box=[20, 0, 30, 10])]).angle is None
