@@ -60,8 +60,6 @@ def test_a_receipt_priced_in_three_decimals_is_recognised():
 
 
 def test_a_currency_mark_before_the_next_amount_is_not_a_trailing_mark():
-    from orchestrator.rules.receipt._amounts import find_amounts
-
     code, price = find_amounts("MEAT FT2 $3.49")
     assert (code.value, code.currency, price.value, price.currency) == (2.0, None, 3.49, "$")
     (trailing,) = find_amounts("12.00 $")
