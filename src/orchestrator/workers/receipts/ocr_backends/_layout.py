@@ -21,10 +21,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.rules.models import OcrLine
+from orchestrator.rules.receipt._summary import is_filler, money_only
 
 NEIGHBOURHOOD = 3.0
 """How far (in text heights) above and below a box the tilts that give its row's slope are taken from."""
 MIN_HEIGHT_SHARE = 0.35
+import os
+POWER = float(os.environ.get("POWER", "2"))
+NEIGHBOURHOOD = float(os.environ.get("NB", "3"))
+LONE_COST = float(os.environ.get("LONE", "2"))
+MAX_DISTANCE = float(os.environ.get("MAXD", "0.9"))
 """A tilted box's text height is never taken below this share of its box's height."""
 
 
@@ -76,12 +82,19 @@ def _weighted_median(pairs: list[tuple[float, float]]) -> float:
     return pairs[-1][0]
 
 
+def _reliability(box: Sequence[float]) -> float:
+    """How much a box's tilt says about its row: long, thin boxes say much, short ones (a price, where the
+    strokes of a "$" sway the polygon) little."""
+    width, height = box[2] - box[0], max(box[3] - box[1], 1.0)
+    return (width / height) ** POWER
+
+
 def row_slopes(lines: Sequence[OcrLine]) -> list[float]:
     """For each boxed line, the slope (dy/dx) of the text row it sits on: the width-weighted median tilt of
     the boxes within a few text heights above and below it; 0 when no box there has a tilt."""
     boxes = [line.box for line in lines if line.box is not None]
     tilted = [
-        ((b[1] + b[3]) / 2, math.tan(math.radians(line.angle)), b[2] - b[0])
+        ((b[1] + b[3]) / 2, math.tan(math.radians(line.angle)), _reliability(b))
         for line in lines
         if (b := line.box) is not None and line.angle is not None
     ]
@@ -115,15 +128,12 @@ def _place(lines: Sequence[OcrLine]) -> list[_Placed]:
     return placed
 
 
-def group_rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
-    """Group boxed lines into visual rows, top to bottom, each row sorted left to right.
-
-    Lines without a box keep their relative order and each form a row of their own at the end.
-    """
-    placed = sorted(_place([line for line in lines if line.box is not None]), key=lambda p: p.centre)
+def _sweep(placed: Sequence[_Placed]) -> list[list[_Placed]]:
+    """Rows by vertical overlap: sorted by centre, a box joins the current row when it overlaps the row's
+    mean extent by at least half the smaller height."""
     rows: list[list[_Placed]] = []
     top = bottom = 0.0  # the current row's mean vertical extent
-    for item in placed:
+    for item in sorted(placed, key=lambda p: p.centre):
         y1, y2 = item.centre - item.height / 2, item.centre + item.height / 2
         if rows:
             overlap = min(y2, bottom) - max(y1, top)
@@ -135,7 +145,89 @@ def group_rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
                 continue
         rows.append([item])
         top, bottom = y1, y2
-    out = [[p.line for p in sorted(row, key=lambda p: p.x)] for row in rows]
+    return rows
+
+
+@dataclass
+class _Row:
+    """A row being built: its boxes, mean corrected centre and text height, and horizontal extent."""
+
+    boxes: list[_Placed]
+
+    @property
+    def centre(self) -> float:
+        return sum(p.centre for p in self.boxes) / len(self.boxes)
+
+    @property
+    def height(self) -> float:
+        return sum(p.height for p in self.boxes) / len(self.boxes)
+
+    def beside(self, other: _Row) -> bool:
+        """Whether no box of one row overlaps a box of the other horizontally."""
+        return all(
+            a.line.box is not None and b.line.box is not None and (a.line.box[2] <= b.line.box[0] or b.line.box[2] <= a.line.box[0])
+            for a in self.boxes
+            for b in other.boxes
+        )
+
+
+def _is_amount(text: str) -> bool:
+    """An amount, or what is printed beside one: a tax code (T, SR), a currency, a count."""
+    return money_only(text) is not None or is_filler(text)
+
+
+def _align(words: list[_Row], amounts: list[_Row]) -> list[_Row]:
+    """Pair rows of amounts with rows of words, in order, each at most once: the pairing with the least
+    cost, where a pair costs its squared vertical distance (in text heights) and an amount left alone
+    LONE_COST. An amount is paired only beside its row (no horizontal overlap) and within MAX_DISTANCE
+    text heights of it. Order is kept, so one pair's choice constrains the rest: a price column that
+    drifts by half a row is not read one row off."""
+    n, m = len(amounts), len(words)
+    inf = float("inf")
+    cost = [[inf] * (m + 1) for _ in range(n + 1)]
+    move = [[0] * (m + 1) for _ in range(n + 1)]  # 1: skip a word row, 2: amount alone, 3: pair
+    cost[0] = [0.0] * (m + 1)
+    for i in range(1, n + 1):
+        cost[i][0] = cost[i - 1][0] + LONE_COST
+        move[i][0] = 2
+        amount = amounts[i - 1]
+        for j in range(1, m + 1):
+            best, how = cost[i][j - 1], 1
+            if cost[i - 1][j] + LONE_COST < best:
+                best, how = cost[i - 1][j] + LONE_COST, 2
+            word = words[j - 1]
+            distance = abs(amount.centre - word.centre) / max((amount.height + word.height) / 2, 1.0)
+            if distance <= MAX_DISTANCE and cost[i - 1][j - 1] + distance**2 < best and amount.beside(word):
+                best, how = cost[i - 1][j - 1] + distance**2, 3
+            cost[i][j], move[i][j] = best, how
+    rows = [_Row(list(word.boxes)) for word in words]
+    alone: list[_Row] = []
+    i, j = n, m
+    while i > 0:
+        how = move[i][j]
+        if how == 1:
+            j -= 1
+        elif how == 2:
+            alone.append(amounts[i - 1])
+            i -= 1
+        else:
+            rows[j - 1].boxes.extend(amounts[i - 1].boxes)
+            i, j = i - 1, j - 1
+    return sorted(rows + alone, key=lambda row: row.centre)
+
+
+def group_rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
+    """Group boxed lines into visual rows, top to bottom, each row sorted left to right.
+
+    Boxes that hold only an amount are grouped among themselves and then paired with the rows of the
+    other boxes (see :func:`_align`). Lines without a box keep their relative order and each form a row of
+    their own at the end.
+    """
+    placed = _place([line for line in lines if line.box is not None])
+    amounts = [p for p in placed if _is_amount(p.line.text)]
+    words = [p for p in placed if not _is_amount(p.line.text)]
+    rows = _align([_Row(row) for row in _sweep(words)], [_Row(row) for row in _sweep(amounts)])
+    out = [[p.line for p in sorted(row.boxes, key=lambda p: p.x)] for row in rows]
     out.extend([line] for line in lines if line.box is None)
     return out
 
