@@ -44,9 +44,11 @@ _LEADING_QTY_RE = re.compile(
 _LEADING_DECIMAL_QTY_RE = re.compile(r"^(?P<q>\d{1,3}[.,]\d{1,3})\s+(?=[A-Za-z(])")
 # Numbers with a decimal point left between a name and its amount: a quantity or unit price whose space OCR
 # lost ("PADDU 1.00120.00 120.00"), or a quantity column ("FILTER COFFEE 1.006 60.00").
-_TRAILING_DECIMALS_RE = re.compile(r"(?:\s+\d+[.,]\d[\d.,]*)+$")
+_TRAILING_DECIMALS_RE = re.compile(r"(?:\s+\d+[.,]\d{2}[\d.,]*)+$")
 # A modifier's count behind its marks: "** 1 RARE", "**1FRENCH FRIES".
 _MARKED_QTY_RE = re.compile(r"^\*+\s*(?=\d{1,2}\s*[A-Za-z])")
+# A count and a space before a name of words: "1 Coke", "2 SIDE YOGURT, do not burn".
+_SPACED_COUNT_RE = re.compile(r"^(?P<n>\d{1,2})\s+(?=[A-Za-z]{3})")
 # A small count standing alone after a name of words: "BURGER SINGLE 1" (the amount follows). Not after a
 # unit-like word ("Size 10", "Pack 6") or a number ("Route 66 2").
 _TRAILING_QTY_RE = re.compile(r"(?P<word>[A-Za-z)][\w.#)]*)\s+(?P<q>[1-9]\d?)$")
@@ -127,7 +129,9 @@ def _inline(line: str, minor: int) -> Token | None:
     glued = first.start == 0 or not line[first.start - 1].isspace()
     if glued and line[first.start - 1 : first.start] != ")" and not _GLUED_QTY_AT_RE.search(line[: first.start]):
         return None  # "2Tapasfor£7.50...", "Pizza.70g": an amount glued to a word is part of the name
-    name = _TRAILING_DECIMALS_RE.sub("", line[: first.start].strip())
+    before = line[: first.start].strip()
+    name = _TRAILING_DECIMALS_RE.sub("", before)
+    quantity_column = name != before  # the stripped numbers were the quantity (or unit price) column
     tail = line[money[-1].end :]
     if len(re.sub(r"[^A-Za-z]", "", name)) < 2 or len(re.sub(r"[^A-Za-z]", "", tail)) > 3:
         return None
@@ -144,7 +148,7 @@ def _inline(line: str, minor: int) -> Token | None:
         qty = float(lead["q"] or lead["n"] or lead["g"])
         name = name[lead.end() :].strip()
     trail = _TRAILING_QTY_RE.search(name)
-    if trail and qty is None and trail["word"].upper() not in _NOT_QTY_BEFORE:
+    if trail and qty is None and not quantity_column and trail["word"].upper() not in _NOT_QTY_BEFORE:
         # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount; before a unit
         # price and an amount ("PORK 2 12.00 24.00") only when the three agree.
         count = float(trail["q"])
@@ -181,6 +185,10 @@ def tokenize(line: str, minor: int = 2) -> Token | None:
         return inline
     if is_filler(stripped):
         return None
+    count = _SPACED_COUNT_RE.match(stripped)
+    if count:
+        # "1 Coke" with its price on another line: the count is the quantity, not part of the name.
+        return Token(Kind.TEXT, stripped[count.end() :], qty=float(count["n"]))
     return Token(Kind.TEXT, stripped)
 
 
