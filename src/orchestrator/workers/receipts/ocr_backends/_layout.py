@@ -8,10 +8,18 @@ least half the smaller of the two heights.
 
 Photographed receipts are tilted, and often more at the top than at the bottom (the camera looks down at
 an angle): the price at the right-hand end of a row then sits higher or lower than its name, by as much as
-a whole row. When the engine gives each box's tilt (``OcrLine.angle``, from its polygon), rows are grouped
-on corrected positions instead: each box's vertical centre is carried along the local row slope (the tilts
-of the boxes around it, wide boxes counting most) to a common vertical line, and its height is reduced to
-the text's own height. Boxes with no tilt (Tesseract, text layers) are grouped as printed.
+a whole row. Two things put it back on its row:
+
+* **The tilt.** When the engine gives each box's tilt (``OcrLine.angle``, from its polygon), each box's
+  vertical centre is carried along the local row slope (the median tilt of the boxes within a few text
+  heights of it, long thin boxes counting most: a short box's polygon sways with its glyphs) to a common
+  vertical line, and its height is reduced to the text's own height. Boxes with no tilt (Tesseract, text
+  layers) keep their positions.
+* **The amount column.** Boxes that hold only an amount (or a tax code, a currency, a count beside one)
+  are grouped into rows among themselves, and those rows are then paired with the rows of the other
+  boxes in order, each at most once, at the least total distance (:func:`_align`). A price column that
+  still drifts by half a row after the tilt is taken out is then read on the right rows, because one
+  pair's choice constrains the next; a price with no row near it stays on a row of its own.
 """
 
 from __future__ import annotations
@@ -25,13 +33,14 @@ from orchestrator.rules.receipt._summary import is_filler, money_only
 
 NEIGHBOURHOOD = 3.0
 """How far (in text heights) above and below a box the tilts that give its row's slope are taken from."""
+RELIABILITY_POWER = 2.0
+"""A box's tilt counts by its length over its height to this power."""
 MIN_HEIGHT_SHARE = 0.35
-import os
-POWER = float(os.environ.get("POWER", "2"))
-NEIGHBOURHOOD = float(os.environ.get("NB", "3"))
-LONE_COST = float(os.environ.get("LONE", "2"))
-MAX_DISTANCE = float(os.environ.get("MAXD", "0.9"))
 """A tilted box's text height is never taken below this share of its box's height."""
+LONE_COST = 2.0
+"""What leaving an amount on a row of its own costs, against pairing it (its distance squared, in text heights)."""
+MAX_DISTANCE = 0.9
+"""The farthest (in text heights, once the tilt is taken out) an amount may be from the row it is paired with."""
 
 
 def box_from_points(points: Iterable[Sequence[float]]) -> list[float]:
@@ -68,6 +77,7 @@ class _Placed:
     centre: float
     height: float
     x: float
+    right: float
 
 
 def _weighted_median(pairs: list[tuple[float, float]]) -> float:
@@ -86,12 +96,13 @@ def _reliability(box: Sequence[float]) -> float:
     """How much a box's tilt says about its row: long, thin boxes say much, short ones (a price, where the
     strokes of a "$" sway the polygon) little."""
     width, height = box[2] - box[0], max(box[3] - box[1], 1.0)
-    return (width / height) ** POWER
+    return math.pow(width / height, RELIABILITY_POWER)
 
 
 def row_slopes(lines: Sequence[OcrLine]) -> list[float]:
-    """For each boxed line, the slope (dy/dx) of the text row it sits on: the width-weighted median tilt of
-    the boxes within a few text heights above and below it; 0 when no box there has a tilt."""
+    """For each boxed line, the slope (dy/dx) of the text row it sits on: the median tilt of the boxes within
+    NEIGHBOURHOOD text heights above and below it, weighted by :func:`_reliability`; where none is near, the
+    receipt's median tilt; 0 when no box has a tilt."""
     boxes = [line.box for line in lines if line.box is not None]
     tilted = [
         ((b[1] + b[3]) / 2, math.tan(math.radians(line.angle)), _reliability(b))
@@ -124,7 +135,7 @@ def _place(lines: Sequence[OcrLine]) -> list[_Placed]:
         own = math.tan(math.radians(line.angle)) if line.angle is not None else slope
         text_height = max(height - abs(own) * (x2 - x1), MIN_HEIGHT_SHARE * height)
         centre = (y1 + y2) / 2 - slope * ((x1 + x2) / 2 - reference)
-        placed.append(_Placed(line, centre, text_height, x1))
+        placed.append(_Placed(line, centre, text_height, x1, x2))
     return placed
 
 
@@ -164,11 +175,7 @@ class _Row:
 
     def beside(self, other: _Row) -> bool:
         """Whether no box of one row overlaps a box of the other horizontally."""
-        return all(
-            a.line.box is not None and b.line.box is not None and (a.line.box[2] <= b.line.box[0] or b.line.box[2] <= a.line.box[0])
-            for a in self.boxes
-            for b in other.boxes
-        )
+        return all(a.right <= b.x or b.right <= a.x for a in self.boxes for b in other.boxes)
 
 
 def _is_amount(text: str) -> bool:
