@@ -177,3 +177,22 @@ def test_a_total_whose_decimal_point_ocr_dropped_is_read_when_subtotal_and_tax_m
     # Nothing makes 7.77 from the subtotal and tax: the integer stays unread, as before.
     unsure = parse_receipt_text(text.replace("TOTAL 700", "TOTAL 777"))
     assert unsure.total is None and "no total found" in unsure.issues
+
+
+def test_a_total_printed_without_cents_on_its_label_line_is_taken_when_subtotal_and_tax_make_it():
+    receipt = parse_receipt_text(
+        lines(
+            "CANTEEN",
+            "BTR UTTAPPA 54.28",
+            "SWEET LASSI 44.76",
+            "Sub Total 99.04",
+            "SGST 2.48",
+            "CGST 2.48",
+            "2/2 Total: 104",
+            "Thank You",
+        )
+    )
+    assert receipt.total == 104.0
+    # The same whole number that subtotal and tax do not make is not a total.
+    other = parse_receipt_text(lines("CANTEEN", "LASSI 44.76", "Sub Total 44.76", "GST 2.48", "Total: 104"))
+    assert other.total != 104.0

@@ -102,6 +102,7 @@ def _same_line_value(line: str, minor: int) -> float | None:
 
 
 _WHOLE_NUMBER_RE = re.compile(r"^\s*(?:RM|\$|€|£)?\s*(\d{1,7})\s*$")
+_WHOLE_AT_END_RE = re.compile(r"[:\s](?:RM|\$|€|£)?\s*(\d{1,7})\s*$")
 
 
 @dataclass
@@ -123,6 +124,10 @@ def pair_labels(lines: list[str], labels: list[Label | None], minor: int = 2) ->
             if value is not None and _accepts(label, value):
                 pairing.hits.append(Hit(label, value, index))
             else:
+                whole = _WHOLE_AT_END_RE.search(line) if label in TOTAL_TIER else None
+                if whole:
+                    # "Total: 104" on one line; used only if subtotal + tax agree, as below.
+                    pairing.whole.append(Hit(label, float(whole.group(1)), index))
                 if pending and pending[-1][1] != index - 1:
                     # Stacked labels share the values below them only when printed on consecutive lines;
                     # a label followed by a dash or a rate ("DISCOUNT -", "TAX RATE 2%") had its value.
