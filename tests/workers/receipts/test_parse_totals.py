@@ -196,3 +196,11 @@ def test_a_total_printed_without_cents_on_its_label_line_is_taken_when_subtotal_
     # The same whole number that subtotal and tax do not make is not a total.
     other = parse_receipt_text(lines("CANTEEN", "LASSI 44.76", "Sub Total 44.76", "GST 2.48", "Total: 104"))
     assert other.total != 104.0
+
+
+def test_a_total_that_adds_up_beats_a_stronger_label_whose_amount_does_not():
+    # OCR read the balance due's 28.65 as 23.65; subtotal + tax say which one is the total.
+    receipt = parse_receipt_text(
+        lines("DINER", "Burger 9.29", "Shake 16.87", "Subtotal 26.16", "Tax 2.49", "Total 28.65", "Balance Due 23.65")
+    )
+    assert receipt.total == 28.65

@@ -28,6 +28,9 @@ ROUNDING_LIMIT = 1.0
 """A rounding adjustment is always smaller than this; a bigger value belongs to another label."""
 CASH_ROUNDING = 0.10
 """Largest difference between a total and the amount paid that is explained by cash rounding."""
+ADDS_UP_POINTS = 12
+"""What a candidate total that is subtotal + tax gains. More than one step of label strength (10): OCR misreads
+digits, and of a "TOTAL 28.65" that adds up and a "BALANCE DUE 23.65" that does not, the first is the total."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def _choose_total(candidates: list[Hit], paid: float | None, tendered: list[floa
         elif paid is None and tendered_cents & {cents - 1, cents, cents + 1}:
             points += 5
         if any(close(hit.value, e, CASH_ROUNDING) for e in expected):
-            points += 8
+            points += ADDS_UP_POINTS
         if (hit.value == 0 and any_nonzero) or (hit.value < 0 and any_positive):
             points -= 30
         return points, hit.index
