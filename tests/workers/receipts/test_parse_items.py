@@ -251,3 +251,18 @@ def test_a_count_between_name_and_unit_price_is_the_quantity_when_the_row_agrees
         ("6701PORK", 2.0, 24.0),
         ("Route 66 3", 1.0, 5.0),  # 3 x 5.00 is not 5.00: the 3 stays in the name
     ]
+
+
+def test_an_amount_ocr_garbled_is_read_again_when_quantity_times_unit_price_vouches_for_it():
+    items = items_of(
+        "BUTCHERY",
+        "Eggs white 1 $2.25 $225",  # the decimal point lost
+        "Osso Bucco 3.36 $2.99 510.05",  # the "$" read as a 5
+        "Stew Meat 2 $6.99 $999",  # nothing makes 999 out of 2 x 6.99: left as printed
+        "TOTAL $12.30",
+    )
+    assert [(item.name, item.quantity, item.amount) for item in items] == [
+        ("Eggs white", 1.0, 2.25),
+        ("Osso Bucco", 3.36, 10.05),
+        ("Stew Meat 2", 1.0, 999.0),
+    ]

@@ -150,12 +150,38 @@ def _inline(line: str, minor: int) -> Token | None:
     trail = _TRAILING_QTY_RE.search(name)
     if trail and qty is None and not quantity_column and trail["word"].upper() not in _NOT_QTY_BEFORE:
         # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount; before a unit
-        # price and an amount ("PORK 2 12.00 24.00") only when the three agree.
+        # price and an amount ("PORK 2 12.00 24.00") only when the three agree (the amount read again if
+        # OCR garbled it: "1 $2.25 $225").
         count = float(trail["q"])
+        if len(values) == 2:
+            values[1] = _agreeing(line[money[-1].start : money[-1].end], count * values[0]) or values[1]
         if len(values) == 1 or (len(values) == 2 and close(count * values[0], values[1])):
             qty = count
             name = name[: trail.start("q")].strip()
+    elif qty is None and len(values) == 3:
+        # "BeefOsso Bucco 3.36 $2.99 510.05": weight x unit price = amount, its "$" read as a 5.
+        repaired = _agreeing(line[money[-1].start : money[-1].end], values[0] * values[1])
+        if repaired is not None:
+            qty, unit, values = values[0], values[1], [values[1], repaired]
     return Token(Kind.INLINE, name, values=values, qty=qty, unit=unit)
+
+
+def _agreeing(printed: str, expected: float) -> float | None:
+    """`expected` when the printed amount is it, or is it as OCR misreads it: the decimal point lost
+    ("$225" for 2.25) or the "$" read as a 5 ("510.05" for $10.05); None otherwise. Only the arithmetic of the
+    row (quantity x unit price) vouches for a reading."""
+    digits = printed.strip().lstrip("$€£").strip()
+    readings = [digits]
+    if digits.startswith("5") and len(digits) > 1:
+        readings.append(digits[1:])
+    for reading in readings:
+        try:
+            value, decimals = parse_number(reading)
+        except ValueError:
+            continue
+        if close(value, expected) or (decimals == 0 and close(value / 100, expected)):
+            return round(expected, 2)
+    return None
 
 
 def tokenize(line: str, minor: int = 2) -> Token | None:
