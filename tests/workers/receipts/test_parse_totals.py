@@ -204,3 +204,13 @@ def test_a_total_that_adds_up_beats_a_stronger_label_whose_amount_does_not():
         lines("DINER", "Burger 9.29", "Shake 16.87", "Subtotal 26.16", "Tax 2.49", "Total 28.65", "Balance Due 23.65")
     )
     assert receipt.total == 28.65
+
+
+def test_with_no_total_label_read_the_largest_amount_printed_twice_is_the_total():
+    receipt = parse_receipt_text(
+        lines("TRADER JOE'S", "BANANAS 1.14", "MILK 2.89", "STAE T A 2 $1.48", "TCI TA L $5.51", "D E B T T $5.51")
+    )
+    assert receipt.total == 5.51
+    # Printed once, an amount is not taken for the total.
+    once = parse_receipt_text(lines("SHOP", "BANANAS 1.14", "MILK 2.89", "TCI TA L $4.03"))
+    assert once.total is None

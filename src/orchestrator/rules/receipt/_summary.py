@@ -293,6 +293,27 @@ def summarize(lines: list[str], labels: list[Label | None], minor: int = 2) -> S
     subtotals = [hit for hit in body if hit.label is Label.SUBTOTAL]
     taxes = [hit for hit in body if hit.label is Label.TAX]
     _set_total(summary, body, pairing, tendered, subtotals)
+    if summary.total is None and not subtotals:
+        summary.total_index, summary.total = _repeated_amount(lines, labels, minor) or (None, None)
     summary.subtotal = _pick_subtotal(summary, subtotals)
     summary.tax = _pick_tax(summary, taxes) if taxes else _pick_tax(summary, summary.values(Label.TAX_INCLUDED))
     return summary
+
+
+def _repeated_amount(lines: list[str], labels: list[Label | None], minor: int) -> tuple[int, float] | None:
+    """With no total or subtotal read at all (their labels garbled: "TCI TA L $99.82"), the largest amount
+    that ends two or more lines, as a total does (printed as the total and again as the amount charged or
+    tendered): (its first line, the amount). Lines labelled as something else (tax, change, ...) do not count.
+    """
+    seen: dict[float, list[int]] = {}
+    for index, (line, label) in enumerate(zip(lines, labels, strict=True)):
+        if label is not None and label not in TOTAL_TIER and label is not Label.TENDERED:
+            continue
+        value = _same_line_value(line, minor)
+        if value is not None and value > 0:
+            seen.setdefault(value, []).append(index)
+    repeated = [(value, where) for value, where in seen.items() if len(where) >= 2]
+    if not repeated:
+        return None
+    value, where = max(repeated)
+    return where[0], value
