@@ -156,3 +156,14 @@ async def test_rapidocr_reads_a_tilted_photo_row_by_row():
     # The tilt is what puts each price on its row: without it every price lands a row too high.
     flat = reading_order([line.model_copy(update={"angle": None}) for line in boxes])
     assert "7.00" not in row_of(flat, "Latte")
+
+
+def test_two_amounts_one_above_the_other_are_never_one_row():
+    # Dense rows: the two prices overlap vertically more than half, but they stand in one column.
+    lines = [
+        OcrLine(text="Veg Med", box=[20, 100, 200, 112]),
+        OcrLine(text="14.85", box=[500, 100, 560, 120]),  # price boxes drawn taller than the name boxes
+        OcrLine(text="Diet Coke", box=[20, 113, 200, 125]),
+        OcrLine(text="1.75", box=[500, 106, 560, 126]),
+    ]
+    assert _texts(group_rows(lines)) == [["Veg Med", "14.85"], ["Diet Coke", "1.75"]]

@@ -25,11 +25,12 @@ a whole row. Two things put it back on its row:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.rules.models import OcrLine
-from orchestrator.rules.receipt._summary import is_filler, money_only
+from orchestrator.rules.receipt._summary import money_only
 
 NEIGHBOURHOOD = 3.0
 """How far (in text heights) above and below a box the tilts that give its row's slope are taken from."""
@@ -139,14 +140,15 @@ def _place(lines: Sequence[OcrLine]) -> list[_Placed]:
     return placed
 
 
-def _sweep(placed: Sequence[_Placed]) -> list[list[_Placed]]:
+def _sweep(placed: Sequence[_Placed], *, one_per_column: bool = False) -> list[list[_Placed]]:
     """Rows by vertical overlap: sorted by centre, a box joins the current row when it overlaps the row's
-    mean extent by at least half the smaller height."""
+    mean extent by at least half the smaller height (and, with `one_per_column`, no box of the row above or
+    below it: two amounts one above the other are two rows however close)."""
     rows: list[list[_Placed]] = []
     top = bottom = 0.0  # the current row's mean vertical extent
     for item in sorted(placed, key=lambda p: p.centre):
         y1, y2 = item.centre - item.height / 2, item.centre + item.height / 2
-        if rows:
+        if rows and not (one_per_column and any(item.x < p.right and p.x < item.right for p in rows[-1])):
             overlap = min(y2, bottom) - max(y1, top)
             if overlap >= 0.5 * min(y2 - y1, bottom - top):
                 row = rows[-1]
@@ -174,13 +176,21 @@ class _Row:
         return sum(p.height for p in self.boxes) / len(self.boxes)
 
     def beside(self, other: _Row) -> bool:
-        """Whether no box of one row overlaps a box of the other horizontally."""
-        return all(a.right <= b.x or b.right <= a.x for a in self.boxes for b in other.boxes)
+        """Whether no box of one row stands over a box of the other: horizontally they overlap by less than
+        half the narrower one (boxes of neighbouring words may touch: "1.006" over the next "60.00")."""
+        return all(
+            min(a.right, b.right) - max(a.x, b.x) < 0.5 * min(a.right - a.x, b.right - b.x)
+            for a in self.boxes
+            for b in other.boxes
+        )
+
+
+_CODE_RE = re.compile(r"^[^\w\s]?[A-Za-z]{1,2}[^\w\s]?$|^[^\w\s]$")
 
 
 def _is_amount(text: str) -> bool:
-    """An amount, or what is printed beside one: a tax code (T, SR), a currency, a count."""
-    return money_only(text) is not None or is_filler(text)
+    """An amount, or a code printed beside one: a tax code (``T``, ``SR``, ``*``), a currency (``RM``)."""
+    return money_only(text) is not None or bool(_CODE_RE.match(text.strip()))
 
 
 def _align(words: list[_Row], amounts: list[_Row]) -> list[_Row]:
@@ -233,7 +243,7 @@ def group_rows(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
     placed = _place([line for line in lines if line.box is not None])
     amounts = [p for p in placed if _is_amount(p.line.text)]
     words = [p for p in placed if not _is_amount(p.line.text)]
-    rows = _align([_Row(row) for row in _sweep(words)], [_Row(row) for row in _sweep(amounts)])
+    rows = _align([_Row(row) for row in _sweep(words)], [_Row(row) for row in _sweep(amounts, one_per_column=True)])
     out = [[p.line for p in sorted(row.boxes, key=lambda p: p.x)] for row in rows]
     out.extend([line] for line in lines if line.box is None)
     return out
