@@ -167,3 +167,9 @@ def test_two_amounts_one_above_the_other_are_never_one_row():
         OcrLine(text="1.75", box=[500, 106, 560, 126]),
     ]
     assert _texts(group_rows(lines)) == [["Veg Med", "14.85"], ["Diet Coke", "1.75"]]
+
+
+def test_a_steep_tilt_is_not_taken_for_a_row_slope():
+    # A word printed on end (a stamp, a vertical margin note) says nothing about the rows' slope.
+    lines = [*_receipt([0.0] * 3), OcrLine(text="PAID", box=[300, 100, 400, 160], angle=80.0)]
+    assert row_slopes(lines) == [0.0] * len(lines)

@@ -24,6 +24,7 @@ a whole row. Two things put it back on its row:
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,8 @@ from orchestrator.rules.receipt._summary import money_only
 
 NEIGHBOURHOOD = 3.0
 """How far (in text heights) above and below a box the tilts that give its row's slope are taken from."""
+MAX_TILT = 30.0
+"""Tilts steeper than this (degrees) are not a row's: a word printed on end, a stamp."""
 RELIABILITY_POWER = 2.0
 """A box's tilt counts by its length over its height to this power."""
 MIN_HEIGHT_SHARE = 0.35
@@ -103,23 +106,25 @@ def _reliability(box: Sequence[float]) -> float:
 def row_slopes(lines: Sequence[OcrLine]) -> list[float]:
     """For each boxed line, the slope (dy/dx) of the text row it sits on: the median tilt of the boxes within
     NEIGHBOURHOOD text heights above and below it, weighted by :func:`_reliability`; where none is near, the
-    receipt's median tilt; 0 when no box has a tilt."""
+    receipt's median tilt; 0 when no box has a tilt (tilts steeper than MAX_TILT are not rows' and are
+    ignored)."""
     boxes = [line.box for line in lines if line.box is not None]
-    tilted = [
+    tilted = sorted(
         ((b[1] + b[3]) / 2, math.tan(math.radians(line.angle)), _reliability(b))
         for line in lines
-        if (b := line.box) is not None and line.angle is not None
-    ]
+        if (b := line.box) is not None and line.angle is not None and abs(line.angle) <= MAX_TILT
+    )
     if not tilted:
         return [0.0] * len(boxes)
     heights = sorted(b[3] - b[1] for b in boxes)
     reach = NEIGHBOURHOOD * heights[len(heights) // 4]
-    tilted.sort()
-    overall = _weighted_median([(slope, width) for _, slope, width in tilted])
+    centres = [y for y, _, _ in tilted]
+    overall = _weighted_median([(slope, weight) for _, slope, weight in tilted])
     out: list[float] = []
     for box in boxes:
         centre = (box[1] + box[3]) / 2
-        near = [(slope, width) for y, slope, width in tilted if abs(y - centre) <= reach]
+        low, high = bisect.bisect_left(centres, centre - reach), bisect.bisect_right(centres, centre + reach)
+        near = [(slope, weight) for _, slope, weight in tilted[low:high]]
         out.append(_weighted_median(near) if near else overall)
     return out
 
