@@ -171,5 +171,5 @@ def test_two_amounts_one_above_the_other_are_never_one_row():
 
 def test_a_steep_tilt_is_not_taken_for_a_row_slope():
     # A word printed on end (a stamp, a vertical margin note) says nothing about the rows' slope.
-    lines = [*_receipt([0.0] * 3), OcrLine(text="PAID", box=[300, 100, 400, 160], angle=80.0)]
+    lines = [*_receipt([0.0] * 3, angle=False), OcrLine(text="PAID", box=[300, 100, 400, 160], angle=80.0)]
     assert row_slopes(lines) == [0.0] * len(lines)

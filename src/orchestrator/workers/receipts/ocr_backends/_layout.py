@@ -138,7 +138,7 @@ def _place(lines: Sequence[OcrLine]) -> list[_Placed]:
         assert line.box is not None
         x1, y1, x2, y2 = line.box
         height = y2 - y1
-        own = math.tan(math.radians(line.angle)) if line.angle is not None else slope
+        own = math.tan(math.radians(line.angle)) if line.angle is not None and abs(line.angle) <= MAX_TILT else slope
         text_height = max(height - abs(own) * (x2 - x1), MIN_HEIGHT_SHARE * height)
         centre = (y1 + y2) / 2 - slope * ((x1 + x2) / 2 - reference)
         placed.append(_Placed(line, centre, text_height, x1, x2))
