@@ -214,3 +214,10 @@ def test_with_no_total_label_read_the_largest_amount_printed_twice_is_the_total(
     # Printed once, an amount is not taken for the total.
     once = parse_receipt_text(lines("SHOP", "BANANAS 1.14", "MILK 2.89", "TCI TA L $4.03"))
     assert once.total is None
+
+
+def test_a_total_whose_label_ocr_garbled_is_the_line_that_ends_in_subtotal_plus_tax():
+    receipt = parse_receipt_text(lines("MR LUCKY'S", "soft drink 2.99", "Subtotal 21.52", "Tax 1.74", "Tordl 23.26"))
+    assert receipt.total == 23.26
+    other = parse_receipt_text(lines("MR LUCKY'S", "soft drink 2.99", "Subtotal 21.52", "Tax 1.74", "Tordl 23.62"))
+    assert other.total != 23.62  # not what subtotal + tax make: not taken

@@ -293,6 +293,18 @@ def summarize(lines: list[str], labels: list[Label | None], minor: int = 2) -> S
     subtotals = [hit for hit in body if hit.label is Label.SUBTOTAL]
     taxes = [hit for hit in body if hit.label is Label.TAX]
     _set_total(summary, body, pairing, tendered, subtotals)
+    if summary.total is None and subtotals and taxes:
+        # The total's label garbled ("Tordl 23.26"): a line after the subtotal ending in subtotal + tax.
+        expected = _expected_totals(subtotals, taxes, summary.service)
+        summary.total_index, summary.total = next(
+            (
+                (index, value)
+                for index in range(subtotals[0].index + 1, len(lines))
+                if (value := _same_line_value(lines[index], minor)) is not None
+                and any(close(value, e) for e in expected)
+            ),
+            (None, None),
+        )
     if summary.total is None and not subtotals:
         summary.total_index, summary.total = _repeated_amount(lines, labels, minor) or (None, None)
     summary.subtotal = _pick_subtotal(summary, subtotals)
