@@ -64,3 +64,10 @@ def test_a_currency_mark_before_the_next_amount_is_not_a_trailing_mark():
     assert (code.value, code.currency, price.value, price.currency) == (2.0, None, 3.49, "$")
     (trailing,) = find_amounts("12.00 $")
     assert (trailing.value, trailing.currency) == (12.0, "$")
+
+
+def test_an_s_before_the_digits_of_an_amount_is_a_dollar_sign():
+    (amount,) = find_amounts("Total S3.21")
+    assert (amount.value, amount.currency) == (3.21, "$")
+    (five,) = find_amounts("S.00")  # no digit after the S: it stands for a 5
+    assert five.value == 5.0

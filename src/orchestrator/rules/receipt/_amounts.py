@@ -101,7 +101,10 @@ def fix_ocr_digits(text: str) -> str:
         body = match.group("body")
         if not any(ch.isdigit() for ch in body) and body[-2:] not in ("OO", "oo"):
             return match.group(0)
-        return match.group("pre") + body.translate(_OCR_MAP) + match.group("post")
+        pre = match.group("pre")
+        if body[0] in "Ss" and body[1:2].isdigit() and not any(mark in pre for mark in "$€£RM"):
+            pre, body = pre + "$", body[1:]  # "S3.21": a dollar sign read as an S, not a 5
+        return pre + body.translate(_OCR_MAP) + match.group("post")
 
     tokens = text.split(" ")
     fixed = []
