@@ -221,3 +221,13 @@ def test_a_total_whose_label_ocr_garbled_is_the_line_that_ends_in_subtotal_plus_
     assert receipt.total == 23.26
     other = parse_receipt_text(lines("MR LUCKY'S", "soft drink 2.99", "Subtotal 21.52", "Tax 1.74", "Tordl 23.62"))
     assert other.total != 23.62  # not what subtotal + tax make: not taken
+
+
+def test_with_no_total_read_one_amount_tendered_without_change_is_the_total():
+    receipt = parse_receipt_text(
+        lines("CAFE", "KESARI BATH 85.00", "BL . TOT ( ROUNDED )", "CASH 1039.00", "KOT-N08860")
+    )
+    assert receipt.total == 1039.0
+    # With change printed, what was tendered is not what was charged.
+    change = parse_receipt_text(lines("CAFE", "KESARI BATH 85.00", "BL . TOT", "CASH 1039.00", "CHANGE 0.50"))
+    assert change.total != 1039.0
