@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.settings import Settings
 from orchestrator.rules.receipt.parse import parse_receipt_text
+from orchestrator.settings import Settings
 from orchestrator.small_model_worker import SmallModelWorker
 from orchestrator.small_model_worker.worker import receipt_score
 from orchestrator.testing.fake_llm import FakeLLMServer, RecordedRequest, Reply

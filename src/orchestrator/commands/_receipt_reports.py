@@ -11,7 +11,13 @@ from rich.table import Table
 
 from orchestrator.commands._common import print_json, stderr, stdout
 from orchestrator.errors import ConfigurationError, InputError
-from orchestrator.evaluation.receipt_folds import FoldReport, PooledEscalation, ReadText, evaluate_folds, pooled_escalation
+from orchestrator.evaluation.receipt_folds import (
+    FoldReport,
+    PooledEscalation,
+    ReadText,
+    evaluate_folds,
+    pooled_escalation,
+)
 
 TARGETS = {
     ("sroie", "ocr"): {"total": 0.93, "date": 0.97, "company": 0.85, "address": 0.80},
@@ -101,7 +107,9 @@ def run_folds(
         if pooled is None:
             print_json(reports[0].model_dump(mode="json"))
         else:
-            print_json({"reports": [r.model_dump(mode="json") for r in reports], "pooled": pooled.model_dump(mode="json")})
+            print_json(
+                {"reports": [r.model_dump(mode="json") for r in reports], "pooled": pooled.model_dump(mode="json")}
+            )
         return
     for report in reports:
         _print(report, ocr)

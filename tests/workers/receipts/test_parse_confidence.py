@@ -88,9 +88,7 @@ def test_a_missing_total_has_no_evidence_and_zero_confidence() -> None:
 
 def test_the_weights_turn_evidence_into_a_probability() -> None:
     names = list(FEATURES["total"])
-    weights = ConfidenceWeights(
-        fields={"total": FieldWeights(features=names, coef=[0.0] * len(names), intercept=0.0)}
-    )
+    weights = ConfidenceWeights(fields={"total": FieldWeights(features=names, coef=[0.0] * len(names), intercept=0.0)})
     values = [1.0] + [0.0] * (len(names) - 1)
     assert field_confidence({"total": values}, weights)["total"] == 0.5
     strong = weights.fields["total"].model_copy(update={"coef": [2.0 if n == "exact_readings" else 0.0 for n in names]})
