@@ -308,8 +308,8 @@ def summarize(lines: list[str], labels: list[Label | None], minor: int = 2) -> S
     if summary.total is None and not subtotals:
         summary.total_index, summary.total = _repeated_amount(lines, labels, minor) or (None, None)
     paid_in = {hit.value for hit in pairing.hits if hit.label is Label.TENDERED and hit.value > 0}
-    if summary.total is None and len(paid_in) == 1 and not summary.values(Label.CHANGE):
-        # No total read, one amount tendered and no change: it was paid exactly ("CASH 1039.00").
+    if summary.total is None and len(paid_in) == 1 and Label.CHANGE not in labels:
+        # No total read, one amount tendered and no change printed: it was paid exactly ("CASH 1039.00").
         summary.total = paid_in.pop()
     summary.subtotal = _pick_subtotal(summary, subtotals)
     summary.tax = _pick_tax(summary, taxes) if taxes else _pick_tax(summary, summary.values(Label.TAX_INCLUDED))
