@@ -71,3 +71,13 @@ def test_an_s_before_the_digits_of_an_amount_is_a_dollar_sign():
     assert (amount.value, amount.currency) == (3.21, "$")
     (five,) = find_amounts("S.00")  # no digit after the S: it stands for a 5
     assert five.value == 5.0
+
+
+def test_thousands_groups_and_decimals_never_share_a_separator():
+    assert find_amounts("Total => 7.020.44 piece(s)") == []  # two amounts run together: neither is read
+    assert [a.value for a in find_amounts("1.234,56 1,234.56 1.234.567 1,234,567.89")] == [
+        1234.56,
+        1234.56,
+        1234567.0,
+        1234567.89,
+    ]

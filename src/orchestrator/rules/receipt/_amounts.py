@@ -47,7 +47,11 @@ _CURRENCY_MARKS = (
 _CUR = "|".join(re.escape(mark) for mark in sorted(_CURRENCY_MARKS, key=len, reverse=True))
 
 # ".26" alone is an amount (a leading zero dropped), but "NO.53" is not.
-_NUMBER = r"\d{1,3}(?:[.,']\d{3})+(?:[.,]\d{1,4})?|\d+(?:[.,]\d{1,4})?|(?<![A-Za-z])[.,]\d{2}"
+# Thousands groups and decimals never share a separator: "7.020.44" is two amounts run together, not 7020.44.
+_NUMBER = (
+    r"\d{1,3}(?:\.\d{3})+(?:,\d{1,4})?|\d{1,3}(?:,\d{3})+(?:\.\d{1,4})?|\d{1,3}(?:'\d{3})+(?:[.,]\d{1,4})?"
+    r"|\d+(?:[.,]\d{1,4})?|(?<![A-Za-z])[.,]\d{2}"
+)
 _AMOUNT_RE = re.compile(
     rf"""
     (?<![\d.,])
