@@ -11,6 +11,13 @@ class OcrLine(BaseModel):
     text: str
     box: list[float] | None = Field(default=None, description="[x1, y1, x2, y2] in pixels, when known")
     confidence: float | None = Field(default=None, ge=0, le=1)
+    angle: float | None = Field(
+        default=None,
+        ge=-90,
+        le=90,
+        description="the text's tilt in degrees (positive: falling to the right, image y down), when the engine "
+        "gives the box as a polygon",
+    )
 
 
 class OcrResult(BaseModel):

@@ -264,7 +264,7 @@ async def test_the_tool_returns_json_and_reports_its_mode(receipt_txt: Path):
     finally:
         step_reporter.reset(token)
     assert out["backend"] == "text"
-    assert out["lines"][0] == {"text": "BLUE HERON CAFE", "box": None, "confidence": None}
+    assert out["lines"][0] == {"text": "BLUE HERON CAFE", "box": None, "confidence": None, "angle": None}
     assert context.modes == ["text"]
 
 

@@ -57,3 +57,27 @@ def test_a_receipt_priced_in_three_decimals_is_recognised():
     assert minor_unit(["5.200", "1.000", "2.500", "19.729", "Total 19.729"]) == 3
     assert minor_unit(["2.50", "Total 12.50", "10.875 gal"]) == 2
     assert minor_unit(["TOTAL 12312"], currency="XPF") == 0
+
+
+def test_a_currency_mark_before_the_next_amount_is_not_a_trailing_mark():
+    code, price = find_amounts("MEAT FT2 $3.49")
+    assert (code.value, code.currency, price.value, price.currency) == (2.0, None, 3.49, "$")
+    (trailing,) = find_amounts("12.00 $")
+    assert (trailing.value, trailing.currency) == (12.0, "$")
+
+
+def test_an_s_before_the_digits_of_an_amount_is_a_dollar_sign():
+    (amount,) = find_amounts("Total S3.21")
+    assert (amount.value, amount.currency) == (3.21, "$")
+    (five,) = find_amounts("S.00")  # no digit after the S: it stands for a 5
+    assert five.value == 5.0
+
+
+def test_thousands_groups_and_decimals_never_share_a_separator():
+    assert find_amounts("Total => 7.020.44 piece(s)") == []  # two amounts run together: neither is read
+    assert [a.value for a in find_amounts("1.234,56 1,234.56 1.234.567 1,234,567.89")] == [
+        1234.56,
+        1234.56,
+        1234567.0,
+        1234567.89,
+    ]

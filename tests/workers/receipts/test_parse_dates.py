@@ -68,3 +68,8 @@ def test_the_purchase_date_is_preferred_over_an_expiry_date():
 def test_an_iso_date_with_the_time_run_onto_its_day_is_read() -> None:
     assert [m.date.isoformat() for m in find_dates("Date: 2016/05/0114:11 :20")] == ["2016-05-01"]
     assert find_dates("2016/05/0114") == []  # no time follows: not a date
+
+
+def test_a_date_whose_first_slash_ocr_read_as_a_comma_is_read():
+    assert date_readings("Server: Marcos 02,22/2014") == {date(2014, 2, 22)}
+    assert date_readings("Tip 2,22/2") == set()  # no year: not a date

@@ -210,3 +210,59 @@ def test_a_count_joined_to_the_name_by_a_hyphen_is_the_quantity() -> None:
         ("Large Diet Coke", 1.0, 1.69),
         ("Tenderloin", 2.0, 9.78),
     ]
+
+
+# -- rows as OCR merges them from photographed receipts ---------------------------------------------
+
+
+def test_a_name_ending_in_a_digit_keeps_its_digit_before_a_dollar_amount():
+    # "FT2 $3.49": the "$" is the amount's own mark, not a currency printed after the "2".
+    items = items_of("MARKET", "MEAT FT2 $3.49", "PRODUCE FT2 $2.19", "TOTAL $5.68")
+    assert [(item.name, item.amount) for item in items] == [("MEAT FT2", 3.49), ("PRODUCE FT2", 2.19)]
+
+
+def test_a_quantity_printed_with_decimals_before_the_name_is_taken_off():
+    items = items_of("TATEL", "1,00 Solomillo Parrilla 31,00", "2,00 Pan y Aperitivo 3,50 7,00", "Total 38,00")
+    assert [(item.name, item.quantity, item.amount) for item in items] == [
+        ("Solomillo Parrilla", 1.0, 31.0),
+        ("Pan y Aperitivo", 2.0, 7.0),
+    ]
+
+
+def test_numbers_glued_between_a_name_and_its_amount_are_not_part_of_the_name():
+    # OCR lost the space between the quantity 1.00 and the unit price 120.00.
+    items = items_of("CAFE", "PADDU 1.00120.00 120.00", "FILTER COFFEE 1.006 60.00 60.00", "TOTAL 180.00")
+    assert [(item.name, item.amount) for item in items] == [("PADDU", 120.0), ("FILTER COFFEE", 60.0)]
+
+
+def test_an_amount_glued_to_a_closing_parenthesis_is_read():
+    items = items_of("SUBS", '6"Seafood Sub 4.79', "-Fresh Value Meal(21-1)2.70", "TOTAL 7.49")
+    assert [(item.name, item.amount) for item in items] == [('6"Seafood Sub', 4.79), ("-Fresh Value Meal(21-1)", 2.7)]
+
+
+def test_a_modifier_count_behind_asterisks_is_taken_off_the_name():
+    items = items_of("GRILL", "1 RIBEYE 24.00", "** 1 RARE 0.00", "**1FRENCH FRIES 0.00", "TOTAL 24.00")
+    assert [(item.name, item.quantity) for item in items] == [("RIBEYE", 1.0), ("RARE", 1.0), ("FRENCH FRIES", 1.0)]
+
+
+def test_a_count_between_name_and_unit_price_is_the_quantity_when_the_row_agrees():
+    items = items_of("CAFE", "6701PORK 2 12.00 24.00", "Route 66 3 5.00 5.00", "TOTAL 29.00")
+    assert [(item.name, item.quantity, item.amount) for item in items] == [
+        ("6701PORK", 2.0, 24.0),
+        ("Route 66 3", 1.0, 5.0),  # 3 x 5.00 is not 5.00: the 3 stays in the name
+    ]
+
+
+def test_an_amount_ocr_garbled_is_read_again_when_quantity_times_unit_price_vouches_for_it():
+    items = items_of(
+        "BUTCHERY",
+        "Eggs white 1 $2.25 $225",  # the decimal point lost
+        "Osso Bucco 3.36 $2.99 510.05",  # the "$" read as a 5
+        "Stew Meat 2 $6.99 $999",  # nothing makes 999 out of 2 x 6.99: left as printed
+        "TOTAL $12.30",
+    )
+    assert [(item.name, item.quantity, item.amount) for item in items] == [
+        ("Eggs white", 1.0, 2.25),
+        ("Osso Bucco", 3.36, 10.05),
+        ("Stew Meat 2", 1.0, 999.0),
+    ]

@@ -177,3 +177,57 @@ def test_a_total_whose_decimal_point_ocr_dropped_is_read_when_subtotal_and_tax_m
     # Nothing makes 7.77 from the subtotal and tax: the integer stays unread, as before.
     unsure = parse_receipt_text(text.replace("TOTAL 700", "TOTAL 777"))
     assert unsure.total is None and "no total found" in unsure.issues
+
+
+def test_a_total_printed_without_cents_on_its_label_line_is_taken_when_subtotal_and_tax_make_it():
+    receipt = parse_receipt_text(
+        lines(
+            "CANTEEN",
+            "BTR UTTAPPA 54.28",
+            "SWEET LASSI 44.76",
+            "Sub Total 99.04",
+            "SGST 2.48",
+            "CGST 2.48",
+            "2/2 Total: 104",
+            "Thank You",
+        )
+    )
+    assert receipt.total == 104.0
+    # The same whole number that subtotal and tax do not make is not a total.
+    other = parse_receipt_text(lines("CANTEEN", "LASSI 44.76", "Sub Total 44.76", "GST 2.48", "Total: 104"))
+    assert other.total != 104.0
+
+
+def test_a_total_that_adds_up_beats_a_stronger_label_whose_amount_does_not():
+    # OCR read the balance due's 28.65 as 23.65; subtotal + tax say which one is the total.
+    receipt = parse_receipt_text(
+        lines("DINER", "Burger 9.29", "Shake 16.87", "Subtotal 26.16", "Tax 2.49", "Total 28.65", "Balance Due 23.65")
+    )
+    assert receipt.total == 28.65
+
+
+def test_with_no_total_label_read_the_largest_amount_printed_twice_is_the_total():
+    receipt = parse_receipt_text(
+        lines("TRADER JOE'S", "BANANAS 1.14", "MILK 2.89", "STAE T A 2 $1.48", "TCI TA L $5.51", "D E B T T $5.51")
+    )
+    assert receipt.total == 5.51
+    # Printed once, an amount is not taken for the total.
+    once = parse_receipt_text(lines("SHOP", "BANANAS 1.14", "MILK 2.89", "TCI TA L $4.03"))
+    assert once.total is None
+
+
+def test_a_total_whose_label_ocr_garbled_is_the_line_that_ends_in_subtotal_plus_tax():
+    receipt = parse_receipt_text(lines("MR LUCKY'S", "soft drink 2.99", "Subtotal 21.52", "Tax 1.74", "Tordl 23.26"))
+    assert receipt.total == 23.26
+    other = parse_receipt_text(lines("MR LUCKY'S", "soft drink 2.99", "Subtotal 21.52", "Tax 1.74", "Tordl 23.62"))
+    assert other.total != 23.62  # not what subtotal + tax make: not taken
+
+
+def test_with_no_total_read_one_amount_tendered_without_change_is_the_total():
+    receipt = parse_receipt_text(
+        lines("CAFE", "KESARI BATH 85.00", "BL . TOT ( ROUNDED )", "CASH 1039.00", "KOT-N08860")
+    )
+    assert receipt.total == 1039.0
+    # With change printed, what was tendered is not what was charged.
+    change = parse_receipt_text(lines("CAFE", "KESARI BATH 85.00", "BL . TOT", "CASH 1039.00", "CHANGE 0.50"))
+    assert change.total != 1039.0

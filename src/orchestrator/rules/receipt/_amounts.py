@@ -47,7 +47,11 @@ _CURRENCY_MARKS = (
 _CUR = "|".join(re.escape(mark) for mark in sorted(_CURRENCY_MARKS, key=len, reverse=True))
 
 # ".26" alone is an amount (a leading zero dropped), but "NO.53" is not.
-_NUMBER = r"\d{1,3}(?:[.,']\d{3})+(?:[.,]\d{1,4})?|\d+(?:[.,]\d{1,4})?|(?<![A-Za-z])[.,]\d{2}"
+# Thousands groups and decimals never share a separator: "7.020.44" is two amounts run together, not 7020.44.
+_NUMBER = (
+    r"\d{1,3}(?:\.\d{3})+(?:,\d{1,4})?|\d{1,3}(?:,\d{3})+(?:\.\d{1,4})?|\d{1,3}(?:'\d{3})+(?:[.,]\d{1,4})?"
+    r"|\d+(?:[.,]\d{1,4})?|(?<![A-Za-z])[.,]\d{2}"
+)
 _AMOUNT_RE = re.compile(
     rf"""
     (?<![\d.,])
@@ -57,7 +61,7 @@ _AMOUNT_RE = re.compile(
     (?P<sign>[-−])?
     (?P<num>{_NUMBER})
     (?!\d|[.,]\d)
-    (?:\s?(?P<cur2>€|\$|£|EUR|RM))?
+    (?:\s?(?P<cur2>€|\$|£|EUR|RM)(?!\s?[-(]?\d))?  # not the next amount's own mark ("FT2 $3.49")
     (?P<close>\))?
     (?P<trail>-(?![\w\d]))?
     (?P<pct>\s?%)?
@@ -101,7 +105,10 @@ def fix_ocr_digits(text: str) -> str:
         body = match.group("body")
         if not any(ch.isdigit() for ch in body) and body[-2:] not in ("OO", "oo"):
             return match.group(0)
-        return match.group("pre") + body.translate(_OCR_MAP) + match.group("post")
+        pre = match.group("pre")
+        if body[0] in "Ss" and body[1:2].isdigit() and not any(mark in pre for mark in "$€£RM"):
+            pre, body = pre + "$", body[1:]  # "S3.21": a dollar sign read as an S, not a 5
+        return pre + body.translate(_OCR_MAP) + match.group("post")
 
     tokens = text.split(" ")
     fixed = []

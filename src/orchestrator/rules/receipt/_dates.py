@@ -55,7 +55,9 @@ _ISO_RE = re.compile(
 )
 # "/" may carry a space either side in OCR text ("27/ 03/2018"); "-" and "." must repeat.
 _NUMERIC_RE = re.compile(
-    rf"(?<![\d/.])(?P<a>\d{{1,2}})(?:(?P<s>[-.]|\s-\s)(?P<b>\d{{1,2}})(?P=s)|\s?/\s?(?P<b2>\d{{1,2}})\s?/\s?)"
+    rf"(?<![\d/.,])(?P<a>\d{{1,2}})(?:(?P<s>[-.]|\s-\s)(?P<b>\d{{1,2}})(?P=s)|\s?/\s?(?P<b2>\d{{1,2}})\s?/\s?"
+    # OCR read the first "/" as a comma: "02,22/2014".
+    rf"|,(?P<b3>\d{{1,2}})/)"
     rf"(?P<y>{_Y})"
 )
 # The same with a 4-digit year, even glued to digits before it ("100021911/03/2018"): tried last.
@@ -157,7 +159,8 @@ def find_dates(text: str, *, dayfirst: bool = True) -> list[DateMatch]:
         d = _make(int(m["y"]), int(m["m"]), int(m["d"]))
         add((d,) if d else (), m, numeric=True)
     for m in _NUMERIC_RE.finditer(text):
-        add(_numeric_readings(int(m["a"]), int(m["b"] or m["b2"]), _year(m["y"]), dayfirst=dayfirst), m, numeric=True)
+        second = int(m["b"] or m["b2"] or m["b3"])
+        add(_numeric_readings(int(m["a"]), second, _year(m["y"]), dayfirst=dayfirst), m, numeric=True)
     for m in _DAY_MONTH_RE.finditer(text):
         month = _month(m["mon"])
         d = _make(_year(m["y"] or m["y2"]), month, int(m["d"])) if month else None

@@ -40,6 +40,15 @@ _CODE_RE = re.compile(r"^(?:\d{4,}|[A-Z]{1,3}-[A-Z]?\d{2,}[A-Z]?|[A-Z]{1,2}\d{4,
 _LEADING_QTY_RE = re.compile(
     r"^(?P<q>\d{1,3})\s*(?:[xX×]\s*(?=\S)|-(?=[A-Za-z]{2}))|^(?P<n>\d{1,3})\s+(?=\S)|^(?P<g>[1-9])(?=[A-Za-z]{3})"
 )
+# A quantity printed with decimals before the name: "1,00 Solomillo Parrilla", "2.000 Coke 3.00".
+_LEADING_DECIMAL_QTY_RE = re.compile(r"^(?P<q>\d{1,3}[.,]\d{1,3})\s+(?=[A-Za-z(])")
+# Numbers with a decimal point left between a name and its amount: a quantity or unit price whose space OCR
+# lost ("PADDU 1.00120.00 120.00"), or a quantity column ("FILTER COFFEE 1.006 60.00").
+_TRAILING_DECIMALS_RE = re.compile(r"(?:\s+\d+[.,]\d{2}[\d.,]*)+$")
+# A modifier's count behind its marks: "** 1 RARE", "**1FRENCH FRIES".
+_MARKED_QTY_RE = re.compile(r"^\*+\s*(?=\d{1,2}\s*[A-Za-z])")
+# A count and a space before a name of words: "1 Coke", "2 SIDE YOGURT, do not burn".
+_SPACED_COUNT_RE = re.compile(r"^(?P<n>\d{1,2})\s+(?=[A-Za-z]{3})")
 # A small count standing alone after a name of words: "BURGER SINGLE 1" (the amount follows). Not after a
 # unit-like word ("Size 10", "Pack 6") or a number ("Route 66 2").
 _TRAILING_QTY_RE = re.compile(r"(?P<word>[A-Za-z)][\w.#)]*)\s+(?P<q>[1-9]\d?)$")
@@ -118,9 +127,11 @@ def _inline(line: str, minor: int) -> Token | None:
         return None
     first = money[0]
     glued = first.start == 0 or not line[first.start - 1].isspace()
-    if glued and not _GLUED_QTY_AT_RE.search(line[: first.start]):
+    if glued and line[first.start - 1 : first.start] != ")" and not _GLUED_QTY_AT_RE.search(line[: first.start]):
         return None  # "2Tapasfor£7.50...", "Pizza.70g": an amount glued to a word is part of the name
-    name = line[: first.start].strip()
+    before = line[: first.start].strip()
+    name = _TRAILING_DECIMALS_RE.sub("", before)
+    quantity_column = name != before  # the stripped numbers were the quantity (or unit price) column
     tail = line[money[-1].end :]
     if len(re.sub(r"[^A-Za-z]", "", name)) < 2 or len(re.sub(r"[^A-Za-z]", "", tail)) > 3:
         return None
@@ -131,16 +142,46 @@ def _inline(line: str, minor: int) -> Token | None:
     if at and len(values) > 1:
         qty, unit = _number(at["q"]), _number(at["p"])
         name = line[: at.start()].strip()
+    name = _MARKED_QTY_RE.sub("", name)
     lead = _LEADING_QTY_RE.match(name)
     if lead and qty is None and len(name) > lead.end():
         qty = float(lead["q"] or lead["n"] or lead["g"])
         name = name[lead.end() :].strip()
     trail = _TRAILING_QTY_RE.search(name)
-    if trail and qty is None and len(values) == 1 and trail["word"].upper() not in _NOT_QTY_BEFORE:
-        # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount.
-        qty = float(trail["q"])
-        name = name[: trail.start("q")].strip()
+    if trail and qty is None and not quantity_column and trail["word"].upper() not in _NOT_QTY_BEFORE:
+        # "BURGER SINGLE 1 5.61": a quantity column printed between the name and the amount; before a unit
+        # price and an amount ("PORK 2 12.00 24.00") only when the three agree (the amount read again if
+        # OCR garbled it: "1 $2.25 $225").
+        count = float(trail["q"])
+        if len(values) == 2:
+            values[1] = _agreeing(line[money[-1].start : money[-1].end], count * values[0]) or values[1]
+        if len(values) == 1 or (len(values) == 2 and close(count * values[0], values[1])):
+            qty = count
+            name = name[: trail.start("q")].strip()
+    elif qty is None and len(values) == 3:
+        # "BeefOsso Bucco 3.36 $2.99 510.05": weight x unit price = amount, its "$" read as a 5.
+        repaired = _agreeing(line[money[-1].start : money[-1].end], values[0] * values[1])
+        if repaired is not None:
+            qty, unit, values = values[0], values[1], [values[1], repaired]
     return Token(Kind.INLINE, name, values=values, qty=qty, unit=unit)
+
+
+def _agreeing(printed: str, expected: float) -> float | None:
+    """`expected` when the printed amount is it, or is it as OCR misreads it: the decimal point lost
+    ("$225" for 2.25) or the "$" read as a 5 ("510.05" for $10.05); None otherwise. Only the arithmetic of the
+    row (quantity x unit price) vouches for a reading."""
+    digits = printed.strip().lstrip("$€£").strip()
+    readings = [digits]
+    if digits.startswith("5") and len(digits) > 1:
+        readings.append(digits[1:])
+    for reading in readings:
+        try:
+            value, decimals = parse_number(reading)
+        except ValueError:
+            continue
+        if close(value, expected) or (decimals == 0 and close(value / 100, expected)):
+            return round(expected, 2)
+    return None
 
 
 def tokenize(line: str, minor: int = 2) -> Token | None:
@@ -159,11 +200,21 @@ def tokenize(line: str, minor: int = 2) -> Token | None:
         return Token(Kind.MONEY, stripped, values=[a.value for a in money])
     if _CODE_RE.match(stripped.upper()):
         return Token(Kind.CODE, stripped)
+    lead = _LEADING_DECIMAL_QTY_RE.match(stripped)
+    if lead:
+        rest = stripped[lead.end() :]
+        token = _inline(rest, minor) or Token(Kind.TEXT, rest)
+        token.qty = token.qty if token.qty is not None else _number(lead["q"])
+        return token
     inline = _inline(stripped, minor)
     if inline is not None:
         return inline
     if is_filler(stripped):
         return None
+    count = _SPACED_COUNT_RE.match(stripped)
+    if count:
+        # "1 Coke" with its price on another line: the count is the quantity, not part of the name.
+        return Token(Kind.TEXT, stripped[count.end() :], qty=float(count["n"]))
     return Token(Kind.TEXT, stripped)
 
 

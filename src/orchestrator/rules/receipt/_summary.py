@@ -28,6 +28,9 @@ ROUNDING_LIMIT = 1.0
 """A rounding adjustment is always smaller than this; a bigger value belongs to another label."""
 CASH_ROUNDING = 0.10
 """Largest difference between a total and the amount paid that is explained by cash rounding."""
+ADDS_UP_POINTS = 12
+"""What a candidate total that is subtotal + tax gains. More than one step of label strength (10): OCR misreads
+digits, and of a "TOTAL 28.65" that adds up and a "BALANCE DUE 23.65" that does not, the first is the total."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def _same_line_value(line: str, minor: int) -> float | None:
 
 
 _WHOLE_NUMBER_RE = re.compile(r"^\s*(?:RM|\$|€|£)?\s*(\d{1,7})\s*$")
+_WHOLE_AT_END_RE = re.compile(r"[:\s](?:RM|\$|€|£)?\s*(\d{1,7})\s*$")
 
 
 @dataclass
@@ -123,6 +127,10 @@ def pair_labels(lines: list[str], labels: list[Label | None], minor: int = 2) ->
             if value is not None and _accepts(label, value):
                 pairing.hits.append(Hit(label, value, index))
             else:
+                whole = _WHOLE_AT_END_RE.search(line) if label in TOTAL_TIER else None
+                if whole:
+                    # "Total: 104" on one line; used only if subtotal + tax agree, as below.
+                    pairing.whole.append(Hit(label, float(whole.group(1)), index))
                 if pending and pending[-1][1] != index - 1:
                     # Stacked labels share the values below them only when printed on consecutive lines;
                     # a label followed by a dash or a rate ("DISCOUNT -", "TAX RATE 2%") had its value.
@@ -179,7 +187,7 @@ def _choose_total(candidates: list[Hit], paid: float | None, tendered: list[floa
         elif paid is None and tendered_cents & {cents - 1, cents, cents + 1}:
             points += 5
         if any(close(hit.value, e, CASH_ROUNDING) for e in expected):
-            points += 8
+            points += ADDS_UP_POINTS
         if (hit.value == 0 and any_nonzero) or (hit.value < 0 and any_positive):
             points -= 30
         return points, hit.index
@@ -285,6 +293,43 @@ def summarize(lines: list[str], labels: list[Label | None], minor: int = 2) -> S
     subtotals = [hit for hit in body if hit.label is Label.SUBTOTAL]
     taxes = [hit for hit in body if hit.label is Label.TAX]
     _set_total(summary, body, pairing, tendered, subtotals)
+    if summary.total is None and subtotals and taxes:
+        # The total's label garbled ("Tordl 23.26"): a line after the subtotal ending in subtotal + tax.
+        expected = _expected_totals(subtotals, taxes, summary.service)
+        summary.total_index, summary.total = next(
+            (
+                (index, value)
+                for index in range(subtotals[0].index + 1, len(lines))
+                if (value := _same_line_value(lines[index], minor)) is not None
+                and any(close(value, e) for e in expected)
+            ),
+            (None, None),
+        )
+    if summary.total is None and not subtotals:
+        summary.total_index, summary.total = _repeated_amount(lines, labels, minor) or (None, None)
+    paid_in = {hit.value for hit in pairing.hits if hit.label is Label.TENDERED and hit.value > 0}
+    if summary.total is None and len(paid_in) == 1 and Label.CHANGE not in labels:
+        # No total read, one amount tendered and no change printed: it was paid exactly ("CASH 1039.00").
+        summary.total = paid_in.pop()
     summary.subtotal = _pick_subtotal(summary, subtotals)
     summary.tax = _pick_tax(summary, taxes) if taxes else _pick_tax(summary, summary.values(Label.TAX_INCLUDED))
     return summary
+
+
+def _repeated_amount(lines: list[str], labels: list[Label | None], minor: int) -> tuple[int, float] | None:
+    """With no total or subtotal read at all (their labels garbled: "TCI TA L $99.82"), the largest amount
+    that ends two or more lines, as a total does (printed as the total and again as the amount charged or
+    tendered): (its first line, the amount). Lines labelled as something else (tax, change, ...) do not count.
+    """
+    seen: dict[float, list[int]] = {}
+    for index, (line, label) in enumerate(zip(lines, labels, strict=True)):
+        if label is not None and label not in TOTAL_TIER and label is not Label.TENDERED:
+            continue
+        value = _same_line_value(line, minor)
+        if value is not None and value > 0:
+            seen.setdefault(value, []).append(index)
+    repeated = [(value, where) for value, where in seen.items() if len(where) >= 2]
+    if not repeated:
+        return None
+    value, where = max(repeated)
+    return where[0], value

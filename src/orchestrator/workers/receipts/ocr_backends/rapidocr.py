@@ -18,7 +18,7 @@ import anyio.to_thread
 from orchestrator.errors import ConfigurationError, ToolError
 from orchestrator.rules.models import OcrLine, OcrResult
 from orchestrator.workers.receipts.ocr_backends._image import open_image
-from orchestrator.workers.receipts.ocr_backends._layout import box_from_points, reading_order
+from orchestrator.workers.receipts.ocr_backends._layout import angle_from_points, box_from_points, reading_order
 from orchestrator.workers.receipts.ocr_backends.base import OCR_EXTRA_HINT
 
 if TYPE_CHECKING:
@@ -93,7 +93,12 @@ class RapidOcrBackend:
                 text = fix_spaces(points, text, row[3], row[4])
             if text.strip():
                 lines.append(
-                    OcrLine(text=text.strip(), box=box_from_points(points), confidence=min(max(score, 0.0), 1.0))
+                    OcrLine(
+                        text=text.strip(),
+                        box=box_from_points(points),
+                        confidence=min(max(score, 0.0), 1.0),
+                        angle=angle_from_points(points),
+                    )
                 )
         lines = reading_order(lines, merge_rows=self.merge_rows)
         return OcrResult(text="\n".join(line.text for line in lines), lines=lines, backend=self.name, source=source)
