@@ -2,7 +2,8 @@
 
 A cached entry is the back-end's :class:`OcrResult` as JSON, under
 ``<root>/<backend key>/<sha256 of the file>.json``. The back-end key names the back-end *and* its
-configuration (``rapidocr-boxes-v2``: boxes unmerged, no angle classifier), so a change to how a back-end
+configuration (``rapidocr-boxes-v3``: boxes unmerged, no angle classifier, each box recognised at its own
+width; ``v2`` padded boxes to 320 px and recognised six at a time), so a change to how a back-end
 reads (downscaling, thresholds) never serves stale text. Writes go to a temporary file first and are
 renamed into place, so a run cut short leaves no half-written entry. The default root is
 ``ORCHESTRATOR_HOME/cache/ocr``.
@@ -50,7 +51,8 @@ def raw_backend(name: str) -> tuple[str, OcrBackend]:
     from orchestrator.workers.receipts.ocr import get_ocr_backend
 
     if name.strip().lower() == "rapidocr":
-        return "rapidocr-boxes-v2", RapidOcrBackend(merge_rows=False)
+        batch = current_settings().ocr_rec_batch  # a batch is padded to its widest box: it changes the text read
+        return "rapidocr-boxes-v3" + (f"-batch{batch}" if batch != 1 else ""), RapidOcrBackend(merge_rows=False)
     backend = get_ocr_backend(name)
     return f"{backend.name}-v1", backend
 
