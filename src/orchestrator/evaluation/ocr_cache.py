@@ -2,8 +2,8 @@
 
 A cached entry is the back-end's :class:`OcrResult` as JSON, under
 ``<root>/<backend key>/<sha256 of the file>.json``. The back-end key names the back-end *and* its
-configuration (``rapidocr-boxes-v3``: boxes unmerged, no angle classifier, each box recognised at its own
-width; ``v2`` padded boxes to 320 px and recognised six at a time), so a change to how a back-end
+configuration (``rapidocr-boxes-v3``: boxes unmerged, no angle classifier, one box per recognition call;
+``v2`` recognised six at a time, padded to the widest), so a change to how a back-end
 reads (downscaling, thresholds) never serves stale text. Writes go to a temporary file first and are
 renamed into place, so a run cut short leaves no half-written entry. The default root is
 ``ORCHESTRATOR_HOME/cache/ocr``.

@@ -23,11 +23,11 @@ CAFE = EXAMPLES / "receipts" / "cafe.png"
 needs_rapidocr = pytest.mark.skipif(find_spec("rapidocr_onnxruntime") is None, reason='needs "orchestrator[ocr]"')
 
 
-def test_the_defaults_recognise_one_box_at_its_own_width_on_one_thread_with_the_arena():
+def test_the_defaults_recognise_one_box_at_a_time_on_one_thread_with_the_arena():
     with use_settings(Settings()):
         options = engine_options()
     assert options["intra_op_num_threads"] == 1 and options["inter_op_num_threads"] == 1
-    assert options["rec_batch_num"] == 1 and options["rec_img_shape"] == [3, 48, 48]
+    assert options["rec_batch_num"] == 1 and "rec_img_shape" not in options  # rapidocr's 48 x 320, as trained
     assert options["memory_arena"] is True and options["use_cls"] is False
 
 
@@ -36,7 +36,7 @@ def test_settings_choose_threads_and_batch_and_explicit_options_beat_them():
         assert (engine_options()["intra_op_num_threads"], engine_options()["rec_batch_num"]) == (2, 6)
         overridden = engine_options({"rec_batch_num": 3, "use_cls": True})
     assert (overridden["intra_op_num_threads"], overridden["rec_batch_num"], overridden["use_cls"]) == (2, 3, True)
-    assert ENGINE_DEFAULTS["rec_img_shape"] == [3, 48, 48]  # the defaults are not changed by a call
+    assert "rec_batch_num" not in ENGINE_DEFAULTS and ENGINE_DEFAULTS["use_cls"] is False  # not changed by a call
 
 
 @pytest.mark.parametrize(
@@ -81,19 +81,31 @@ def test_the_memory_arena_rebuilds_the_sessions_and_reads_the_same_text():
     assert "BLUEHERONCAFE" in [row[1] for row in read_arena]  # the engine's own text: spaces go back later
 
 
+class _Shapes:
+    """Passes every recognition call to the real session, noting the shape of the batch it was given."""
+
+    def __init__(self, session: Any):
+        self.session, self.shapes = session, []
+
+    def __call__(self, batch: Any) -> Any:
+        self.shapes.append(tuple(batch.shape))
+        return self.session(batch)
+
+
 @pytest.mark.slow
 @needs_rapidocr
-def test_a_short_box_is_recognised_at_its_own_width_not_padded_to_320():
+@pytest.mark.parametrize(("batch", "expected"), [(1, [(1, 3, 48, 320), (1, 3, 48, 960)]), (6, [(2, 3, 48, 960)])])
+def test_one_box_per_call_pads_a_short_box_to_320_not_to_the_widest_box(batch: int, expected: list[tuple[int, ...]]):
     import numpy as np
 
     from orchestrator.workers.receipts.ocr_backends.rapidocr import build_engine
 
-    crop = np.zeros((24, 48, 3), dtype=np.uint8)  # a box twice as wide as high, e.g. "7.00"
-    with use_settings(Settings()):
-        now = build_engine(engine_options({"memory_arena": False}))
-        before = build_engine(engine_options({"rec_img_shape": [3, 48, 320], "memory_arena": False}))
-    assert now.text_rec.resize_norm_img(crop, 48 / 24).shape == (3, 48, 96)
-    assert before.text_rec.resize_norm_img(crop, 320 / 48).shape == (3, 48, 320)
+    short, long = np.full((24, 48, 3), 255, np.uint8), np.full((24, 480, 3), 255, np.uint8)  # "7.00"; a long line
+    with use_settings(Settings(ocr_rec_batch=batch)):
+        engine = build_engine(engine_options())
+    engine.text_rec.session = spy = _Shapes(engine.text_rec.session)
+    found, _elapsed = engine.text_rec([short, long])
+    assert spy.shapes == expected and len(found) == 2
 
 
 @pytest.mark.slow
