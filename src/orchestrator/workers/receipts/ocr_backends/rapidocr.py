@@ -32,16 +32,19 @@ ENGINE_DEFAULTS: dict[str, Any] = {"use_cls": False, "memory_arena": True}
 - No text-angle classifier: it only turns boxes printed upside down, which receipts scanned or photographed
   upright do not have; without it reading is faster at the same fold-mean accuracy.
 - ``memory_arena`` (ours, not rapidocr's): onnxruntime's CPU memory arena on, so buffers are reused from
-  one box to the next (rapidocr turns it off); the text read is the same.
+  one box to the next (rapidocr turns it off); the text read is identical, with about 1.1x less CPU.
 
-Not changed: the recogniser's input width (``rec_img_shape`` [3, 48, 320]: a box narrower than 320 px is
-padded to it, as the model was trained). Recognising each box at its own width saves more CPU, but reads
-short boxes worse (``0.00`` as ``8.00``, ``2017`` as ``2817``): SROIE fold means fell 0.01-0.03 on every
-field.
+Measured and not made the default, because the text read changes: one box per recognition call
+(``OCR_REC_BATCH=1``, about 1.2x less CPU again; fold means SROIE company -0.03, address -0.02, date -0.01,
+though the text matches SROIE's own transcripts as well as before), and each box at its own width instead of
+padded to 320 px (``rec_img_shape`` [3, 48, 48], faster still, but short boxes read worse: ``0.00`` as
+``8.00``, ``2017`` as ``2817``).
 
 The ONNX thread count (``intra_op_num_threads``) and the recognition batch (``rec_batch_num``) come from the
-settings ``OCR_ONNX_THREADS`` and ``OCR_REC_BATCH`` unless `engine_options` name them (see
-:func:`engine_options`)."""
+settings ``OCR_ONNX_THREADS`` and ``OCR_REC_BATCH`` unless `engine_options` name them."""
+
+DEFAULT_REC_BATCH = 6
+"""rapidocr's own recognition batch, the default of ``OCR_REC_BATCH``: the OCR cache key names any other."""
 
 
 def engine_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -49,9 +52,7 @@ def engine_options(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]
 
     One ONNX thread per session by default (``OCR_ONNX_THREADS``): documents run in parallel across worker
     threads instead. With onnxruntime's default (a pool over every core) recognition hung, using no CPU, on
-    a real SROIE receipt on a busy 2-core machine; with one thread per session it never did. One box per
-    recognition call by default (``OCR_REC_BATCH``; rapidocr's is six): a batch is padded to its widest box,
-    and on one thread the padding costs more than batching saves.
+    a real SROIE receipt on a busy 2-core machine; with one thread per session it never did.
     """
     settings = current_settings()
     return {
