@@ -85,15 +85,16 @@ def build_engine(options: Mapping[str, Any], source: str = "rapidocr") -> Any:
     engine = RapidOCR(**options)
     if arena:
         threads = int(options.get("intra_op_num_threads", -1))
-        for holder in _sessions(engine):
+        for holder in _sessions(engine, with_classifier=bool(options.get("use_cls", True))):
             holder.session = _cpu_session(holder.session, threads)
     return engine
 
 
-def _sessions(engine: Any) -> list[Any]:
-    """rapidocr's session wrappers (detector, angle classifier, recogniser) that run on the CPU alone."""
-    holders = [getattr(engine.text_det, "infer", None), getattr(engine.text_cls, "session", None)]
-    holders.append(getattr(engine.text_rec, "session", None))
+def _sessions(engine: Any, *, with_classifier: bool) -> list[Any]:
+    """rapidocr's session wrappers (detector, angle classifier if used, recogniser) that run on the CPU alone."""
+    holders = [getattr(engine.text_det, "infer", None), getattr(engine.text_rec, "session", None)]
+    if with_classifier:
+        holders.append(getattr(engine.text_cls, "session", None))
     return [
         holder
         for holder in holders
