@@ -32,10 +32,10 @@ ENGINE_DEFAULTS: dict[str, Any] = {"use_cls": False, "memory_arena": True}
 - No text-angle classifier: it only turns boxes printed upside down, which receipts scanned or photographed
   upright do not have; without it reading is faster at the same fold-mean accuracy.
 - ``memory_arena`` (ours, not rapidocr's): onnxruntime's CPU memory arena on, so buffers are reused from
-  one box to the next (rapidocr turns it off); the text read is identical, with about 1.1x less CPU.
+  one box to the next (rapidocr turns it off); the text read is identical, with 1.06-1.17x less CPU.
 
 Measured and not made the default, because the text read changes: one box per recognition call
-(``OCR_REC_BATCH=1``, about 1.2x less CPU again; fold means SROIE company -0.03, address -0.02, date -0.01,
+(``OCR_REC_BATCH=1``, 1.1-1.3x less CPU again; fold means SROIE company -0.03, address -0.02, date -0.01,
 though the text matches SROIE's own transcripts as well as before), and each box at its own width instead of
 padded to 320 px (``rec_img_shape`` [3, 48, 48], faster still, but short boxes read worse: ``0.00`` as
 ``8.00``, ``2017`` as ``2817``).
