@@ -18,6 +18,7 @@ from orchestrator.evaluation.receipt_folds import (
     assign_folds,
     escalation_curve,
     evaluate_folds,
+    pooled_escalation,
     share_needed,
     vendor_key,
 )
@@ -213,3 +214,35 @@ def test_eval_cascade_without_a_model_to_escalate_to_says_how_to_get_one(tmp_pat
     proc = cli("eval", "receipts", str(small_folder(tmp_path / "r")), "--cascade", env=env)
     assert proc.returncode == 2, proc.stdout
     assert "fake-model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- several folders: each on its own folds, one escalation curve over all ----------------------------------
+
+
+async def test_the_pooled_curve_ranks_every_folders_receipts_together(tmp_path: Path) -> None:
+    first = await evaluate_folds(small_folder(tmp_path / "a"), 2)
+    second = await evaluate_folds(learning_folder(tmp_path / "b")[0], 2)
+    pooled = pooled_escalation([first, second])
+    assert pooled.n == first.n + second.n == 30
+    scored = [(r["confidence"]["total"], r["right"]["total"]) for rep in (first, second) for r in rep.receipts]
+    assert pooled.escalation == escalation_curve(scored)
+    assert pooled.share_for_98 == share_needed(scored)
+    assert sum(row.n for row in pooled.reliability) == 30 and {row.field for row in pooled.reliability} == {"total"}
+    assert pooled.folders == [first.folder, second.folder]
+
+
+def test_eval_with_two_folders_prints_each_report_and_the_pooled_curve(tmp_path: Path) -> None:
+    a, b = small_folder(tmp_path / "a"), learning_folder(tmp_path / "b")[0]
+    proc = cli("eval", "receipts", str(a), str(b), "--folds", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("kept totals reach 98% right") + proc.stdout.count("no share escalated") == 3
+    assert "pooled escalation curve (30 totals" in proc.stdout
+    data = json.loads(cli("eval", "receipts", str(a), str(b), "--folds", "2", "--json").stdout)
+    assert [r["n"] for r in data["reports"]] == [6, 24] and data["pooled"]["n"] == 30
+
+
+def test_two_folders_without_folds_is_a_user_error(tmp_path: Path) -> None:
+    a, b = small_folder(tmp_path / "a"), small_folder(tmp_path / "b")
+    proc = cli("eval", "receipts", str(a), str(b))
+    assert proc.returncode == 2
+    assert "only with --folds" in proc.stderr and "Traceback" not in proc.stderr

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.table import Table
 
 from orchestrator.commands._common import print_json, stderr, stdout
 from orchestrator.errors import ConfigurationError, InputError
-from orchestrator.evaluation.receipt_folds import FoldReport, ReadText, evaluate_folds
+from orchestrator.evaluation.receipt_folds import (
+    FoldReport,
+    PooledEscalation,
+    ReadText,
+    evaluate_folds,
+    pooled_escalation,
+)
 
 TARGETS = {
     ("sroie", "ocr"): {"total": 0.93, "date": 0.97, "company": 0.85, "address": 0.80},
@@ -61,7 +68,11 @@ def _print(report: FoldReport, ocr: str | None) -> None:
             row.field, f"{row.low:.2f}-{row.high:.2f}", str(row.n), f"{row.confidence:.3f}", f"{row.accuracy:.3f}"
         )
     stdout.print(reliability)
-    curve = Table(title="escalation curve (totals; least confident escalated first)", show_edge=False)
+    _print_curve(report, "escalation curve (totals; least confident escalated first)")
+
+
+def _print_curve(report: FoldReport | PooledEscalation, title: str) -> None:
+    curve = Table(title=title, show_edge=False)
     for col in ("escalated", "kept", "kept totals right"):
         curve.add_column(col, justify="right")
     for point in report.escalation:
@@ -75,7 +86,7 @@ def _print(report: FoldReport, ocr: str | None) -> None:
 
 
 def run_folds(
-    folder: Path,
+    folders: Sequence[Path],
     k: int,
     read_text: ReadText | None,
     *,
@@ -84,14 +95,26 @@ def run_folds(
     ocr: str | None,
     layout: bool = False,
 ) -> None:
-    """Evaluate on K vendor-held-out folds and print (or --json) the report."""
+    """Evaluate on K vendor-held-out folds and print (or --json) the report; given several folders, one report
+    each and the escalation curve of all their receipts pooled (JSON: ``{"reports": [...], "pooled": ...}``)."""
     text_name = (f"OCR: {ocr}" if ocr else "provided text") + (" + layout model" if layout else "")
-    with stderr.status(f"reading the receipts in {folder} ({text_name}; OCR results are cached)"):
-        report = _run(folder, k, read_text, text_name=text_name, limit=limit, layout=layout)
+    reports: list[FoldReport] = []
+    for folder in folders:
+        with stderr.status(f"reading the receipts in {folder} ({text_name}; OCR results are cached)"):
+            reports.append(_run(folder, k, read_text, text_name=text_name, limit=limit, layout=layout))
+    pooled = pooled_escalation(reports) if len(reports) > 1 else None
     if as_json:
-        print_json(report.model_dump(mode="json"))
+        if pooled is None:
+            print_json(reports[0].model_dump(mode="json"))
+        else:
+            print_json(
+                {"reports": [r.model_dump(mode="json") for r in reports], "pooled": pooled.model_dump(mode="json")}
+            )
         return
-    _print(report, ocr)
+    for report in reports:
+        _print(report, ocr)
+    if pooled is not None:
+        _print_curve(pooled, f"pooled escalation curve ({pooled.n} totals of {', '.join(pooled.folders)}; {text_name})")
 
 
 def run_cascade(

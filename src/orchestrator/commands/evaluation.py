@@ -25,7 +25,14 @@ def register(eval_app: typer.Typer) -> None:
 
 
 def receipts(
-    folder: Annotated[Path, typer.Argument(help="a SROIE- or WildReceipt-style folder (<id>.json labels)")],
+    folders: Annotated[
+        list[Path],
+        typer.Argument(
+            help="a SROIE- or WildReceipt-style folder (<id>.json labels); with --folds, several (each its own "
+            "folds, plus the escalation curve of all of them pooled)",
+            show_default=False,
+        ),
+    ],
     ocr: Annotated[
         str | None,
         typer.Option(help="OCR the images with this back-end (rapidocr, tesseract, azure) instead of <id>.txt"),
@@ -62,8 +69,9 @@ def receipts(
     """Run the receipt pipeline over a labelled folder; print per-field accuracy and the worst misses.
 
     With --folds K the receipts are split by vendor into K folds and each field's mean and spread over the
-    folds is printed, with the confidence's reliability table and the escalation curve. With --ocr the
-    images are read once and cached per back-end and file content.
+    folds is printed, with the confidence's reliability table and the escalation curve; given several
+    folders, each is evaluated on its own folds and the escalation curve of all their receipts together
+    follows. With --ocr the images are read once and cached per back-end and file content.
     """
     import asyncio
 
@@ -72,8 +80,12 @@ def receipts(
     from orchestrator.evaluation.receipts import evaluate_receipts
     from orchestrator.workers.receipts.ocr import get_ocr_backend
 
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder")
+    for folder in folders:
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder")
+    if len(folders) > 1 and (folds is None or cascade):
+        raise InputError("several folders are evaluated together only with --folds K (and without --cascade)")
+    folder = folders[0]
     read_text = None
     if ocr is not None:
         from orchestrator.evaluation.ocr_cache import OcrCache, merged, raw_backend
@@ -93,7 +105,7 @@ def receipts(
     if folds is not None:
         from orchestrator.commands._receipt_reports import run_folds
 
-        run_folds(folder, folds, read_text, limit=limit, as_json=as_json, ocr=ocr, layout=layout)
+        run_folds(folders, folds, read_text, limit=limit, as_json=as_json, ocr=ocr, layout=layout)
         return
 
     with stderr.status(f"reading the receipts in {folder}" + (f" with {ocr} OCR" if ocr else "")):

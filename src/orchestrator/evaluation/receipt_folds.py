@@ -57,12 +57,14 @@ from orchestrator.rules.receipt.parse import parse_with_evidence
 __all__ = [
     "FoldReport",
     "LabelledReceipt",
+    "PooledEscalation",
     "assign_folds",
     "evaluate_folds",
     "fit_weights",
     "fold_lexicons",
     "label_texts",
     "load_labelled",
+    "pooled_escalation",
     "vendor_key",
 ]
 
@@ -422,6 +424,35 @@ async def evaluate_folds(
         threshold=threshold if escalate is not None else None,
         answered=dict(answered),
         calls=dict(calls),
+    )
+
+
+class PooledEscalation(BaseModel):
+    """The escalation curve over the receipts of several fold reports together (each receipt's held-out
+    total confidence from its own report's folds)."""
+
+    folders: list[str]
+    n: int
+    escalation: list[EscalationPoint]
+    share_for_98: float | None
+    reliability: list[ReliabilityRow]
+
+
+def pooled_escalation(reports: Sequence[FoldReport]) -> PooledEscalation:
+    """One escalation curve, and the total's reliability, over every receipt of `reports`: the cascade's view
+    when receipts of several sources arrive together and one threshold is applied to all."""
+    totals = [
+        (float(record["confidence"]["total"]), bool(record["right"]["total"]))
+        for report in reports
+        for record in report.receipts
+        if "total" in record.get("right", {})
+    ]
+    return PooledEscalation(
+        folders=[report.folder for report in reports],
+        n=len(totals),
+        escalation=escalation_curve(totals),
+        share_for_98=share_needed(totals),
+        reliability=_reliability([("total", c, ok) for c, ok in totals]),
     )
 
 

@@ -1,14 +1,18 @@
 """Per-field confidence: the chance that a parsed total, date, merchant or address is right.
 
-The parser collects *evidence* for each field while it reads a receipt: for the total, whether the items
-add up to the subtotal, whether subtotal + tax gives the total, whether what was paid equals it, how
-strong its label was, whether other totals disagree; for the date, whether a DATE label names it and how
-many other dates the receipt prints; for the header, whether a registered company name, a postcode or a
-street word was found, and where. A logistic model per field turns the evidence into a probability. Its
-weights are fitted on labelled receipts (``orchestrator.evaluation.train_confidence``; vendor-held-out
-folds when evaluating, every labelled receipt for the shipped weights in
-``orchestrator/rules/data/receipt_confidence.json``), so a confidence of 0.9 means about nine in ten
-such fields are right: ``orchestrator eval receipts --folds K`` prints the reliability table that checks it.
+The parser collects *evidence* for each field while it reads a receipt. For the total it is mostly second
+readings of it, independent of the line it came from: subtotal plus the printed adjustments, the items'
+sum, what was paid, the same amount printed again, the tax breakdown table; how many agree to the cent,
+or only nearly (a misread digit); amounts that rule it out (a tax as big as it, a subtotal above it);
+another labelled total the numbers confirm instead; a cash rounding; the label's strength. For the date,
+whether a DATE label names it and how many other dates the receipt prints; for the header, whether a
+registered company name, a postcode or a street word was found, and where.
+
+A logistic model per field turns the evidence into a probability. Its weights are fitted on labelled
+receipts (``orchestrator.evaluation.train_confidence``; vendor-held-out folds when evaluating, every
+labelled receipt for the shipped weights in ``orchestrator/rules/data/receipt_confidence.json``), so a
+confidence of 0.9 means about nine in ten such fields are right: ``orchestrator eval receipts --folds K``
+prints the reliability table that checks it.
 
 Without the weights file (or for a field it lacks) the total's confidence is the parser's consistency
 score and any other field found gets 0.5: usable for ranking totals, not calibrated.
@@ -27,7 +31,8 @@ from importlib import resources
 from pydantic import BaseModel, Field, ValidationError
 
 from orchestrator.rules.models import LineItem
-from orchestrator.rules.receipt._consistency import Adjustments, agrees
+from orchestrator.rules.receipt._amounts import find_amounts
+from orchestrator.rules.receipt._consistency import TOLERANCE, Adjustments, agrees
 from orchestrator.rules.receipt._dates import find_dates
 from orchestrator.rules.receipt._labels import TOTAL_TIER, Label
 from orchestrator.rules.receipt._summary import Summary, close
@@ -38,18 +43,21 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "total": (
         "found",
         "label_tier",
-        "subtotal_agrees",
-        "items_agree",
-        "paid_agrees",
-        "tendered_agrees",
-        "line_mismatches",
-        "from_subtotal",
-        "other_totals",
-        "items",
-        "consistency",
-        "unchecked",
+        "exact_readings",
+        "near_only",
+        "implausible",
         "below_items",
         "far_above_items",
+        "rival_checks",
+        "other_totals",
+        "line_mismatches",
+        "from_subtotal",
+        "rounded",
+        "items",
+        "tendered_agrees",
+        "consistency",
+        "table_agrees",
+        "table_disagrees",
     ),
     "date": ("found", "labelled", "other_dates", "ambiguous", "in_header"),
     "merchant": ("found", "legal_name", "first_line", "upper_case", "short", "address_found"),
@@ -90,30 +98,111 @@ def _total_evidence(read: ReadSummary) -> list[float]:
         return [0.0] * len(FEATURES["total"])
     label = read.labels[summary.total_index] if summary.total_index is not None else None
     tier = TOTAL_TIER.get(label, 0) if isinstance(label, Label) else 0
-    subtotal_ok = summary.subtotal is not None and agrees(summary.subtotal, total, read.adjustments)
-    items_ok = read.items_sum is not None and (
-        agrees(read.items_sum, total, read.adjustments)
-        or (summary.subtotal is not None and agrees(read.items_sum, summary.subtotal, read.adjustments))
-    )
+    adjustments = read.adjustments
     tendered = [hit.value for hit in summary.hits if hit.label is Label.TENDERED]
+    readings = _readings(read, total)
+    exact = sum(1 for near in readings.values() if not near)
     totals = {round(hit.value, 2) for hit in summary.hits if hit.label in TOTAL_TIER and hit.value > 0}
     return [
         1.0,
         tier / 3,
-        float(subtotal_ok),
-        float(items_ok),
-        float(close(summary.paid, total)),
-        float(any(close(t, total) for t in tendered)),
+        min(exact, 3) / 3,
+        float(bool(readings) and not exact),
+        float(_implausible(read, total)),
+        float(read.items_sum is not None and read.items_sum > total + TOLERANCE and adjustments.discount == 0),
+        float(read.items_sum is not None and read.items_sum > 0 and total > 3 * read.items_sum),
+        float(_rival_checks(read, total)),
+        min(len(totals - {round(total, 2)}), 3) / 3,
         min(read.line_mismatches, 3) / 3,
         float(summary.total_from_subtotal),
-        min(len(totals - {round(total, 2)}), 3) / 3,
+        float(summary.rounding != 0),
         min(len(read.items), 10) / 10,
+        float(any(close(t, total) for t in tendered)),
         read.consistency,
-        float(not subtotal_ok and not items_ok),
-        # Implausible against the items: less than they add up to, or several times more.
-        float(read.items_sum is not None and read.items_sum > total + 0.06 and read.adjustments.discount == 0),
-        float(read.items_sum is not None and read.items_sum > 0 and total > 3 * read.items_sum),
+        *_tax_table(read, total),
     ]
+
+
+TABLE_LINES = 8
+"""How many lines after a tax breakdown's heading are read as its table."""
+TABLE_AMOUNTS = 24
+"""At most this many of the table's amounts are paired (a long garbled line stays cheap)."""
+
+
+def _tax_table(read: ReadSummary, total: float) -> list[float]:
+    """Whether the tax breakdown table (GST / VAT summary), a reading of the total independent of its label,
+    agrees: two of its amounts (net and tax) add up to the total, or one of them is the total, exactly up to
+    the printed adjustments. [agrees, has amounts but disagrees]."""
+    start = next((i for i, label in enumerate(read.labels) if label is Label.TAX_SUMMARY), None)
+    if start is None:
+        return [0.0, 0.0]
+    amounts = [
+        a.value
+        for line in read.lines[start + 1 : start + 1 + TABLE_LINES]
+        for a in find_amounts(line)
+        if a.is_money and a.value > 0
+    ][:TABLE_AMOUNTS]
+    if len(amounts) < 2:
+        return [0.0, 0.0]
+    sums = set(amounts) | {round(a + b, 2) for i, a in enumerate(amounts) for b in amounts[i + 1 :]}
+    agrees_ = any(_exactly(value, total, read.adjustments) for value in sums)
+    return [float(agrees_), float(not agrees_)]
+
+
+_EXACT = 0.005
+"""Amounts closer than this are the same to the cent (a reading that agrees only within the consistency
+check's tolerance, which allows for cash rounding, is a near miss)."""
+
+
+def _readings(read: ReadSummary, total: float) -> dict[str, bool]:
+    """The independent readings of the total that agree with it, each True when only within the tolerance.
+
+    Subtotal plus the printed adjustments, the items' sum (plus them), what was paid (tendered minus
+    change), and the same amount printed again on another line (under another total label, or alone).
+    """
+    summary, adjustments = read.summary, read.adjustments
+    out: dict[str, bool] = {}
+    for name, base in (("subtotal", summary.subtotal), ("items", read.items_sum)):
+        if base is not None and agrees(base, total, adjustments):
+            out[name] = not _exactly(base, total, adjustments)
+    if close(summary.paid, total):
+        out["paid"] = abs((summary.paid or 0.0) - total) >= _EXACT
+    again = [hit.value for hit in summary.hits if hit.label in TOTAL_TIER and hit.index != summary.total_index]
+    again += [value for index, value in summary.unlabeled if index != summary.total_index]
+    if any(abs(value - total) < _EXACT for value in again):
+        out["printed again"] = False
+    return out
+
+
+def _exactly(base: float, target: float, adjustments: Adjustments) -> bool:
+    return any(abs(base + delta - target) < _EXACT for delta in adjustments.variants())
+
+
+def _implausible(read: ReadSummary, total: float) -> bool:
+    """Whether the receipt's summary rules the total out: a tax as big as the total, a subtotal above it (with
+    no discount to explain that), or a total more than three times the subtotal. (The items' sum says the same
+    less reliably, since item lines are misread more often: it is evidence of its own.)"""
+    summary, discount = read.summary, read.adjustments.discount
+    return (
+        (summary.tax is not None and total > 0 and summary.tax >= total)
+        or (summary.subtotal is not None and summary.subtotal > total + discount + TOLERANCE)
+        or (summary.subtotal is not None and summary.subtotal > 0 and total > 3 * summary.subtotal)
+    )
+
+
+def _rival_checks(read: ReadSummary, total: float) -> bool:
+    """Whether another labelled total, not the one chosen, is the one the subtotal, the items or the payment
+    confirm to the cent."""
+    summary, adjustments = read.summary, read.adjustments
+    rivals = {
+        round(hit.value, 2) for hit in summary.hits if hit.label in TOTAL_TIER and abs(hit.value - total) >= _EXACT
+    }
+    return any(
+        (summary.subtotal is not None and _exactly(summary.subtotal, rival, adjustments))
+        or (read.items_sum is not None and _exactly(read.items_sum, rival, adjustments))
+        or (summary.paid is not None and abs(summary.paid - rival) < _EXACT)
+        for rival in rivals
+    )
 
 
 _DATE_WORD_RE = re.compile(r"\b(?:DATE|TARIKH|DATUM|FECHA)\b", re.I)
