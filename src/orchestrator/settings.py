@@ -78,6 +78,12 @@ class Settings(BaseModel):
     # OCR
     ocr_backend: str = "rapidocr"
     ocr_pdf_max_pages: int = Field(default=50, ge=1, description="PDF pages read per document; the rest are left out")
+    ocr_onnx_threads: int = Field(
+        default=1, ge=1, le=64, description="rapidocr: threads per ONNX session (documents run in parallel instead)"
+    )
+    ocr_rec_batch: int = Field(
+        default=6, ge=1, le=64, description="rapidocr: text boxes per recognition call (1 is faster, reads other text)"
+    )
     azure_vision_endpoint: str | None = None
     azure_vision_key: str | None = None
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.commands._common import ExecutorOpt, JsonFlag, print_json, run_async, stderr, stdout
-from orchestrator.errors import InputError
+from orchestrator.errors import ConfigurationError, InputError
 
 bench_app = typer.Typer(help="Benchmarks (no subcommand: scheduler overhead against a plain asyncio floor).")
 
@@ -190,13 +190,15 @@ def bench_receipts(
         _profile_rapidocr(folder, images, as_json)
         return
     texts = sorted(folder.glob("*.txt"))
-    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
+    pictures = _pictures(folder, images)
     if not texts:
         raise InputError(f"{folder}: no .txt receipts to benchmark")
+    backends = [b.strip().lower() for b in ocr.split(",") if b.strip()]
     text_row = run_async(measure_text_pipeline(texts))
-    ocr_rows = run_async(measure_ocr_backends(pictures, [b for b in ocr.split(",") if b])) if pictures else []
+    ocr_rows = run_async(measure_ocr_backends(pictures, backends)) if pictures else []
+    settings = _rapidocr_before_and_now(pictures) if pictures and "rapidocr" in backends else None
     if as_json:
-        print_json({"folder": str(folder), "text": text_row, "ocr": ocr_rows})
+        print_json({"folder": str(folder), "text": text_row, "ocr": ocr_rows, "rapidocr_settings": settings})
         return
     stdout.print(
         f"{folder}: parse + categorize from text: {text_row['docs_per_s']:.1f} receipts/s "
@@ -210,6 +212,25 @@ def bench_receipts(
                 f"  OCR {row['backend']}: {row['docs_per_s']:.2f} images/s over {row['n']} images "
                 f"(engine load {row['warmup_seconds']:.1f}s, not counted)"
             )
+    if settings is not None and "error" in settings:
+        stdout.print(f"  rapidocr before -> now: unavailable: {settings['error']}")
+    elif settings is not None:
+        title = f"rapidocr engine settings before -> now, same {settings['images']} images, interleaved"
+        stdout.print(_settings_table(settings, title))
+
+
+def _rapidocr_before_and_now(pictures: list[Path]) -> dict[str, Any]:
+    """The old rapidocr settings against the back-end's own on the same images (or why they cannot run)."""
+    from orchestrator.bench.ocr import BEFORE_AND_NOW, profile_rapidocr
+    from orchestrator.workers.receipts.ocr_backends.base import OCR_EXTRA_HINT
+
+    try:
+        with stderr.status(f"rapidocr before and now on {len(pictures)} images"):
+            return profile_rapidocr(pictures, BEFORE_AND_NOW)
+    except ImportError as exc:
+        return {"error": f"{exc.name} is not installed; {OCR_EXTRA_HINT}"}
+    except ConfigurationError as exc:
+        return {"error": str(exc)}
 
 
 @bench_app.command("batch")
@@ -254,7 +275,7 @@ def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
 
     from orchestrator.bench.ocr import profile_rapidocr
 
-    pictures = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[: max(images, 1)]
+    pictures = _pictures(folder, max(images, 1))
     if not pictures:
         raise InputError(f"{folder}: no images to profile")
     with stderr.status(f"profiling rapidocr on {len(pictures)} images"):
@@ -262,9 +283,30 @@ def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
     if as_json:
         print_json(report)
         return
-    table = Table(title=f"rapidocr on {len(pictures)} images of {folder}, settings interleaved", show_edge=False)
+    stdout.print(_settings_table(report, f"rapidocr on {len(pictures)} images of {folder}, settings interleaved"))
+    sizes = Table(title="seconds per image by size: the first setting -> the last", show_edge=False)
+    for col in ("megapixels", "boxes", "detect s", "recognise s"):
+        sizes.add_column(col, justify="right")
+    for row in report["by_size"]:
+        sizes.add_row(
+            f"{row['megapixels']:.2f}",
+            str(row["boxes"]),
+            f"{row['det_s']:.2f} -> {row['det_s_last']:.2f}",
+            f"{row['rec_s']:.2f} -> {row['rec_s_last']:.2f}",
+        )
+    stdout.print(sizes)
+
+
+def _pictures(folder: Path, images: int) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:images]
+
+
+def _settings_table(report: dict[str, Any], title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, show_edge=False)
     columns = ("setting", "images/s", "vs the first", "CPU s", "CPU vs the first", "detect s", "classify s")
-    for col in (*columns, "recognise s", "same fields", "text"):
+    for col in (*columns, "recognise s", "other s", "same fields", "same text", "similarity"):
         table.add_column(col, justify="left" if col == "setting" else "right")
     for row in report["rows"]:
         table.add_row(
@@ -276,16 +318,12 @@ def _profile_rapidocr(folder: Path, images: int, as_json: bool) -> None:
             f"{row['det_s']:.2f}",
             f"{row['cls_s']:.2f}",
             f"{row['rec_s']:.2f}",
+            f"{row['other_s']:.2f}",
             f"{row['same_fields']:.0%}",
+            f"{row['same_text']:.0%}",
             f"{row['text_similarity']:.3f}",
         )
-    stdout.print(table)
-    sizes = Table(title="first setting: seconds per image by size", show_edge=False)
-    for col in ("megapixels", "detect s", "recognise s"):
-        sizes.add_column(col, justify="right")
-    for row in report["by_size"]:
-        sizes.add_row(f"{row['megapixels']:.2f}", f"{row['det_s']:.2f}", f"{row['rec_s']:.2f}")
-    stdout.print(sizes)
+    return table
 
 
 @bench_app.command("planner")

@@ -2,8 +2,10 @@
 
 A cached entry is the back-end's :class:`OcrResult` as JSON, under
 ``<root>/<backend key>/<sha256 of the file>.json``. The back-end key names the back-end *and* its
-configuration (``rapidocr-boxes-v3``: boxes unmerged, each with its tilt, no angle classifier), so a change
-to how a back-end reads (downscaling, thresholds) never serves stale text. Writes go to a temporary file first and are
+configuration (``rapidocr-boxes-v3``: boxes unmerged, each with its tilt, no angle classifier; ``-batch1``
+when ``OCR_REC_BATCH`` recognises one box at a time instead of six, which reads slightly different text), so a
+change to how a back-end reads (downscaling, thresholds) never serves stale text. Writes go to a temporary file
+first and are
 renamed into place, so a run cut short leaves no half-written entry. The default root is
 ``ORCHESTRATOR_HOME/cache/ocr``.
 
@@ -25,6 +27,7 @@ from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
 from orchestrator.workers.receipts.ocr_backends import OcrBackend, RapidOcrBackend
 from orchestrator.workers.receipts.ocr_backends._layout import reading_order
+from orchestrator.workers.receipts.ocr_backends.rapidocr import DEFAULT_REC_BATCH
 
 __all__ = ["OcrCache", "default_cache_dir", "merged", "raw_backend"]
 
@@ -50,7 +53,9 @@ def raw_backend(name: str) -> tuple[str, OcrBackend]:
     from orchestrator.workers.receipts.ocr import get_ocr_backend
 
     if name.strip().lower() == "rapidocr":
-        return "rapidocr-boxes-v3", RapidOcrBackend(merge_rows=False)
+        batch = current_settings().ocr_rec_batch  # a batch is padded to its widest box: it changes the text read
+        suffix = f"-batch{batch}" if batch != DEFAULT_REC_BATCH else ""
+        return f"rapidocr-boxes-v3{suffix}", RapidOcrBackend(merge_rows=False)
     backend = get_ocr_backend(name)
     return f"{backend.name}-v1", backend
 

@@ -50,19 +50,3 @@ async def test_measure_ocr_stops_at_a_document_that_fails(documents: list[Path],
 async def test_measure_ocr_needs_a_positive_concurrency(documents: list[Path]):
     with pytest.raises(ValueError, match="concurrency"):
         await measure_ocr(documents, "text", concurrency=0)
-
-
-@pytest.mark.slow
-def test_the_rapidocr_profile_compares_settings_on_the_same_images_and_checks_the_fields():
-    pytest.importorskip("rapidocr_onnxruntime")
-    from orchestrator.bench.ocr import profile_rapidocr
-
-    cafe = Path(__file__).resolve().parents[3] / "examples" / "receipts" / "cafe.png"
-    one = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
-    report = profile_rapidocr([cafe], {"base": one, "no classifier": {**one, "use_cls": False}})
-    base, fast = report["rows"]
-    assert (base["config"], base["speedup"], base["same_fields"], base["text_similarity"]) == ("base", 1.0, 1.0, 1.0)
-    assert fast["cls_s"] == 0.0 and base["det_s"] > 0 and base["rec_s"] > 0 and base["cpu_s"] > 0
-    assert base["cpu_speedup"] == 1.0
-    assert fast["same_fields"] == 1.0  # upright receipts: the angle classifier changes nothing here
-    assert report["images"] == 1 and len(report["by_size"]) == 1

@@ -1,0 +1,154 @@
+"""rapidocr's speed knobs: engine options from defaults, settings and overrides; the sessions rebuilt with the
+memory arena (same text); boxes recognised at their own width; the cache key; the before/now benchmark."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import ConfigurationError
+from orchestrator.evaluation.ocr_cache import raw_backend
+from orchestrator.settings import Settings, use_settings
+from orchestrator.workers.receipts.ocr_backends.rapidocr import ENGINE_DEFAULTS, engine_options
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+CAFE = EXAMPLES / "receipts" / "cafe.png"
+needs_rapidocr = pytest.mark.skipif(find_spec("rapidocr_onnxruntime") is None, reason='needs "orchestrator[ocr]"')
+
+
+def test_the_defaults_are_one_thread_six_boxes_per_call_and_the_arena():
+    with use_settings(Settings()):
+        options = engine_options()
+    assert options["intra_op_num_threads"] == 1 and options["inter_op_num_threads"] == 1
+    assert options["rec_batch_num"] == 6 and "rec_img_shape" not in options  # rapidocr's: 48 x 320, as trained
+    assert options["memory_arena"] is True and options["use_cls"] is False
+
+
+def test_settings_choose_threads_and_batch_and_explicit_options_beat_them():
+    with use_settings(Settings(ocr_onnx_threads=2, ocr_rec_batch=1)):
+        assert (engine_options()["intra_op_num_threads"], engine_options()["rec_batch_num"]) == (2, 1)
+        overridden = engine_options({"rec_batch_num": 3, "use_cls": True})
+    assert (overridden["intra_op_num_threads"], overridden["rec_batch_num"], overridden["use_cls"]) == (2, 3, True)
+    assert "rec_batch_num" not in ENGINE_DEFAULTS and ENGINE_DEFAULTS["use_cls"] is False  # not changed by a call
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("OCR_ONNX_THREADS", "0"), ("OCR_ONNX_THREADS", "many"), ("OCR_REC_BATCH", "65")]
+)
+def test_a_bad_thread_count_or_batch_is_one_error_naming_the_variable(variable: str, value: str):
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env({variable: value}, dotenv=None)
+
+
+def test_the_cache_key_names_the_reading_settings():
+    with use_settings(Settings()):
+        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v3"  # the memory arena reads the same text
+    with use_settings(Settings(ocr_rec_batch=1)):  # batches are padded to their widest box: other text
+        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v3-batch1"
+    with use_settings(Settings(ocr_onnx_threads=2)):  # threads change the speed, not the text
+        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v3"
+
+
+def _session_options(engine: Any) -> list[Any]:
+    return [engine.text_det.infer.session.get_session_options(), engine.text_rec.session.session.get_session_options()]
+
+
+@pytest.mark.slow
+@needs_rapidocr
+def test_the_memory_arena_rebuilds_the_sessions_and_reads_the_same_text():
+    import numpy as np
+    from PIL import Image
+
+    from orchestrator.workers.receipts.ocr_backends.rapidocr import build_engine
+
+    with use_settings(Settings()):
+        plain = build_engine(engine_options({"memory_arena": False}))
+        arena = build_engine(engine_options())
+        two = build_engine(engine_options({"intra_op_num_threads": 2}))
+    assert [o.enable_cpu_mem_arena for o in _session_options(plain)] == [False, False]  # rapidocr's own
+    assert [(o.enable_cpu_mem_arena, o.intra_op_num_threads) for o in _session_options(arena)] == [(True, 1)] * 2
+    assert {o.get_session_config_entry("session.intra_op.allow_spinning") for o in _session_options(two)} == {"0"}
+    image = np.asarray(Image.open(CAFE).convert("RGB"))
+    read_plain, read_arena = plain(image)[0], arena(image)[0]
+    assert [row[1] for row in read_arena] == [row[1] for row in read_plain]
+    assert "BLUEHERONCAFE" in [row[1] for row in read_arena]  # the engine's own text: spaces go back later
+
+
+class _Shapes:
+    """Passes every recognition call to the real session, noting the shape of the batch it was given."""
+
+    def __init__(self, session: Any):
+        self.session, self.shapes = session, []
+
+    def __call__(self, batch: Any) -> Any:
+        self.shapes.append(tuple(batch.shape))
+        return self.session(batch)
+
+
+@pytest.mark.slow
+@needs_rapidocr
+@pytest.mark.parametrize(("batch", "expected"), [(1, [(1, 3, 48, 320), (1, 3, 48, 960)]), (6, [(2, 3, 48, 960)])])
+def test_one_box_per_call_pads_a_short_box_to_320_not_to_the_widest_box(batch: int, expected: list[tuple[int, ...]]):
+    import numpy as np
+
+    from orchestrator.workers.receipts.ocr_backends.rapidocr import build_engine
+
+    short, long = np.full((24, 48, 3), 255, np.uint8), np.full((24, 480, 3), 255, np.uint8)  # "7.00"; a long line
+    with use_settings(Settings(ocr_rec_batch=batch)):
+        engine = build_engine(engine_options())
+    engine.text_rec.session = spy = _Shapes(engine.text_rec.session)
+    found, _elapsed = engine.text_rec([short, long])
+    assert spy.shapes == expected and len(found) == 2
+
+
+@pytest.mark.slow
+@needs_rapidocr
+def test_the_profile_compares_settings_on_the_same_images_and_checks_the_fields():
+    from orchestrator.bench.ocr import BEFORE, NOW, profile_rapidocr
+
+    with use_settings(Settings()):
+        report = profile_rapidocr([CAFE], {"before": BEFORE, "now": NOW})
+    before, now = report["rows"]
+    assert (before["config"], before["speedup"], before["cpu_speedup"]) == ("before", 1.0, 1.0)
+    assert (before["same_fields"], before["same_text"], before["text_similarity"]) == (1.0, 1.0, 1.0)
+    assert now["options"]["memory_arena"] is True and before["options"]["memory_arena"] is False
+    assert now["speedup"] == pytest.approx(before["wall_s"] / now["wall_s"], rel=0.02)
+    for row in (before, now):
+        assert row["det_s"] > 0 and row["rec_s"] > 0 and row["cpu_s"] > 0 and row["cls_s"] == 0.0
+        assert row["other_s"] == pytest.approx(row["wall_s"] - row["det_s"] - row["rec_s"], abs=0.002)
+    assert (now["same_fields"], now["same_text"]) == (1.0, 1.0)  # the arena changes where buffers live, not the text
+    (size,) = report["by_size"]
+    assert size["boxes"] > 10 and size["det_s_last"] > 0
+    assert (report["first"], report["last"]) == ("before", "now")
+
+
+def test_the_profile_needs_images_and_settings():
+    from orchestrator.bench.ocr import profile_rapidocr
+
+    with pytest.raises(ValueError, match="at least one image"):
+        profile_rapidocr([], None)
+
+
+@pytest.mark.slow
+@needs_rapidocr
+def test_bench_receipts_json_reports_rapidocr_before_and_now_with_ratios(tmp_path: Path):
+    shutil.copy(CAFE, tmp_path / "cafe.png")
+    shutil.copy(EXAMPLES / "receipts" / "cafe.txt", tmp_path / "cafe.txt")
+    args = ["bench", "receipts", "--dir", str(tmp_path), "--images", "1", "--ocr", "rapidocr", "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert [row["backend"] for row in figures["ocr"]] == ["rapidocr"]
+    before, now, one = figures["rapidocr_settings"]["rows"]
+    assert (before["config"], now["config"], one["options"]["rec_batch_num"]) == ("before", "now", 1)
+    assert before["speedup"] == 1.0 and now["speedup"] > 0 and now["cpu_speedup"] > 0 and one["cpu_speedup"] > 0
+    assert now["same_text"] == 1.0 and one["same_fields"] == 1.0
