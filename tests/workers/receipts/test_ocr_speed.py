@@ -152,3 +152,13 @@ def test_bench_receipts_json_reports_rapidocr_before_and_now_with_ratios(tmp_pat
     assert (before["config"], now["config"], one["options"]["rec_batch_num"]) == ("before", "now", 1)
     assert before["speedup"] == 1.0 and now["speedup"] > 0 and now["cpu_speedup"] > 0 and one["cpu_speedup"] > 0
     assert now["same_text"] == 1.0 and one["same_fields"] == 1.0
+
+
+def test_a_session_that_does_not_name_its_model_file_is_kept_as_built():
+    from orchestrator.workers.receipts.ocr_backends.rapidocr import _cpu_session
+
+    class _FromBytes:  # an onnxruntime session loaded from bytes has no model path to rebuild from
+        _model_path = None
+
+    built = _FromBytes()
+    assert _cpu_session(built, 1) is built

@@ -105,7 +105,14 @@ def _sessions(engine: Any, *, with_classifier: bool) -> list[Any]:
 
 
 def _cpu_session(session: Any, threads: int) -> Any:
-    """`session`'s model in a new CPU session: rapidocr's options with the memory arena on."""
+    """`session`'s model in a new CPU session: rapidocr's options with the memory arena on.
+
+    `session` itself when it does not say which model file it loaded (an onnxruntime without
+    ``_model_path``, or a model loaded from bytes): the engine then reads exactly as rapidocr built it.
+    """
+    model_path = getattr(session, "_model_path", None)
+    if not isinstance(model_path, str | Path):
+        return session
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -118,7 +125,7 @@ def _cpu_session(session: Any, threads: int) -> Any:
     if threads != 1:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     provider = ("CPUExecutionProvider", {"arena_extend_strategy": "kSameAsRequested"})
-    return ort.InferenceSession(session._model_path, sess_options=options, providers=[provider])
+    return ort.InferenceSession(model_path, sess_options=options, providers=[provider])
 
 
 class RapidOcrBackend:
