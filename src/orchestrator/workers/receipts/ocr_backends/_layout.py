@@ -31,7 +31,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.rules.models import OcrLine
-from orchestrator.rules.receipt._summary import money_only
 
 NEIGHBOURHOOD = 3.0
 """How far (in text heights) above and below a box the tilts that give its row's slope are taken from."""
@@ -195,6 +194,10 @@ _CODE_RE = re.compile(r"^[^\w\s]?[A-Za-z]{1,2}[^\w\s]?$|^[^\w\s]$")
 
 def _is_amount(text: str) -> bool:
     """An amount, or a code printed beside one: a tax code (``T``, ``SR``, ``*``), a currency (``RM``)."""
+    # Imported here: the OCR package is imported by `orchestrator tools` and `validate`, which must not
+    # load the receipt parser (tests/test_startup.py); rows are only built once an image has been read.
+    from orchestrator.rules.receipt._summary import money_only
+
     return money_only(text) is not None or bool(_CODE_RE.match(text.strip()))
 
 
