@@ -51,6 +51,7 @@ from orchestrator.rules.receipt.confidence import (
     field_confidence,
     shipped_weights,
 )
+from orchestrator.rules.receipt.layout_model import LayoutModel
 from orchestrator.rules.receipt.lexicon import Lexicon, learn_lexicon
 from orchestrator.rules.receipt.parse import parse_with_evidence
 
@@ -61,6 +62,7 @@ __all__ = [
     "assign_folds",
     "evaluate_folds",
     "fit_weights",
+    "fold_layout_models",
     "fold_lexicons",
     "label_texts",
     "load_labelled",
@@ -325,6 +327,7 @@ async def evaluate_folds(
     threshold: float = 0.9,
     layout: bool = False,
     lexicon: bool = True,
+    agreement: bool = True,
 ) -> FoldReport:
     """Evaluate the parser on `k` vendor-held-out folds of the labelled receipts in `folder`.
 
@@ -341,6 +344,10 @@ async def evaluate_folds(
         threshold: the total confidence below which a receipt is escalated.
         layout: read the header with a line-layout model trained, for each fold, on the other folds'
             receipts (``orchestrator.evaluation.train_layout``); without it the keyword rules alone.
+        lexicon: repair the header with a lexicon learned, for each fold, from the other folds' labels.
+        agreement: train that per-fold layout model even without `layout`, and give the merchant's and the
+            address's confidence its agreement with the rules' header (as the shipped model does for users);
+            False leaves the layout evidence "absent" (and needs no model training).
 
     Raises:
         ValueError: fewer vendors than folds, or no labelled receipts.
@@ -362,8 +369,8 @@ async def evaluate_folds(
         words = lexicons[fold_of[receipt.id]]
         parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=words, lines=lines)
         items.append(Parsed(receipt, fold_of[receipt.id], parsed, found, text, lines))
-    if layout:
-        items = _with_layout(items, k, lexicons)
+    if layout or agreement:
+        items = _with_layout(items, k, lexicons, read_header=layout)
 
     per_fold: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
@@ -473,23 +480,44 @@ def fold_lexicons(labelled: Sequence[LabelledReceipt], fold_of: dict[str, int], 
     return out
 
 
-def _with_layout(items: list[Parsed], k: int, lexicons: Sequence[Lexicon | None]) -> list[Parsed]:
-    """Each receipt parsed again with a layout model trained on the other folds' receipts only."""
-    from orchestrator.evaluation.train_layout import receipt_rows, train
-
-    rows = [receipt_rows(item.text, item.receipt.truth, _boxes(item.lines)) for item in items]
+def _with_layout(
+    items: list[Parsed], k: int, lexicons: Sequence[Lexicon | None], *, read_header: bool = True
+) -> list[Parsed]:
+    """Each receipt parsed again with a layout model trained on the other folds' receipts only: reading the
+    header with it (`read_header`), or only asking it how much it agrees with the rules' header (the
+    merchant's and address's confidence evidence)."""
     out = list(items)
-    for fold in range(k):
-        features = [row for item, (x, _) in zip(items, rows, strict=True) if item.fold != fold for row in x]
-        labels = [label for item, (_, y) in zip(items, rows, strict=True) if item.fold != fold for label in y]
-        model = train(features, labels, trained_on=f"folds != {fold}")
+    for fold, model in enumerate(fold_layout_models(items, k)):
         for index, item in enumerate(items):
             if item.fold == fold:
                 parsed, found = parse_with_evidence(
-                    item.text, ConfidenceWeights(), layout=model, lexicon=lexicons[fold], lines=item.lines
+                    item.text,
+                    ConfidenceWeights(),
+                    layout=model if read_header else None,
+                    lexicon=lexicons[fold],
+                    lines=item.lines,
+                    agreement_layout=model,
                 )
                 out[index] = replace(item, parsed=parsed, evidence=found)
     return out
+
+
+def fold_layout_models(items: Sequence[Parsed], k: int) -> list[LayoutModel | None]:
+    """For each fold, a line-layout model trained on the other folds' receipts only (their texts, with the
+    OCR lines' boxes where read); None for a fold whose other folds label no line of some class (too few
+    receipts to train on)."""
+    from orchestrator.evaluation.train_layout import receipt_rows, train
+
+    rows = [receipt_rows(item.text, item.receipt.truth, _boxes(item.lines)) for item in items]
+    models: list[LayoutModel | None] = []
+    for fold in range(k):
+        features = [row for item, (x, _) in zip(items, rows, strict=True) if item.fold != fold for row in x]
+        labels = [label for item, (_, y) in zip(items, rows, strict=True) if item.fold != fold for label in y]
+        try:
+            models.append(train(features, labels, trained_on=f"folds != {fold}"))
+        except ValueError:  # a class no line of the other folds has
+            models.append(None)
+    return models
 
 
 def _boxes(lines: Sequence[OcrLine] | None) -> list[list[float] | None] | None:

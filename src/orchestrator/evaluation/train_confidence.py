@@ -7,7 +7,10 @@
 Every labelled receipt of every folder is parsed from its provided text and, with ``--ocr``, from the
 OCR of its image too (read through the OCR cache); each field's evidence and whether the parse got the
 field right become one training sample, and one logistic model per field is fitted on all of them
-(``fit_weights``). Evaluation never uses these weights on the receipts they were fitted on:
+(``fit_weights``). Each parse reads the header with a layout model and a lexicon trained on the other
+folds' receipts (vendor-held-out), so the layout model's agreement with the rules, part of the merchant's
+and address's evidence, is as unsure on these receipts as the shipped model's is on a user's.
+Evaluation never uses these weights on the receipts they were fitted on:
 ``orchestrator eval receipts --folds K`` refits them on the other folds for each held-out fold.
 The data card is ``rules/data/receipt_confidence.md``.
 """
@@ -19,6 +22,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.evaluation.ocr_cache import OcrCache, merged, raw_backend
@@ -26,38 +30,68 @@ from orchestrator.evaluation.receipt_folds import (
     LabelledReceipt,
     Parsed,
     _samples,
+    assign_folds,
     fit_weights,
+    fold_layout_models,
+    fold_lexicons,
     load_labelled,
 )
 from orchestrator.evaluation.receipts import _image_for
+from orchestrator.rules.models import OcrLine, ParsedReceipt
 from orchestrator.rules.receipt.confidence import ConfidenceWeights
 from orchestrator.rules.receipt.parse import parse_with_evidence
 
+FOLDS = 5
+"""The layout model and header lexicon each parse sees are trained on the other folds' receipts (vendors)."""
+
 
 async def collect(
-    folders: Sequence[Path], ocr: str | None, cache_dir: Path | None, *, cached_only: bool = False
+    folders: Sequence[Path], ocr: str | None, cache_dir: Path | None, *, cached_only: bool = False, k: int = FOLDS
 ) -> list[Parsed]:
-    """Parse every labelled receipt (provided text, and OCR text with `ocr`), with its evidence.
+    """Parse every labelled receipt (provided text, and OCR text with its lines' boxes with `ocr`), with its
+    evidence.
 
+    Each receipt is parsed as a user's receipt is (the header read with the rules and a layout model, the
+    header repaired with a lexicon) but with a layout model and lexicon trained on the other `k` folds'
+    receipts only (vendor-held-out, all folders together): the shipped model has seen every labelled
+    receipt, so its probabilities on them would be over-confident and so would weights fitted on them.
     With `cached_only`, images whose OCR is not in the cache yet are left out (no OCR is run).
     """
     cache = None
     if ocr:
         key, backend = raw_backend(ocr)
         cache = OcrCache(backend, key, cache_dir)
-    parsed: list[Parsed] = []
+    receipts: list[LabelledReceipt] = []
+    reads: list[tuple[LabelledReceipt, str, list[OcrLine] | None]] = []
     for folder in folders:
-        receipts: list[LabelledReceipt] = load_labelled(folder)
-        for receipt in receipts:
-            texts = [(folder / f"{receipt.id}.txt").read_text(encoding="utf-8")]
+        mine = [replace(r, id=f"{folder.name}/{r.id}") for r in load_labelled(folder)]
+        for receipt, original in zip(mine, load_labelled(folder), strict=True):
+            receipts.append(receipt)
+            reads.append((receipt, (folder / f"{original.id}.txt").read_text(encoding="utf-8"), None))
             if cache is not None:
-                image = _image_for(folder, receipt.id)
+                image = _image_for(folder, original.id)
                 read = cache.get(image) if cached_only else await cache.read(image)
                 if read is not None:
-                    texts.append(merged(read).text)
-            for text in texts:
-                result, found = parse_with_evidence(text, ConfidenceWeights())
-                parsed.append(Parsed(receipt, 0, result, found, text))
+                    ocr_read = merged(read)
+                    reads.append((receipt, ocr_read.text, list(ocr_read.lines)))
+    if not receipts:
+        return []
+    fold_of = assign_folds({r.id: r.vendor for r in receipts}, k)
+    lexicons = fold_lexicons(receipts, fold_of, k)
+    first = [Parsed(r, fold_of[r.id], ParsedReceipt(), {}, text, lines) for r, text, lines in reads]
+    models = fold_layout_models(first, k)
+    parsed: list[Parsed] = []
+    for item in first:
+        model = models[item.fold]
+        result, found = parse_with_evidence(
+            item.text,
+            ConfidenceWeights(),
+            layout=model,
+            lexicon=lexicons[item.fold],
+            lines=item.lines,
+            agreement_layout=model,
+        )
+        parsed.append(replace(item, parsed=result, evidence=found))
     return parsed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.rules.models import ParsedReceipt
 from orchestrator.rules.receipt.confidence import (
     FEATURES,
     ConfidenceWeights,
@@ -12,6 +13,7 @@ from orchestrator.rules.receipt.confidence import (
     field_confidence,
     shipped_weights,
 )
+from orchestrator.rules.receipt.layout_model import LayoutModel
 from orchestrator.rules.receipt.parse import parse_with_evidence
 
 
@@ -109,3 +111,56 @@ def test_the_shipped_weights_cover_every_field_and_rank_confirmed_totals_above_c
     unconfirmed = confidence("SHOP\nTEA 2.00\nRICE 3.00\nTOTAL 9.99")
     contradicted = confidence("SHOP\nTEA 2.00\nSubtotal 26.16\nTax 2.49\nTOTAL 13.00")
     assert confirmed > unconfirmed > contradicted
+
+
+# --- the layout model's agreement with the rules' header ------------------------------------------------------
+
+HEADER = "KEDAI MAJU SDN BHD\nNO 12, JALAN BUKIT 3\n81300 SKUDAI JOHOR\nTEA 2.00\nTOTAL 2.00"
+
+
+def test_agreement_is_the_models_probability_of_the_lines_a_field_was_read_from() -> None:
+    from orchestrator.rules.receipt.layout_model import agreement
+
+    lines = ["KEDAI MAJU SDN BHD", "NO 12, JALAN BUKIT 3", "81300 SKUDAI JOHOR"]
+    probabilities = [
+        {"company": 0.9, "address": 0.1, "other": 0.0},
+        {"company": 0.1, "address": 0.7, "other": 0.2},
+        {"company": 0.0, "address": 0.5, "other": 0.5},
+    ]
+    assert agreement(lines, probabilities, "KEDAI MAJU SDN BHD", "company") == pytest.approx(0.9)
+    address = "NO 12, JALAN BUKIT 3 81300 SKUDAI JOHOR"
+    assert agreement(lines, probabilities, address, "address") == pytest.approx(0.6)
+    assert agreement(lines, probabilities, None, "company") == 0.0
+    assert agreement(lines, probabilities, "A NAME ON NO LINE", "company") == 0.0
+
+
+def header_evidence(
+    layout: LayoutModel | None, agreement_layout: LayoutModel | None = None
+) -> tuple[ParsedReceipt, dict[str, float], dict[str, float]]:
+    parsed, found = parse_with_evidence(
+        HEADER, ConfidenceWeights(), layout=layout, lexicon=None, agreement_layout=agreement_layout
+    )
+    merchant = dict(zip(FEATURES["merchant"], found["merchant"], strict=True))
+    address = dict(zip(FEATURES["address"], found["address"], strict=True))
+    return parsed, merchant, address
+
+
+def test_without_a_layout_model_the_evidence_says_so() -> None:
+    _, merchant, address = header_evidence(layout=None)
+    assert merchant["layout_absent"] == 1.0 and merchant["layout_company"] == 0.0
+    assert address["layout_absent"] == 1.0 and address["layout_address"] == 0.0
+
+
+def test_a_model_asked_only_for_agreement_leaves_the_rules_header_and_scores_it() -> None:
+    from orchestrator.rules.receipt.layout_model import shipped_layout_model
+
+    model = shipped_layout_model()
+    assert model is not None
+    rules, _, _ = header_evidence(layout=None)
+    scored, merchant, address = header_evidence(layout=None, agreement_layout=model)
+    assert scored.merchant == rules.merchant == "KEDAI MAJU SDN BHD"
+    assert scored.address == rules.address
+    assert merchant["layout_absent"] == 0.0 and address["layout_absent"] == 0.0
+    # The shipped model reads a legal company name on the first line as the company, the street below as address.
+    assert merchant["layout_company"] > 0.5
+    assert address["layout_address"] > 0.5

@@ -6,7 +6,8 @@ sum, what was paid, the same amount printed again, the tax breakdown table; how 
 or only nearly (a misread digit); amounts that rule it out (a tax as big as it, a subtotal above it);
 another labelled total the numbers confirm instead; a cash rounding; the label's strength. For the date,
 whether a DATE label names it and how many other dates the receipt prints; for the header, whether a
-registered company name, a postcode or a street word was found, and where.
+registered company name, a postcode or a street word was found, and where, and how much the line-layout
+model agrees: its company (address) probability of the lines the rules read the merchant (address) from.
 
 A logistic model per field turns the evidence into a probability. Its weights are fitted on labelled
 receipts (``orchestrator.evaluation.train_confidence``; vendor-held-out folds when evaluating, every
@@ -60,8 +61,17 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "table_disagrees",
     ),
     "date": ("found", "labelled", "other_dates", "ambiguous", "in_header"),
-    "merchant": ("found", "legal_name", "first_line", "upper_case", "short", "address_found"),
-    "address": ("found", "postcode", "street_word", "words", "long"),
+    "merchant": (
+        "found",
+        "legal_name",
+        "first_line",
+        "upper_case",
+        "short",
+        "address_found",
+        "layout_company",
+        "layout_absent",
+    ),
+    "address": ("found", "postcode", "street_word", "words", "long", "layout_address", "layout_absent"),
 }
 """The evidence each field's confidence is computed from, in the order the weights file uses."""
 
@@ -89,6 +99,10 @@ class ReadSummary:
     merchant_index: int | None
     address: str | None
     date: str | None
+    layout_company: float | None = None
+    """The layout model's company probability of the merchant's lines (None: no layout model)."""
+    layout_address: float | None = None
+    """The layout model's address probability of the address's lines (None: no layout model)."""
 
 
 def _total_evidence(read: ReadSummary) -> list[float]:
@@ -235,7 +249,14 @@ def _merchant_evidence(read: ReadSummary) -> list[float]:
         float(bool(letters) and all(ch.isupper() for ch in letters)),
         float(len(name) <= 6),
         float(read.address is not None),
+        *_layout(read.layout_company),
     ]
+
+
+def _layout(probability: float | None) -> list[float]:
+    """[the layout model's probability that the field's lines are that field, no layout model]: without a
+    model the probability reads 0 and the second feature 1, so fitted weights treat "absent" on its own."""
+    return [0.0, 1.0] if probability is None else [probability, 0.0]
 
 
 def _address_evidence(read: ReadSummary) -> list[float]:
@@ -248,6 +269,7 @@ def _address_evidence(read: ReadSummary) -> list[float]:
         float(bool(_STREET_RE.search(address))),
         min(len(address.split()), 20) / 20,
         float(len(address) > 40),
+        *_layout(read.layout_address),
     ]
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "Box",
     "LayoutModel",
     "box_features",
+    "agreement",
     "header_from_model",
     "line_features",
     "shipped_layout_model",
@@ -318,11 +319,13 @@ def _run(probabilities: list[dict[str, float]], name: str, at: float, start: int
 
 def header_from_model(
     lines: Sequence[str], model: LayoutModel, rules: Header, boxes: Sequence[Box | None] | None = None
-) -> tuple[Header, list[str]]:
+) -> tuple[Header, list[str], list[dict[str, float]]]:
     """The header as the model reads it, falling back to the rules' merchant/address where it finds none.
 
-    `boxes` are the lines' OCR boxes when known (aligned with `lines`). Returns the header and what each
-    field's answer came from (``"model"`` or ``"rules"``, per field).
+    `boxes` are the lines' OCR boxes when known (aligned with `lines`). Returns the header, what each
+    field's answer came from (``"model"`` or ``"rules"``, per field) and the model's class probabilities of
+    each header line (the first :data:`HEADER_LINES`; the confidence reads the model's agreement with the
+    header from them, see :func:`agreement`).
     """
     limit = min(len(lines), HEADER_LINES)
     probabilities = model.classify(lines, rules, boxes, limit)
@@ -338,4 +341,15 @@ def header_from_model(
             address = " ".join(line.strip() for line in lines[found[0] : found[1] + 1])
             used[1] = "model"
     # Where the items start stays the rules' call: the model only fills in what the rules did not find.
-    return Header(merchant=merchant or None, address=address or None, last=rules.last), used
+    return Header(merchant=merchant or None, address=address or None, last=rules.last), used, probabilities
+
+
+def agreement(lines: Sequence[str], probabilities: Sequence[dict[str, float]], name: str | None, label: str) -> float:
+    """How much the model agrees that `name` (a header field read from `lines`) is a `label` ("company",
+    "address"): the mean of that class's probability over the header lines `name` was read from (lines of
+    which it is made, within the lines `probabilities` covers); 0 when none is (a name the model cannot see).
+    """
+    if not name:
+        return 0.0
+    mine = [p[label] for line, p in zip(lines, probabilities, strict=False) if line.strip() and line.strip() in name]
+    return sum(mine) / len(mine) if mine else 0.0

@@ -37,7 +37,7 @@ from orchestrator.rules.receipt._items import find_items
 from orchestrator.rules.receipt._labels import TOTAL_TIER, Label, classify_lines
 from orchestrator.rules.receipt._summary import Summary, summarize
 from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
-from orchestrator.rules.receipt.layout_model import LayoutModel, header_from_model, shipped_layout_model
+from orchestrator.rules.receipt.layout_model import LayoutModel, agreement, header_from_model, shipped_layout_model
 from orchestrator.rules.receipt.lexicon import Lexicon, repair_header, shipped_lexicon
 
 __all__ = ["ReceiptLike", "check_lines", "parse_receipt_text", "parse_with_evidence", "receipt_from_answer"]
@@ -91,6 +91,7 @@ def parse_with_evidence(
     lexicon: Lexicon | None | Literal["shipped"] = "shipped",
     *,
     lines: Sequence[OcrLine] | None = None,
+    agreement_layout: LayoutModel | None = None,
 ) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     """:func:`parse_receipt_text`, plus the evidence each field's confidence came from (see ``_confidence``).
 
@@ -106,6 +107,9 @@ def parse_with_evidence(
             name-like line set like body text gives way to a centred or large one just below it; the
             layout model gets box features; see ``_header.read_header``). Without them, or when no line
             has a box, the text alone is read.
+        agreement_layout: with `layout` None, a layout model asked only how much it agrees with the rules'
+            merchant and address (confidence evidence; the header stays the rules'). With a `layout`, that
+            model's own probabilities are the agreement; with neither, the evidence says "no layout model".
 
     Raises:
         ValueError: `lines` do not match the text's lines (another count, or another text).
@@ -113,7 +117,7 @@ def parse_with_evidence(
     # NFKC folds full-width OCR output ("（", "：", "１") and "№" into plain characters.
     lines_text = [_fold(line) for line in text.splitlines() if line.strip()]
     boxes = _aligned_boxes(lines_text, lines) if lines is not None else None
-    return _parse(lines_text, boxes, weights, layout, lexicon)
+    return _parse(lines_text, boxes, weights, layout, lexicon, agreement_layout)
 
 
 def check_lines(text: str, lines: Sequence[OcrLine]) -> None:
@@ -154,6 +158,7 @@ def _parse(
     weights: ConfidenceWeights | None,
     layout: LayoutModel | None | Literal["shipped"],
     lexicon: Lexicon | None | Literal["shipped"],
+    agreement_layout: LayoutModel | None = None,
 ) -> tuple[ParsedReceipt, dict[str, list[float]]]:
     if not lines:
         empty = ParsedReceipt(confidence=0.0, issues=["empty text: nothing to parse"])
@@ -169,8 +174,11 @@ def _parse(
         purchase_date = choose_date(top, dayfirst=resolve_dayfirst(top, default=dayfirst))
     header = read_header(top, boxes)
     model = shipped_layout_model() if layout == "shipped" else layout
+    probabilities: list[dict[str, float]] | None = None
     if model is not None:
-        header, _ = header_from_model(top, model, header, boxes)
+        header, _, probabilities = header_from_model(top, model, header, boxes)
+    elif agreement_layout is not None:
+        probabilities = agreement_layout.classify(top, header, boxes, min(len(top), HEADER_LINES))
     minor = minor_unit(lines, currency)
     summary = summarize(lines, labels, minor)
     start = header.last + 1 if header.last is not None else 0
@@ -205,6 +213,8 @@ def _parse(
             merchant_index=_line_of(top, header.merchant),
             address=header.address,
             date=iso_date,
+            layout_company=None if probabilities is None else agreement(top, probabilities, header.merchant, "company"),
+            layout_address=None if probabilities is None else agreement(top, probabilities, header.address, "address"),
         )
     )
     receipt = ParsedReceipt(
