@@ -9,7 +9,8 @@ import pytest
 
 from orchestrator.evaluation import ReceiptEvalReport, evaluate_receipts
 from orchestrator.evaluation.receipts import expected_wildreceipt_total, normalize_text
-from orchestrator.rules.models import LineItem, ParsedReceipt
+from orchestrator.rules.models import LineItem, OcrLine, OcrResult, ParsedReceipt
+from orchestrator.rules.receipt.parse import parse_receipt_text
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +22,7 @@ def write(folder: Path, receipt: str, truth: dict[str, object], text: str = "") 
 
 
 def always(parsed: ParsedReceipt):
-    def parser(text: str) -> ParsedReceipt:
+    def parser(text: str, lines: object = None) -> ParsedReceipt:
         return parsed
 
     return parser
@@ -113,6 +114,27 @@ async def test_an_ocr_function_reads_the_image_instead_of_the_text(tmp_path: Pat
 
     report = await evaluate_receipts(tmp_path, read_text=ocr)
     assert seen == [tmp_path / "a.jpg"]
+    assert report.fields == {"company": 1.0, "total": 1.0}
+
+
+async def test_a_whole_ocr_result_gives_the_parser_the_lines_boxes_too(tmp_path: Path):
+    write(tmp_path, "a", {"company": "ACME", "date": "", "address": "", "total": "5.00"}, text="not this")
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8")
+    lines = [
+        OcrLine(text="ACME", confidence=0.9, box=[10, 10, 60, 30]),
+        OcrLine(text="TOTAL 5.00", confidence=0.9, box=[10, 40, 90, 60]),
+    ]
+    given: list[object] = []
+
+    async def ocr(path: Path) -> OcrResult:
+        return OcrResult(text="ACME\nTOTAL 5.00", lines=lines, backend="test", source=str(path))
+
+    def parser(text: str, lines: object = None) -> ParsedReceipt:
+        given.append(lines)
+        return parse_receipt_text(text, lines)  # type: ignore[arg-type]
+
+    report = await evaluate_receipts(tmp_path, read_text=ocr, parser=parser)
+    assert given == [lines]
     assert report.fields == {"company": 1.0, "total": 1.0}
 
 

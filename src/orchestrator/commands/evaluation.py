@@ -100,8 +100,7 @@ def receipts(
             """The OCR result as the pipeline sees it: rows merged, each with its box."""
             return merged(await ocr_cache.read(path))
 
-        async def read_text(path: Path) -> str:
-            return merged(await ocr_cache.read(path)).text
+        read_text = read_ocr  # the parser gets the lines' boxes too, as in the pipeline
 
     if cascade:
         from orchestrator.commands._receipt_reports import run_cascade

@@ -33,24 +33,33 @@ import inspect
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from orchestrator.rules.models import ParsedReceipt
+from orchestrator.rules.models import OcrLine, OcrResult, ParsedReceipt
 from orchestrator.rules.receipt import date_readings, parse_amount
 from orchestrator.rules.receipt.parse import parse_receipt_text
 
 logger = logging.getLogger(__name__)
 
 Layout = Literal["sroie", "wildreceipt", "mixed", "empty"]
-ReadText = Callable[[Path], Awaitable[str]]
-Parser = Callable[[str], ParsedReceipt | Awaitable[ParsedReceipt]]
+ReadText = Callable[[Path], Awaitable[str | OcrResult]]
+"""An OCR function: an image's text, or its whole OCR result (text and lines with their boxes)."""
+
+
+class Parser(Protocol):
+    """A receipt parser under test: the text, and the OCR lines with their boxes when the image was read."""
+
+    def __call__(
+        self, text: str, lines: Sequence[OcrLine] | None = None, /
+    ) -> ParsedReceipt | Awaitable[ParsedReceipt]: ...
+
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 DEFAULT_MAX_MISSES = 30
@@ -243,14 +252,17 @@ def receipt_ids(folder: Path) -> list[str]:
     return sorted(p.name[: -len(".json")] for p in folder.glob("*.json") if not p.name.endswith(".box.json"))
 
 
-async def _read(folder: Path, receipt: str, read_text: ReadText | None) -> str:
+async def _read(folder: Path, receipt: str, read_text: ReadText | None) -> tuple[str, list[OcrLine] | None]:
     if read_text is None:
-        return (folder / f"{receipt}.txt").read_text(encoding="utf-8")
-    return await read_text(_image_for(folder, receipt))
+        return (folder / f"{receipt}.txt").read_text(encoding="utf-8"), None
+    read = await read_text(_image_for(folder, receipt))
+    if isinstance(read, OcrResult):
+        return read.text, list(read.lines)
+    return read, None
 
 
-async def _parse(parser: Parser, text: str) -> ParsedReceipt:
-    result = parser(text)
+async def _parse(parser: Parser, text: str, lines: list[OcrLine] | None) -> ParsedReceipt:
+    result = parser(text) if lines is None else parser(text, lines)
     if inspect.isawaitable(result):
         return await result
     return result
@@ -299,8 +311,9 @@ async def evaluate_receipts(
 
     Args:
         folder: A folder of ``<id>.json`` labels (SROIE or WildReceipt layout) with ``<id>.txt`` or images.
-        read_text: An OCR function (image path -> text). Without it the provided ``<id>.txt`` is read;
-            with it ``<id>.jpg`` (or another image suffix) is read through it.
+        read_text: An OCR function (image path -> text, or the whole OCR result, whose lines' boxes the
+            parser is then given too, as the pipeline gives them). Without it the provided ``<id>.txt`` is
+            read; with it ``<id>.jpg`` (or another image suffix) is read through it.
         limit: Score only the first `limit` receipts (sorted by id).
         ids: Score only these receipt ids.
         parser: The parser under test, sync or async; the keyword parser by default.
@@ -324,7 +337,7 @@ async def evaluate_receipts(
         if layout is None:
             logger.warning("skipping %s: not a SROIE or WildReceipt label file", receipt)
             continue
-        parsed = await _parse(parser, await _read(folder, receipt, read_text))
+        parsed = await _parse(parser, *await _read(folder, receipt, read_text))
         layouts.add(layout)
         n += 1
         if layout == "sroie":
