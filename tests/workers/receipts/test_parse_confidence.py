@@ -32,11 +32,37 @@ def test_readings_that_agree_to_the_cent_count_as_exact() -> None:
 
 
 def test_a_total_a_cent_off_every_other_reading_is_a_near_miss() -> None:
-    # OCR misread the total's last digit: subtotal + tax and the cash paid both say 112.45.
-    text = "SHOP\nSub Total 106.10\nTotal GST 6.37\nRounding -0.02\nTotal 112.46\nCASH 112.45\nChange 0.00"
+    # OCR misread the total's last digit: subtotal + tax + rounding says 112.45 (one reading: not overruled).
+    text = "SHOP\nSub Total 106.10\nTotal GST 6.37\nRounding -0.02\nTotal 112.46"
     found = total_evidence(text)
     assert found["exact_readings"] == 0.0
     assert found["near_only"] == 1.0
+
+
+def test_two_readings_that_agree_overrule_a_total_one_digit_away() -> None:
+    # Subtotal + tax + rounding and the cash paid both say 112.45: the printed 112.46 is a misread digit.
+    text = "SHOP\nSub Total 106.10\nTotal GST 6.37\nRounding -0.02\nTotal 112.46\nCASH 112.45\nChange 0.00"
+    parsed, _ = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=None)
+    assert parsed.total == 112.45
+    assert any("printed as 112.46" in issue and "misread digit" in issue for issue in parsed.issues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # More than one digit away from what the readings agree on: a different total, not a misread one.
+        "SHOP\nSub Total 106.10\nTotal GST 6.37\nRounding -0.02\nTotal 118.46\nCASH 112.45\nChange 0.00",
+        # Only one reading (the subtotal) disagrees with the printed total.
+        "SHOP\nSub Total 106.10\nTotal GST 6.37\nRounding -0.02\nTotal 112.46\nCASH 200.00\nChange 87.00",
+        # The printed total is confirmed by a reading (the cash paid): it stays.
+        "SHOP\nTEA 112.45\nSub Total 112.45\nTotal 112.46\nCASH 112.46\nChange 0.00",
+    ],
+)
+def test_the_printed_total_stays_unless_two_readings_agree_one_digit_away(text: str) -> None:
+    parsed, _ = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=None)
+    printed = float(text.split("Total ")[-1].split("\n")[0])
+    assert parsed.total == printed
+    assert not any("misread digit" in issue for issue in parsed.issues)
 
 
 def test_a_tax_bigger_than_the_total_rules_the_total_out() -> None:

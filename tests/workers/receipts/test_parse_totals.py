@@ -35,6 +35,9 @@ def lines(*rows: str) -> str:
         "SUMME",
         "Totaal",
         "lotal",
+        "Totsl",
+        "TOTEL",
+        "19:32:35 Total:",
     ],
 )
 def test_a_total_is_found_under_any_usual_label(label: str):
@@ -57,6 +60,9 @@ def test_a_total_is_found_under_any_usual_label(label: str):
         ("TOTAL SAVINGS", Label.DISCOUNT),
         ("CASHIER: ANNE", None),
         ("TAX INVOICE", None),
+        ("10:15 AM Cash", Label.TENDERED),
+        ("12:30 Table 5", None),
+        ("TOTES BAG", None),
     ],
 )
 def test_lines_that_are_not_the_total_are_told_apart(line: str, label: Label | None):

@@ -54,8 +54,9 @@ SUMMARY_LABELS = MONEY_LABELS - {Label.DISCOUNT} | {Label.COUNT, Label.TAX_SUMMA
 
 TOTAL_TIER = {Label.TOTAL_FINAL: 3, Label.TOTAL: 2, Label.AMOUNT: 1}
 
-# TOTAL and its OCR and abbreviated forms: T0TAL, TOTAI, TOTL, TTL, and LOTAL / IOTAL for a misread T.
-_T = r"(?:T[O0Q]T[A4]?[LI1]|TT[A4]?L|[IL1]OTAL)"
+# TOTAL and its OCR and abbreviated forms: T0TAL, TOTAI, TOTL, TTL, LOTAL / IOTAL for a misread T, and TOTSL /
+# TOTEL for a misread A (a thin-stroke A read as S or E; no English receipt word has that shape).
+_T = r"(?:T[O0Q]T[A4SE]?[LI1]|TT[A4]?L|[IL1]OTAL)"
 # The end of a label in a squashed line: the line ends, or its amount (or currency code) follows.
 _END = r"(?:RM|MYR|USD|EUR|GBP|SGD)?(?:\d|$)"
 _TAX_WORD = r"(?:TAX(?:ES)?|[G6]ST|VAT|HST|PST|QST|TVA|TVQ|TPS|IVA|MWST|SST|[SCIU]GST|UTGST|LIQTAX|BTW|USTR)"
@@ -146,6 +147,9 @@ _WORD_FOLD = (
 )
 
 
+_LEADING_TIME = re.compile(r"^\s*\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[AaPp][Mm])?\s+(?=[A-Za-z])")
+
+
 def squash(line: str) -> str:
     """Upper-case `line`, fold OCR digits inside words (T0TAL -> TOTAL) and keep only letters and digits."""
     text = line.upper()
@@ -164,8 +168,10 @@ def classify(line: str) -> Label | None:
     for label, pattern in _RULES:
         if pattern.search(squashed):
             return label
-    # "RM CASH": a currency code printed in front of the label; "16 BALANCE DUE": OCR debris.
-    unprefixed = re.sub(r"^(?:(?:RM|MYR|USD|US|EUR|GBP|SGD)(?=[A-Z]{4})|\d{1,4}(?=[A-Z]{4}))", "", squashed)
+    # "RM CASH": a currency code printed in front of the label; "16 BALANCE DUE": OCR debris; "19:32:35 Total:"
+    # a time printed on the same row (OCR reads the row as one line).
+    untimed = squash(_LEADING_TIME.sub("", line))
+    unprefixed = re.sub(r"^(?:(?:RM|MYR|USD|US|EUR|GBP|SGD)(?=[A-Z]{4})|\d{1,4}(?=[A-Z]{4}))", "", untimed)
     if unprefixed != squashed:
         return next((label for label, pattern in _RULES if pattern.search(unprefixed)), None)
     return None

@@ -189,7 +189,10 @@ def _parse(
     )
     if summary.total is None or summary.total_from_subtotal:
         _read_pointless_total(lines, labels, summary, adjustments, minor)
+    repaired = _repair_misread_digit(summary, items_sum, adjustments)
     outcome = check(items_sum, summary.subtotal, summary.total, adjustments)
+    if repaired:
+        outcome.issues.append(repaired)
     confidence = outcome.confidence
     mismatched = line_mismatches(items)
     if mismatched:
@@ -252,6 +255,49 @@ def _read_pointless_total(
             if value > 0 and agrees(summary.subtotal, value, adjustments):
                 summary.total, summary.total_index, summary.total_from_subtotal = value, index, False
                 return
+
+
+_EXACT = 0.005
+
+
+def _repair_misread_digit(summary: Summary, items_sum: float | None, adjustments: Adjustments) -> str | None:
+    """Take the amount two independent readings agree on, to the cent, over a printed total one digit away
+    from it that no reading confirms (OCR misread a digit: "Total 112.46", subtotal + tax + rounding 112.45,
+    cash 112.45, change 0.00). Returns the issue saying so, or None when the total stays.
+
+    Readings: the subtotal plus some of the printed adjustments, the items' sum plus them, and what was paid
+    (tendered minus change). One reading alone never overrules the printed total.
+    """
+    total = summary.total
+    if total is None or summary.total_from_subtotal:
+        return None
+    deltas = adjustments.variants()
+    readings: list[set[float]] = [
+        {round(base + delta, 2) for delta in deltas}
+        for base in (summary.subtotal, items_sum)
+        if base is not None
+    ]
+    if summary.paid is not None:
+        readings.append({round(summary.paid, 2)})
+    if any(abs(value - total) < _EXACT for reading in readings for value in reading):
+        return None  # a reading confirms the printed total
+    votes: dict[float, int] = {}
+    for reading in readings:
+        for value in reading:
+            votes[value] = votes.get(value, 0) + 1
+    agreed = [value for value, count in votes.items() if count >= 2 and _one_digit_apart(value, total)]
+    if len(agreed) != 1:
+        return None
+    summary.total = agreed[0]
+    return (
+        f"the total is printed as {total:.2f}, one digit away from {agreed[0]:.2f}, which two other readings "
+        "(subtotal and adjustments, items, amount paid) agree on: read as a misread digit"
+    )
+
+
+def _one_digit_apart(a: float, b: float) -> bool:
+    first, second = f"{a:.2f}", f"{b:.2f}"
+    return len(first) == len(second) and sum(x != y for x, y in zip(first, second, strict=True)) == 1
 
 
 def _line_of(lines: list[str], name: str | None) -> int | None:
