@@ -273,9 +273,7 @@ def _repair_misread_digit(summary: Summary, items_sum: float | None, adjustments
         return None
     deltas = adjustments.variants()
     readings: list[set[float]] = [
-        {round(base + delta, 2) for delta in deltas}
-        for base in (summary.subtotal, items_sum)
-        if base is not None
+        {round(base + delta, 2) for delta in deltas} for base in (summary.subtotal, items_sum) if base is not None
     ]
     if summary.paid is not None:
         readings.append({round(summary.paid, 2)})
