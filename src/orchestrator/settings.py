@@ -81,6 +81,12 @@ class Settings(BaseModel):
     ocr_onnx_threads: int = Field(
         default=1, ge=1, le=64, description="rapidocr: threads per ONNX session (documents run in parallel instead)"
     )
+    ocr_rec_model: str = Field(
+        default="ppocrv6",
+        min_length=1,
+        description="rapidocr: recognition model: ppocrv6 (PP-OCRv6 small, from the rapidocr package), ppocrv4 "
+        "(rapidocr-onnxruntime's own) or the path of a PaddleOCR recognition .onnx that lists its characters",
+    )
     ocr_rec_batch: int = Field(
         default=6, ge=1, le=64, description="rapidocr: text boxes per recognition call (1 is faster, reads other text)"
     )

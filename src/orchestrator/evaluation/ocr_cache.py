@@ -2,10 +2,11 @@
 
 A cached entry is the back-end's :class:`OcrResult` as JSON, under
 ``<root>/<backend key>/<sha256 of the file>.json``. The back-end key names the back-end *and* its
-configuration (``rapidocr-boxes-v3``: boxes unmerged, each with its tilt, no angle classifier; ``-batch1``
-when ``OCR_REC_BATCH`` recognises one box at a time instead of six, which reads slightly different text), so a
-change to how a back-end reads (downscaling, thresholds) never serves stale text. Writes go to a temporary file
-first and are
+configuration (``rapidocr-boxes-v4``: boxes unmerged, each with its tilt, no angle classifier, read by the
+PP-OCRv6 small recogniser; ``rapidocr-boxes-v3`` the same read by PP-OCRv4 (``OCR_REC_MODEL=ppocrv4``), and
+``rapidocr-boxes-v4-<hash>`` by a model file of one's own; ``-batch1`` when ``OCR_REC_BATCH`` recognises one
+box at a time instead of six, which reads slightly different text), so a change to how a back-end reads
+(the model, downscaling, thresholds) never serves stale text. Writes go to a temporary file first and are
 renamed into place, so a run cut short leaves no half-written entry. The default root is
 ``ORCHESTRATOR_HOME/cache/ocr``.
 
@@ -27,7 +28,7 @@ from orchestrator.rules.models import OcrResult
 from orchestrator.settings import current_settings
 from orchestrator.workers.receipts.ocr_backends import OcrBackend, RapidOcrBackend
 from orchestrator.workers.receipts.ocr_backends._layout import reading_order
-from orchestrator.workers.receipts.ocr_backends.rapidocr import DEFAULT_REC_BATCH
+from orchestrator.workers.receipts.ocr_backends.rapidocr import DEFAULT_REC_BATCH, REC_MODELS, recognition_model
 
 __all__ = ["OcrCache", "default_cache_dir", "merged", "raw_backend"]
 
@@ -53,9 +54,18 @@ def raw_backend(name: str) -> tuple[str, OcrBackend]:
     from orchestrator.workers.receipts.ocr import get_ocr_backend
 
     if name.strip().lower() == "rapidocr":
-        batch = current_settings().ocr_rec_batch  # a batch is padded to its widest box: it changes the text read
+        settings = current_settings()
+        batch = settings.ocr_rec_batch  # a batch is padded to its widest box: it changes the text read
         suffix = f"-batch{batch}" if batch != DEFAULT_REC_BATCH else ""
-        return f"rapidocr-boxes-v3{suffix}", RapidOcrBackend(merge_rows=False)
+        model = settings.ocr_rec_model.strip().lower()
+        if model == "ppocrv4":
+            base = "rapidocr-boxes-v3"
+        elif model in REC_MODELS:
+            base = "rapidocr-boxes-v4"
+        else:  # a model file of one's own: keyed by its content
+            path = recognition_model(settings.ocr_rec_model)
+            base = f"rapidocr-boxes-v4-{file_digest(path)[:12]}" if path is not None else "rapidocr-boxes-v3"
+        return f"{base}{suffix}", RapidOcrBackend(merge_rows=False)
     backend = get_ocr_backend(name)
     return f"{backend.name}-v1", backend
 

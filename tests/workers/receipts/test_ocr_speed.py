@@ -47,13 +47,45 @@ def test_a_bad_thread_count_or_batch_is_one_error_naming_the_variable(variable: 
         Settings.from_env({variable: value}, dotenv=None)
 
 
-def test_the_cache_key_names_the_reading_settings():
+def test_the_cache_key_names_the_reading_settings(tmp_path: Path):
     with use_settings(Settings()):
-        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v3"  # the memory arena reads the same text
+        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v4"  # the memory arena reads the same text
     with use_settings(Settings(ocr_rec_batch=1)):  # batches are padded to their widest box: other text
-        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v3-batch1"
+        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v4-batch1"
     with use_settings(Settings(ocr_onnx_threads=2)):  # threads change the speed, not the text
+        assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v4"
+    with use_settings(Settings(ocr_rec_model="ppocrv4")):  # the recogniser before: the cache it filled
         assert raw_backend("rapidocr")[0] == "rapidocr-boxes-v3"
+    own = tmp_path / "mine.onnx"
+    own.write_bytes(b"a model")
+    with use_settings(Settings(ocr_rec_model=str(own))):  # a file of one's own: keyed by its content
+        first = raw_backend("rapidocr")[0]
+        own.write_bytes(b"another model")
+        assert first.startswith("rapidocr-boxes-v4-") and raw_backend("rapidocr")[0] != first
+
+
+@needs_rapidocr
+def test_the_recogniser_is_pp_ocrv6_from_the_rapidocr_package_unless_chosen_otherwise(tmp_path: Path):
+    with use_settings(Settings()):
+        path = Path(engine_options()["rec_model_path"])
+    assert path.name == "PP-OCRv6_rec_small.onnx" and path.is_file() and path.parent.parent.name == "rapidocr"
+    with use_settings(Settings(ocr_rec_model="ppocrv4")):
+        assert "rec_model_path" not in engine_options()  # rapidocr-onnxruntime's own model
+    assert "rec_model_path" not in engine_options({"rec_model": "ppocrv4"})
+    for bad in ("ppocrv9", str(tmp_path / "missing.onnx"), str(tmp_path)):
+        with use_settings(Settings(ocr_rec_model=bad)), pytest.raises(ConfigurationError, match="OCR_REC_MODEL"):
+            engine_options()
+
+
+def test_without_the_rapidocr_package_ppocrv6_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
+    from importlib import metadata
+
+    def missing(name: str) -> Any:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    with use_settings(Settings()), pytest.raises(ConfigurationError, match=r"needs the rapidocr package.*ppocrv4"):
+        engine_options()
 
 
 def _session_options(engine: Any) -> list[Any]:
@@ -78,7 +110,7 @@ def test_the_memory_arena_rebuilds_the_sessions_and_reads_the_same_text():
     image = np.asarray(Image.open(CAFE).convert("RGB"))
     read_plain, read_arena = plain(image)[0], arena(image)[0]
     assert [row[1] for row in read_arena] == [row[1] for row in read_plain]
-    assert "BLUEHERONCAFE" in [row[1] for row in read_arena]  # the engine's own text: spaces go back later
+    assert "BLUE HERON CAFE" in [row[1] for row in read_arena]  # the engine's own text (PP-OCRv6 reads spaces)
 
 
 class _Shapes:
@@ -114,16 +146,20 @@ def test_the_profile_compares_settings_on_the_same_images_and_checks_the_fields(
     from orchestrator.bench.ocr import BEFORE, NOW, profile_rapidocr
 
     with use_settings(Settings()):
-        report = profile_rapidocr([CAFE], {"before": BEFORE, "now": NOW})
-    before, now = report["rows"]
+        report = profile_rapidocr([CAFE], {"before": BEFORE, "arena": {"rec_model": "ppocrv4"}, "now": NOW})
+    before, arena, now = report["rows"]
     assert (before["config"], before["speedup"], before["cpu_speedup"]) == ("before", 1.0, 1.0)
     assert (before["same_fields"], before["same_text"], before["text_similarity"]) == (1.0, 1.0, 1.0)
     assert now["options"]["memory_arena"] is True and before["options"]["memory_arena"] is False
+    assert arena["options"]["memory_arena"] is True and "rec_model_path" not in arena["options"]
+    assert str(now["options"]["rec_model_path"]).endswith("PP-OCRv6_rec_small.onnx")
     assert now["speedup"] == pytest.approx(before["wall_s"] / now["wall_s"], rel=0.02)
-    for row in (before, now):
+    for row in (before, arena, now):
         assert row["det_s"] > 0 and row["rec_s"] > 0 and row["cpu_s"] > 0 and row["cls_s"] == 0.0
         assert row["other_s"] == pytest.approx(row["wall_s"] - row["det_s"] - row["rec_s"], abs=0.002)
-    assert (now["same_fields"], now["same_text"]) == (1.0, 1.0)  # the arena changes where buffers live, not the text
+    # The arena changes where buffers live, not the text; the PP-OCRv6 recogniser reads other text (spaces too).
+    assert (arena["same_fields"], arena["same_text"]) == (1.0, 1.0)
+    assert now["same_text"] == 0.0 and 0.5 < now["text_similarity"] < 1.0
     (size,) = report["by_size"]
     assert size["boxes"] > 10 and size["det_s_last"] > 0
     assert (report["first"], report["last"]) == ("before", "now")
@@ -148,10 +184,11 @@ def test_bench_receipts_json_reports_rapidocr_before_and_now_with_ratios(tmp_pat
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
     assert [row["backend"] for row in figures["ocr"]] == ["rapidocr"]
-    before, now, one = figures["rapidocr_settings"]["rows"]
+    before, v4, now, one = figures["rapidocr_settings"]["rows"]
     assert (before["config"], now["config"], one["options"]["rec_batch_num"]) == ("before", "now", 1)
+    assert "rec_model_path" not in v4["options"] and str(now["options"]["rec_model_path"]).endswith("v6_rec_small.onnx")
     assert before["speedup"] == 1.0 and now["speedup"] > 0 and now["cpu_speedup"] > 0 and one["cpu_speedup"] > 0
-    assert now["same_text"] == 1.0 and one["same_fields"] == 1.0
+    assert v4["same_text"] == 1.0  # the arena alone reads the same text as before
 
 
 def test_a_session_that_does_not_name_its_model_file_is_kept_as_built():

@@ -33,6 +33,11 @@ from orchestrator.rules.receipt._dates import choose_date, date_readings, find_d
         ("Sale#41297236993 09/13/15,11:33AM", date(2015, 9, 13)),
         ("Date 06/01/1812.17: 26 PM", date(2018, 1, 6)),
         ("Served by: r0jan 27/02/2018 15:32:47", date(2018, 2, 27)),
+        # OCR damage: a time run into the year without its colons, a space beside a separator, no slashes.
+        ("CB# 389720 17/01/201842153", date(2018, 1, 17)),
+        ("REG 16-04 -201814:51", date(2018, 4, 16)),
+        ("27032018 No:CS-20243", date(2018, 3, 27)),
+        ("POSTED 20180327", date(2018, 3, 27)),
     ],
 )
 def test_a_date_is_found_in_any_common_format(text: str, expected: date):
@@ -73,3 +78,12 @@ def test_an_iso_date_with_the_time_run_onto_its_day_is_read() -> None:
 def test_a_date_whose_first_slash_ocr_read_as_a_comma_is_read():
     assert date_readings("Server: Marcos 02,22/2014") == {date(2014, 2, 22)}
     assert date_readings("Tip 2,22/2") == set()  # no year: not a date
+
+
+@pytest.mark.parametrize("text", ["Tel 12345678", "INV 20242113", "Ref 99999999", "Card ****1234 00110022"])
+def test_eight_digits_that_make_no_date_of_this_century_are_not_a_date(text: str):
+    assert find_dates(text) == []
+
+
+def test_eight_digits_are_a_date_only_when_the_text_has_no_other():
+    assert [m.date for m in find_dates("Member 27032018\nDate: 01/04/2018")] == [date(2018, 4, 1)]

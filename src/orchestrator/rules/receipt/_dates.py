@@ -60,8 +60,12 @@ _NUMERIC_RE = re.compile(
     rf"|,(?P<b3>\d{{1,2}})/)"
     rf"(?P<y>{_Y})"
 )
-# The same with a 4-digit year, even glued to digits before it ("100021911/03/2018"): tried last.
-_GLUED_NUMERIC_RE = re.compile(rf"(?P<a>\d{{1,2}})(?P<s>[-/.])(?P<b>\d{{1,2}})(?P=s)(?P<y>(?:19|20)\d{{2}}{_YEAR_END})")
+# The same with a 4-digit year, glued to digits on either side ("100021911/03/2018", "17/01/201842153": a time
+# whose colons OCR dropped), a space beside a separator ("16-04 -201814:51"): tried only when no date is found.
+_GLUED_NUMERIC_RE = re.compile(r"(?P<a>\d{1,2})\s?(?P<s>[-/.])\s?(?P<b>\d{1,2})\s?(?P=s)\s?(?P<y>(?:19|20)\d{2})")
+# Eight digits alone that make a date of this century, day first or ISO order ("27032018": OCR dropped the
+# slashes): tried last of all.
+_COMPACT_RE = re.compile(r"(?<![\d.,/:-])(?P<digits>\d{8})(?![\d.,/:-])")
 _DAY_MONTH_RE = re.compile(
     rf"(?<!\d)(?P<d>\d{{1,2}})(?:st|nd|rd|th)?[\s\-/.,]*(?P<mon>{_MONTH_ALT})[a-z]*\.?{_TEXT_YEAR}",
     re.IGNORECASE,
@@ -172,8 +176,27 @@ def find_dates(text: str, *, dayfirst: bool = True) -> list[DateMatch]:
     if not found:
         for m in _GLUED_NUMERIC_RE.finditer(text):
             add(_numeric_readings(int(m["a"]), int(m["b"]), _year(m["y"]), dayfirst=dayfirst), m, numeric=True)
+    if not found:
+        for m in _COMPACT_RE.finditer(text):
+            add(_compact_readings(m["digits"], dayfirst=dayfirst), m, numeric=True)
     found.sort(key=lambda match: match.start)
     return found
+
+
+def _compact_readings(digits: str, *, dayfirst: bool) -> tuple[date, ...]:
+    """The dates eight digits can be: DDMMYYYY (MMDDYYYY when not `dayfirst`) or YYYYMMDD, years 2000-2099."""
+    first, second, year = int(digits[:2]), int(digits[2:4]), int(digits[4:])
+    readings: list[date] = []
+    if 2000 <= year <= 2099:
+        day, month = (first, second) if dayfirst else (second, first)
+        made = _make(year, month, day)
+        if made:
+            readings.append(made)
+    if digits.startswith("20"):
+        made = _make(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        if made:
+            readings.append(made)
+    return tuple(readings)
 
 
 def date_readings(text: str) -> set[date]:
