@@ -64,6 +64,8 @@ __all__ = [
     "fit_weights",
     "fold_layout_models",
     "fold_lexicons",
+    "parse_in_fold",
+    "unparsed",
     "label_texts",
     "load_labelled",
     "pooled_escalation",
@@ -358,7 +360,7 @@ async def evaluate_folds(
         raise ValueError(f"{folder}: no SROIE or WildReceipt label files (<id>.json)")
     fold_of = assign_folds({r.id: r.vendor for r in labelled}, k)
     lexicons = fold_lexicons(labelled, fold_of, k) if lexicon else [None] * k
-    items: list[Parsed] = []
+    reads: list[Parsed] = []
     for receipt in labelled:
         lines: list[OcrLine] | None = None
         if read_text is None:
@@ -366,11 +368,9 @@ async def evaluate_folds(
         else:
             read = await read_text(_image_for(folder, receipt.id))
             text, lines = (read, None) if isinstance(read, str) else (read.text, read.lines)
-        words = lexicons[fold_of[receipt.id]]
-        parsed, found = parse_with_evidence(text, ConfidenceWeights(), layout=None, lexicon=words, lines=lines)
-        items.append(Parsed(receipt, fold_of[receipt.id], parsed, found, text, lines))
-    if layout or agreement:
-        items = _with_layout(items, k, lexicons, read_header=layout)
+        reads.append(unparsed(receipt, fold_of[receipt.id], text, lines))
+    models = fold_layout_models(reads, k) if layout or agreement else [None] * k
+    items = [parse_in_fold(item, lexicons[item.fold], models[item.fold], read_header=layout) for item in reads]
 
     per_fold: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
@@ -480,26 +480,24 @@ def fold_lexicons(labelled: Sequence[LabelledReceipt], fold_of: dict[str, int], 
     return out
 
 
-def _with_layout(
-    items: list[Parsed], k: int, lexicons: Sequence[Lexicon | None], *, read_header: bool = True
-) -> list[Parsed]:
-    """Each receipt parsed again with a layout model trained on the other folds' receipts only: reading the
-    header with it (`read_header`), or only asking it how much it agrees with the rules' header (the
-    merchant's and address's confidence evidence)."""
-    out = list(items)
-    for fold, model in enumerate(fold_layout_models(items, k)):
-        for index, item in enumerate(items):
-            if item.fold == fold:
-                parsed, found = parse_with_evidence(
-                    item.text,
-                    ConfidenceWeights(),
-                    layout=model if read_header else None,
-                    lexicon=lexicons[fold],
-                    lines=item.lines,
-                    agreement_layout=model,
-                )
-                out[index] = replace(item, parsed=parsed, evidence=found)
-    return out
+def unparsed(receipt: LabelledReceipt, fold: int, text: str, lines: Sequence[OcrLine] | None) -> Parsed:
+    """A receipt read but not parsed yet (what :func:`fold_layout_models` trains on)."""
+    return Parsed(receipt, fold, ParsedReceipt(), {}, text, None if lines is None else list(lines))
+
+
+def parse_in_fold(item: Parsed, lexicon: Lexicon | None, model: LayoutModel | None, *, read_header: bool) -> Parsed:
+    """`item` parsed with its fold's lexicon and layout model (both learned from the other folds only): the
+    model reads the header (`read_header`) or is only asked how much it agrees with the rules' header (the
+    merchant's and address's confidence evidence); without a model that evidence says "absent"."""
+    parsed, found = parse_with_evidence(
+        item.text,
+        ConfidenceWeights(),
+        layout=model if read_header else None,
+        lexicon=lexicon,
+        lines=item.lines,
+        agreement_layout=model,
+    )
+    return replace(item, parsed=parsed, evidence=found)
 
 
 def fold_layout_models(items: Sequence[Parsed], k: int) -> list[LayoutModel | None]:

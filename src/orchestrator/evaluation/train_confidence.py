@@ -35,11 +35,11 @@ from orchestrator.evaluation.receipt_folds import (
     fold_layout_models,
     fold_lexicons,
     load_labelled,
+    parse_in_fold,
+    unparsed,
 )
 from orchestrator.evaluation.receipts import _image_for
-from orchestrator.rules.models import OcrLine, ParsedReceipt
-from orchestrator.rules.receipt.confidence import ConfidenceWeights
-from orchestrator.rules.receipt.parse import parse_with_evidence
+from orchestrator.rules.models import OcrLine
 
 FOLDS = 5
 """The layout model and header lexicon each parse sees are trained on the other folds' receipts (vendors)."""
@@ -64,8 +64,8 @@ async def collect(
     receipts: list[LabelledReceipt] = []
     reads: list[tuple[LabelledReceipt, str, list[OcrLine] | None]] = []
     for folder in folders:
-        mine = [replace(r, id=f"{folder.name}/{r.id}") for r in load_labelled(folder)]
-        for receipt, original in zip(mine, load_labelled(folder), strict=True):
+        for original in load_labelled(folder):
+            receipt = replace(original, id=f"{folder.name}/{original.id}")  # ids unique across folders
             receipts.append(receipt)
             reads.append((receipt, (folder / f"{original.id}.txt").read_text(encoding="utf-8"), None))
             if cache is not None:
@@ -78,21 +78,10 @@ async def collect(
         return []
     fold_of = assign_folds({r.id: r.vendor for r in receipts}, k)
     lexicons = fold_lexicons(receipts, fold_of, k)
-    first = [Parsed(r, fold_of[r.id], ParsedReceipt(), {}, text, lines) for r, text, lines in reads]
+    first = [unparsed(r, fold_of[r.id], text, lines) for r, text, lines in reads]
     models = fold_layout_models(first, k)
-    parsed: list[Parsed] = []
-    for item in first:
-        model = models[item.fold]
-        result, found = parse_with_evidence(
-            item.text,
-            ConfidenceWeights(),
-            layout=model,
-            lexicon=lexicons[item.fold],
-            lines=item.lines,
-            agreement_layout=model,
-        )
-        parsed.append(replace(item, parsed=result, evidence=found))
-    return parsed
+    # As a user's receipt is parsed: the layout model reads the header (where the rules found none).
+    return [parse_in_fold(item, lexicons[item.fold], models[item.fold], read_header=True) for item in first]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

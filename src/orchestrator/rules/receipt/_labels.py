@@ -170,7 +170,8 @@ def classify(line: str) -> Label | None:
             return label
     # "RM CASH": a currency code printed in front of the label; "16 BALANCE DUE": OCR debris; "19:32:35 Total:"
     # a time printed on the same row (OCR reads the row as one line).
-    untimed = squash(_LEADING_TIME.sub("", line))
+    untimed_line = _LEADING_TIME.sub("", line)
+    untimed = squashed if untimed_line == line else squash(untimed_line)
     unprefixed = re.sub(r"^(?:(?:RM|MYR|USD|US|EUR|GBP|SGD)(?=[A-Z]{4})|\d{1,4}(?=[A-Z]{4}))", "", untimed)
     if unprefixed != squashed:
         return next((label for label, pattern in _RULES if pattern.search(unprefixed)), None)

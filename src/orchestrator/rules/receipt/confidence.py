@@ -163,7 +163,7 @@ def _tax_table(read: ReadSummary, total: float) -> list[float]:
     return [float(agrees_), float(not agrees_)]
 
 
-_EXACT = 0.005
+EXACT = 0.005
 """Amounts closer than this are the same to the cent (a reading that agrees only within the consistency
 check's tolerance, which allows for cash rounding, is a near miss)."""
 
@@ -180,16 +180,16 @@ def _readings(read: ReadSummary, total: float) -> dict[str, bool]:
         if base is not None and agrees(base, total, adjustments):
             out[name] = not _exactly(base, total, adjustments)
     if close(summary.paid, total):
-        out["paid"] = abs((summary.paid or 0.0) - total) >= _EXACT
+        out["paid"] = abs((summary.paid or 0.0) - total) >= EXACT
     again = [hit.value for hit in summary.hits if hit.label in TOTAL_TIER and hit.index != summary.total_index]
     again += [value for index, value in summary.unlabeled if index != summary.total_index]
-    if any(abs(value - total) < _EXACT for value in again):
+    if any(abs(value - total) < EXACT for value in again):
         out["printed again"] = False
     return out
 
 
 def _exactly(base: float, target: float, adjustments: Adjustments) -> bool:
-    return any(abs(base + delta - target) < _EXACT for delta in adjustments.variants())
+    return any(abs(base + delta - target) < EXACT for delta in adjustments.variants())
 
 
 def _implausible(read: ReadSummary, total: float) -> bool:
@@ -209,12 +209,12 @@ def _rival_checks(read: ReadSummary, total: float) -> bool:
     confirm to the cent."""
     summary, adjustments = read.summary, read.adjustments
     rivals = {
-        round(hit.value, 2) for hit in summary.hits if hit.label in TOTAL_TIER and abs(hit.value - total) >= _EXACT
+        round(hit.value, 2) for hit in summary.hits if hit.label in TOTAL_TIER and abs(hit.value - total) >= EXACT
     }
     return any(
         (summary.subtotal is not None and _exactly(summary.subtotal, rival, adjustments))
         or (read.items_sum is not None and _exactly(read.items_sum, rival, adjustments))
-        or (summary.paid is not None and abs(summary.paid - rival) < _EXACT)
+        or (summary.paid is not None and abs(summary.paid - rival) < EXACT)
         for rival in rivals
     )
 

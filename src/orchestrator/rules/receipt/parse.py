@@ -36,7 +36,14 @@ from orchestrator.rules.receipt._header import HEADER_LINES, read_header
 from orchestrator.rules.receipt._items import find_items
 from orchestrator.rules.receipt._labels import TOTAL_TIER, Label, classify_lines
 from orchestrator.rules.receipt._summary import Summary, summarize
-from orchestrator.rules.receipt.confidence import FIELDS, ConfidenceWeights, ReadSummary, evidence, field_confidence
+from orchestrator.rules.receipt.confidence import (
+    EXACT,
+    FIELDS,
+    ConfidenceWeights,
+    ReadSummary,
+    evidence,
+    field_confidence,
+)
 from orchestrator.rules.receipt.layout_model import LayoutModel, agreement, header_from_model, shipped_layout_model
 from orchestrator.rules.receipt.lexicon import Lexicon, repair_header, shipped_lexicon
 
@@ -257,9 +264,6 @@ def _read_pointless_total(
                 return
 
 
-_EXACT = 0.005
-
-
 def _repair_misread_digit(summary: Summary, items_sum: float | None, adjustments: Adjustments) -> str | None:
     """Take the amount two independent readings agree on, to the cent, over a printed total one digit away
     from it that no reading confirms (OCR misread a digit: "Total 112.46", subtotal + tax + rounding 112.45,
@@ -277,7 +281,7 @@ def _repair_misread_digit(summary: Summary, items_sum: float | None, adjustments
     ]
     if summary.paid is not None:
         readings.append({round(summary.paid, 2)})
-    if any(abs(value - total) < _EXACT for reading in readings for value in reading):
+    if any(abs(value - total) < EXACT for reading in readings for value in reading):
         return None  # a reading confirms the printed total
     votes: dict[float, int] = {}
     for reading in readings:
