@@ -199,3 +199,24 @@ def test_a_session_that_does_not_name_its_model_file_is_kept_as_built():
 
     built = _FromBytes()
     assert _cpu_session(built, 1) is built
+
+
+@needs_rapidocr
+@pytest.mark.parametrize("kind", ["not an ONNX model", "a model that lists no characters"])
+def test_a_recognition_model_that_does_not_load_is_one_error_naming_it(tmp_path: Path, kind: str):
+    from importlib import metadata
+
+    from orchestrator.workers.receipts.ocr_backends.rapidocr import build_engine
+
+    if kind == "not an ONNX model":
+        model = tmp_path / "broken.onnx"
+        model.write_bytes(b"not a model")
+    else:  # the detector: a real ONNX model, but no recogniser's character list in its metadata
+        model = Path(str(metadata.distribution("rapidocr").locate_file("rapidocr/models/PP-OCRv6_det_small.onnx")))
+    with use_settings(Settings(ocr_rec_model=str(model))):
+        options = engine_options()
+    with pytest.raises(ConfigurationError, match="OCR_REC_MODEL") as caught:
+        build_engine(options, "receipt.jpg")
+    message = str(caught.value)
+    assert message.startswith("cannot read receipt.jpg: rapidocr could not load the recognition model")
+    assert str(model) in message and "\n" not in message

@@ -126,7 +126,8 @@ def build_engine(options: Mapping[str, Any], source: str = "rapidocr") -> Any:
     (idle pool threads would otherwise burn a shared core waiting for work).
 
     Raises:
-        ConfigurationError: rapidocr-onnxruntime is not installed (`source` names what was being read).
+        ConfigurationError: rapidocr-onnxruntime is not installed, or a model does not load (not an ONNX
+            model, or a recognition model that lists no characters); `source` names what was being read.
     """
     try:
         from rapidocr_onnxruntime import RapidOCR
@@ -136,7 +137,13 @@ def build_engine(options: Mapping[str, Any], source: str = "rapidocr") -> Any:
         ) from exc
     options = dict(options)
     arena = bool(options.pop("memory_arena", False))
-    engine = RapidOCR(**options)
+    try:
+        engine = RapidOCR(**options)
+    except Exception as exc:  # onnxruntime's load errors, rapidocr's missing character list: one line
+        model = options.get("rec_model_path")
+        chosen = f"the recognition model {model} (OCR_REC_MODEL)" if model else "its models"
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise ConfigurationError(f"cannot read {source}: rapidocr could not load {chosen}: {detail}") from exc
     if arena:
         threads = int(options.get("intra_op_num_threads", -1))
         for holder in _sessions(engine, with_classifier=bool(options.get("use_cls", True))):
